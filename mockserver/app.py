@@ -1,0 +1,228 @@
+"""The ASGI app: chat completions on a lean fast path, every other route through Starlette.
+
+`POST /v1/chat/completions` is the one hot route, so it skips Starlette's request and response
+objects and copies the engine's `Outcome` straight to ASGI messages. Models, health, the admin
+routes and OpenAI-style 404s are ordinary Starlette routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mockserver.engine import MockEngine
+from mockserver.errors import ApiError
+from mockserver.outcome import Frame, Outcome
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+logger = logging.getLogger("mockserver")
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+
+
+class StreamAborted(Exception):
+    """Raised to drop a stream's connection on purpose (a scripted `interrupt`)."""
+
+
+def too_large(size: int, limit: int) -> ApiError:
+    return ApiError(
+        status=413,
+        message=(
+            f"The request body is {size} bytes, more than the {limit} bytes this server accepts "
+            "(mockserver --max-body-size)."
+        ),
+        code="request_too_large",
+    )
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | int:
+    """The whole body, or its size so far once it passes `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return size
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def send_outcome(outcome: Outcome, send: Send, receive: Receive) -> None:
+    """Write an `Outcome`: the head, then the body or each frame after its delay."""
+    if outcome.delay:
+        await asyncio.sleep(outcome.delay)
+    frames = outcome.frames
+    if frames is None:
+        headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
+        await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
+        await send({"type": "http.response.body", "body": outcome.body})
+        return
+    await send(
+        {"type": "http.response.start", "status": outcome.status, "headers": outcome.headers}
+    )
+    if len(frames) == 1 and not frames[0].delay and not frames[0].abort:
+        await send({"type": "http.response.body", "body": frames[0].data})
+        return
+    await _send_frames(frames, send, receive)
+
+
+async def _send_frames(
+    frames: list[Frame] | tuple[Frame, ...] | Any, send: Send, receive: Receive
+) -> None:
+    watcher: asyncio.Future[None] | None = None
+    try:
+        for frame in frames:
+            if frame.delay > 0:
+                if watcher is None:
+                    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+                done, _ = await asyncio.wait({watcher}, timeout=frame.delay)
+                if done:
+                    return  # the client went away: stop writing
+            if frame.abort:
+                raise StreamAborted
+            await send({"type": "http.response.body", "body": frame.data, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+
+def internal_error(exc: Exception) -> ApiError:
+    """A bug in mockserver itself, still in OpenAI's envelope (and not retried)."""
+    return ApiError(
+        status=500,
+        type="server_error",
+        message=f"mockserver failed on this request: {type(exc).__name__}: {exc}",
+        headers=(("x-should-retry", "false"),),
+    )
+
+
+def _unknown_url(method: str, path: str) -> ApiError:
+    return ApiError(
+        status=404,
+        message=(
+            f"Unknown request URL: {method} {path}. Please check the URL for typos, or see the "
+            "docs at https://platform.openai.com/docs/api-reference/."
+        ),
+        code="unknown_url",
+    )
+
+
+class MockApp:
+    """The ASGI application serving one `MockEngine`."""
+
+    def __init__(self, engine: MockEngine) -> None:
+        self.engine = engine
+        self._limit = engine.config.max_body_size
+        self._starlette = Starlette(
+            routes=[
+                Route("/health", self._health, methods=["GET"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+                Route("/models", self._models, methods=["GET"]),
+                Route("/v1/models/{model:path}", self._model, methods=["GET"]),
+                Route("/models/{model:path}", self._model, methods=["GET"]),
+                Route("/_mockserver/journal", self._journal, methods=["GET"]),
+                Route("/_mockserver/reset", self._reset, methods=["POST"]),
+            ],
+            exception_handlers={
+                HTTPException: self._http_error,
+                Exception: self._server_error,
+            },
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in CHAT_PATHS and scope["method"] == "POST":
+            await self._chat(scope, receive, send)
+        else:
+            await self._starlette(scope, receive, send)
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope["headers"]
+        for name, value in headers:
+            if name == b"content-length" and value.isdigit() and int(value) > self._limit:
+                outcome = self.engine.error_outcome(too_large(int(value), self._limit))
+                outcome.headers.append((b"connection", b"close"))
+                await send_outcome(outcome, send, receive)
+                return
+        body = await _read_body(receive, self._limit)
+        if isinstance(body, int):
+            await send_outcome(
+                self.engine.error_outcome(too_large(body, self._limit)), send, receive
+            )
+            return
+        try:
+            outcome = self.engine.handle_chat(body, headers)
+        except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
+            logger.exception("mockserver failed on a chat completion request")
+            outcome = self.engine.error_outcome(internal_error(exc))
+        await send_outcome(outcome, send, receive)
+
+    def _response(self, outcome: Outcome) -> Response:
+        return Response(
+            outcome.body,
+            status_code=outcome.status,
+            headers={k.decode("latin-1"): v.decode("latin-1") for k, v in outcome.headers},
+        )
+
+    async def _health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "scenarios": len(self.engine.scenarios.scenarios)})
+
+    async def _models(self, request: Request) -> Response:
+        return self._response(self.engine.list_models())
+
+    async def _model(self, request: Request) -> Response:
+        return self._response(self.engine.get_model(request.path_params["model"]))
+
+    async def _journal(self, request: Request) -> Response:
+        entries = [
+            {
+                "status": e.status,
+                "scenario": e.scenario,
+                "reply_index": e.reply_index,
+                "request": e.body,
+                "error": e.error.body()["error"] if e.error else None,
+            }
+            for e in self.engine.journal
+        ]
+        return JSONResponse({"object": "list", "data": entries})
+
+    async def _reset(self, request: Request) -> Response:
+        self.engine.reset()
+        return JSONResponse({"reset": True})
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        return self._response(
+            self.engine.error_outcome(_unknown_url(request.method, request.url.path))
+        )
+
+    async def _server_error(self, request: Request, exc: Exception) -> Response:
+        return self._response(self.engine.error_outcome(internal_error(exc)))
+
+
+def create_app(engine: MockEngine) -> MockApp:
+    """The ASGI app for an engine (what uvicorn, or any ASGI server, runs)."""
+    return MockApp(engine)

@@ -1,0 +1,443 @@
+"""A reply -> the `chat.completion` body, or the `chat.completion.chunk` frames of a stream.
+
+Streams follow OpenAI's chunk sequence: a role delta, content / refusal / tool-argument / audio
+deltas, one finish chunk a choice, the `include_usage` chunk with `choices: []`, `[DONE]`.
+Chunks are assembled from pre-encoded JSON pieces, so a long stream costs little to build.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from mockserver import audio, tokens
+from mockserver.errors import ApiError
+from mockserver.request import ChatRequest
+from mockserver.scenarios import ChoiceSpec, Reply, ToolCallSpec
+from mockserver.wire import JSON, ChatCompletion, Choice, Logprobs, Message, Usage
+
+SCENARIO_ERROR = "mockserver_scenario_error"
+
+
+def encode(value: JSON) -> str:
+    """Compact JSON, UTF-8 kept as is (as OpenAI sends it)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What the completion and every chunk of one response share."""
+
+    id: str
+    created: int
+    model: str
+    fingerprint: str
+    service_tier: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    id: str
+    type: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    id: str
+    data: bytes
+    expires_at: int
+    transcript: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One choice of a response, resolved against the request (ids, truncation, audio)."""
+
+    index: int
+    content: str | None
+    refusal: str | None
+    tool_calls: tuple[Call, ...]
+    function_call: Call | None
+    audio: Spoken | None
+    finish_reason: str
+
+
+def scenario_error(message: str) -> ApiError:
+    """A mistake in the scenarios found only at request time (not retried by the SDKs)."""
+    return ApiError(
+        status=500,
+        message=message,
+        type=SCENARIO_ERROR,
+        headers=(("x-should-retry", "false"),),
+    )
+
+
+def _cut(text: str, request: ChatRequest) -> tuple[str, str | None]:
+    """Apply `stop` sequences and the token limit the request sets, as the model would."""
+    finish = None
+    for stop in request.stop:
+        at = text.find(stop) if stop else -1
+        if at >= 0:
+            text, finish = text[:at], "stop"
+    if request.max_tokens is not None:
+        pieces = tokens.split(text)
+        if len(pieces) > request.max_tokens:
+            text, finish = "".join(pieces[: request.max_tokens]), "length"
+    return text, finish
+
+
+def _spoken(
+    request: ChatRequest,
+    choice: ChoiceSpec,
+    text: str,
+    *,
+    new_id: Callable[[], str],
+    created: int,
+    where: str,
+) -> Spoken:
+    spec = choice.audio
+    fmt = request.audio_format or (spec.format if spec else None) or "wav"
+    data = spec.data if spec else None
+    if data is not None and spec is not None and spec.format not in (None, fmt):
+        raise scenario_error(
+            f"scenario {where} has {spec.format} audio, but the request asks for {fmt}; "
+            f"match on the format or give a {fmt} file"
+        )
+    if data is None:
+        if fmt not in audio.GENERATED:
+            raise scenario_error(
+                f"scenario {where}: the request asks for {fmt} audio, which mockserver cannot "
+                f"generate; give the reply an audio `file:` in {fmt}"
+            )
+        data = audio.generate(text, fmt)
+    return Spoken(
+        id=(spec.id if spec and spec.id else None) or new_id(),
+        data=data,
+        expires_at=created + (spec.expires_in if spec else 3600),
+        transcript=text,
+        format=fmt,
+    )
+
+
+def resolve(
+    request: ChatRequest,
+    reply: Reply,
+    *,
+    created: int,
+    tool_call_id: Callable[[], str],
+    audio_id: Callable[[], str],
+    where: str,
+) -> list[Turn]:
+    """The `n` choices the request asked for (a reply's choices are cycled to fill them)."""
+    turns: list[Turn] = []
+    wants_audio = "audio" in request.modalities
+    for index in range(request.n):
+        choice = reply.choices[index % len(reply.choices)]
+        content, refusal = choice.content, choice.refusal
+        finish = choice.finish_reason
+        spoken = None
+        if choice.audio is not None and not wants_audio:
+            content = choice.audio.transcript if content is None else content
+        if wants_audio and (choice.audio is not None or content is not None):
+            transcript = choice.audio.transcript if choice.audio else content or ""
+            spoken = _spoken(
+                request, choice, transcript, new_id=audio_id, created=created, where=where
+            )
+            content = None
+        cut = None
+        if content is not None:
+            content, cut = _cut(content, request)
+        calls = tuple(_call(spec, tool_call_id) for spec in choice.tool_calls)
+        legacy = _call(choice.function_call, tool_call_id) if choice.function_call else None
+        if request.uses_functions and calls and legacy is None:
+            legacy, calls = calls[0], ()
+        if finish is None:
+            finish = cut or ("tool_calls" if calls else "function_call" if legacy else "stop")
+        turns.append(Turn(index, content, refusal, calls, legacy, spoken, finish))
+    return turns
+
+
+def _call(spec: ToolCallSpec, new_id: Callable[[], str]) -> Call:
+    return Call(spec.id or new_id(), spec.type, spec.name, spec.arguments)
+
+
+# -- usage ------------------------------------------------------------------------------------
+
+
+def _completion_tokens(turn: Turn) -> tuple[int, int]:
+    """(completion tokens, of which audio) for one choice."""
+    total = tokens.count(turn.content or "") + tokens.count(turn.refusal or "")
+    for call in turn.tool_calls:
+        total += 3 + tokens.count(call.name) + tokens.count(call.arguments)
+    if turn.function_call is not None:
+        total += 3 + tokens.count(turn.function_call.arguments)
+    spoken = 0
+    if turn.audio is not None:
+        spoken = audio.audio_tokens(audio.seconds_for(turn.audio.transcript))
+        total += spoken + tokens.count(turn.audio.transcript)
+    return max(total, 1), spoken
+
+
+def usage(request: ChatRequest, turns: Sequence[Turn], pinned: dict[str, JSON] | None) -> Usage:
+    """Token counts from the mock tokenizer; any field the scenario pins wins."""
+    completion = spoken = 0
+    for turn in turns:
+        c, s = _completion_tokens(turn)
+        completion += c
+        spoken += s
+    prompt = request.prompt_tokens
+    result: Usage = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": request.prompt_audio_tokens},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": spoken,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    }
+    if pinned:
+        for key, value in pinned.items():
+            if key.endswith("_details") and isinstance(value, dict):
+                result[key].update(value)  # type: ignore[literal-required]
+            else:
+                result[key] = value  # type: ignore[literal-required]
+        if "total_tokens" not in pinned:
+            result["total_tokens"] = result["prompt_tokens"] + result["completion_tokens"]
+    return result
+
+
+# -- non-streaming ----------------------------------------------------------------------------
+
+
+def _logprobs(turn: Turn, top: int) -> Logprobs:
+    content = (
+        [tokens.token_logprob(t, top) for t in tokens.split(turn.content)] if turn.content else None
+    )
+    refusal = (
+        [tokens.token_logprob(t, top) for t in tokens.split(turn.refusal)] if turn.refusal else None
+    )
+    return {"content": content, "refusal": refusal}
+
+
+def _message(turn: Turn) -> Message:
+    message: Message = {
+        "role": "assistant",
+        "content": turn.content,
+        "refusal": turn.refusal,
+        "annotations": [],
+    }
+    if turn.tool_calls:
+        message["tool_calls"] = [_call_json(call) for call in turn.tool_calls]  # type: ignore[misc]
+    if turn.function_call is not None:
+        message["function_call"] = {
+            "name": turn.function_call.name,
+            "arguments": turn.function_call.arguments,
+        }
+    if turn.audio is not None:
+        message["audio"] = {
+            "id": turn.audio.id,
+            "data": base64.b64encode(turn.audio.data).decode("ascii"),
+            "expires_at": turn.audio.expires_at,
+            "transcript": turn.audio.transcript,
+        }
+    return message
+
+
+def _call_json(call: Call) -> dict[str, JSON]:
+    if call.type == "custom":
+        return {
+            "id": call.id,
+            "type": "custom",
+            "custom": {"name": call.name, "input": call.arguments},
+        }
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def completion(
+    request: ChatRequest, stamp: Stamp, turns: Sequence[Turn], usage_: Usage
+) -> ChatCompletion:
+    """The `chat.completion` object, keys in the order OpenAI sends them."""
+    choices: list[Choice] = [
+        {
+            "index": turn.index,
+            "message": _message(turn),
+            "logprobs": _logprobs(turn, request.top_logprobs) if request.logprobs else None,
+            "finish_reason": turn.finish_reason,  # type: ignore[typeddict-item]
+        }
+        for turn in turns
+    ]
+    return {
+        "id": stamp.id,
+        "object": "chat.completion",
+        "created": stamp.created,
+        "model": stamp.model,
+        "choices": choices,
+        "usage": usage_,
+        "service_tier": stamp.service_tier,
+        "system_fingerprint": stamp.fingerprint,
+    }
+
+
+# -- streaming --------------------------------------------------------------------------------
+
+_NULL_LOGPROBS = "null"
+
+
+@lru_cache(maxsize=4096)
+def _pieces(text: str, chunk_size: int | None) -> tuple[str, ...]:
+    """A text split into stream pieces, each already JSON-encoded."""
+    parts = tokens.split_chars(text, chunk_size) if chunk_size else tokens.split(text)
+    return tuple(encode(p) for p in parts)
+
+
+@lru_cache(maxsize=4096)
+def _piece_logprobs(piece: str, top: int, field: str) -> str:
+    text = json.loads(piece)
+    entry = [tokens.token_logprob(text, top)]
+    other = "refusal" if field == "content" else "content"
+    return encode({field: entry, other: None})
+
+
+def _choice(index: int, delta: str, logprobs: str = _NULL_LOGPROBS, finish: str = "null") -> str:
+    return f'{{"index":{index},"delta":{{{delta}}},"logprobs":{logprobs},"finish_reason":{finish}}}'
+
+
+def _text_deltas(
+    turn: Turn, field: str, text: str, request: ChatRequest, size: int | None
+) -> Iterator[str]:
+    for piece in _pieces(text, size):
+        lp = (
+            _piece_logprobs(piece, request.top_logprobs, field)
+            if request.logprobs
+            else _NULL_LOGPROBS
+        )
+        yield _choice(turn.index, f'"{field}":{piece}', lp)
+
+
+def _choice_chunks(turn: Turn, request: ChatRequest, size: int | None) -> Iterator[str]:
+    """The choice objects of one choice's chunks, in order."""
+    i = turn.index
+    role = '"role":"assistant"'
+    if turn.audio is not None:
+        spoken = turn.audio
+        yield _choice(
+            i,
+            f'{role},"content":null,"refusal":null,"audio":{{"id":{encode(spoken.id)},"transcript":""}}',
+        )
+        texts = _pieces(spoken.transcript, size) or (encode(""),)
+        step = -(-len(spoken.data) // len(texts))
+        step += step % 2  # keep 16-bit samples whole
+        for n, piece in enumerate(texts):
+            yield _choice(i, f'"audio":{{"transcript":{piece}}}')
+            data = spoken.data[n * step : (n + 1) * step]
+            if data:
+                yield _choice(i, f'"audio":{{"data":"{base64.b64encode(data).decode("ascii")}"}}')
+        yield _choice(i, f'"audio":{{"expires_at":{spoken.expires_at}}}')
+    elif turn.refusal is not None and turn.content is None:
+        yield _choice(i, f'{role},"content":null,"refusal":""')
+        yield from _text_deltas(turn, "refusal", turn.refusal, request, size)
+    elif turn.content is not None:
+        yield _choice(i, f'{role},"content":"","refusal":null')
+        yield from _text_deltas(turn, "content", turn.content, request, size)
+    elif not turn.tool_calls and turn.function_call is None:
+        yield _choice(i, f'{role},"content":"","refusal":null')
+    opened = turn.content is not None or turn.refusal is not None or turn.audio is not None
+    for k, call in enumerate(turn.tool_calls):
+        kind = call.type
+        payload = "input" if kind == "custom" else "arguments"
+        head = (
+            f'"tool_calls":[{{"index":{k},"id":{encode(call.id)},"type":"{kind}",'
+            f'"{kind}":{{"name":{encode(call.name)},"{payload}":""}}}}]'
+        )
+        yield _choice(i, head if opened else f'{role},"content":null,{head},"refusal":null')
+        opened = True
+        for piece in _pieces(call.arguments, size):
+            yield _choice(i, f'"tool_calls":[{{"index":{k},"{kind}":{{"{payload}":{piece}}}}}]')
+    if turn.function_call is not None:
+        call = turn.function_call
+        head = f'"function_call":{{"name":{encode(call.name)},"arguments":""}}'
+        yield _choice(i, head if opened else f'{role},"content":null,{head},"refusal":null')
+        for piece in _pieces(call.arguments, size):
+            yield _choice(i, f'"function_call":{{"arguments":{piece}}}')
+    yield _choice(i, "", finish=f'"{turn.finish_reason}"')
+
+
+def interleave(streams: Sequence[Iterator[str]]) -> Iterator[str]:
+    """Round-robin over the choices: each chunk carries one choice, index 0 first."""
+    if len(streams) == 1:
+        yield from streams[0]
+        return
+    live = list(streams)
+    while live:
+        for stream in list(live):
+            item = next(stream, None)
+            if item is None:
+                live.remove(stream)
+            else:
+                yield item
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Wraps choice objects into `data: {...}\\n\\n` SSE events of one response."""
+
+    head: str
+    tail: str
+    padding: Sequence[str] | None
+
+    @classmethod
+    def for_stream(
+        cls, request: ChatRequest, stamp: Stamp, padding: Sequence[str] | None
+    ) -> Envelope:
+        head = (
+            f'data: {{"id":"{stamp.id}","object":"chat.completion.chunk","created":{stamp.created},'
+            f'"model":{encode(stamp.model)},"service_tier":"{stamp.service_tier}",'
+            f'"system_fingerprint":"{stamp.fingerprint}","choices":['
+        )
+        tail = ',"usage":null' if request.include_usage else ""
+        return cls(head, tail, padding if request.include_obfuscation else None)
+
+    def event(self, choices: str, n: int, tail: str | None = None) -> str:
+        pad = f',"obfuscation":"{self.padding[n % len(self.padding)]}"' if self.padding else ""
+        return f"{self.head}{choices}]{self.tail if tail is None else tail}{pad}}}\n\n"
+
+
+def chunk_events(
+    request: ChatRequest,
+    turns: Sequence[Turn],
+    envelope: Envelope,
+    *,
+    chunk_size: int | None,
+    usage_: Usage | None,
+) -> list[str]:
+    """Every `data:` event of a stream up to (not including) `[DONE]`."""
+    events = [
+        envelope.event(choice, n)
+        for n, choice in enumerate(
+            interleave([_choice_chunks(t, request, chunk_size) for t in turns])
+        )
+    ]
+    if usage_ is not None:
+        events.append(envelope.event("", len(events), tail=f',"usage":{encode(usage_)}'))
+    return events
+
+
+DONE = "data: [DONE]\n\n"
+
+
+def error_event(error: ApiError) -> str:
+    """A mid-stream error: an event whose JSON has an `error` key (the SDKs raise on it)."""
+    return f"data: {error.encode().decode()}\n\n"

@@ -1,0 +1,392 @@
+"""`MockEngine`: a request in, an `Outcome` out. Holds the scenarios, their state, the journal.
+
+No I/O happens here: the shells (Starlette app, in-process transports) read requests, sleep
+between frames and write bytes. The clock and the random stream are injected (seeded runs give
+identical bytes).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mockserver import completions
+from mockserver.completions import Envelope, Stamp
+from mockserver.errors import ApiError
+from mockserver.ids import Clock, IdFactory, clock_for
+from mockserver.matching import Matcher
+from mockserver.outcome import Frame, Headers, Outcome
+from mockserver.request import ChatRequest
+from mockserver.scenarios import ErrorSpec, Reply, Scenario, ScenarioSet
+from mockserver.validation import decode_body, parse_chat_request
+from mockserver.wire import JSON, Model
+
+NO_MATCH = "mockserver_no_match"
+SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+MODEL_CREATED = 1_700_000_000
+
+JSON_TYPE = (b"content-type", b"application/json")
+SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
+STATIC_HEADERS: Headers = [
+    (b"openai-version", b"2020-10-01"),
+    (b"openai-organization", b"mockserver"),
+    (b"openai-project", b"proj_mockserver"),
+    (b"x-ratelimit-limit-requests", b"10000"),
+    (b"x-ratelimit-limit-tokens", b"30000000"),
+    (b"x-ratelimit-remaining-requests", b"9999"),
+    (b"x-ratelimit-remaining-tokens", b"29999000"),
+    (b"x-ratelimit-reset-requests", b"6ms"),
+    (b"x-ratelimit-reset-tokens", b"2ms"),
+    (b"access-control-expose-headers", b"X-Request-ID"),
+]
+
+_RETRYABLE = frozenset({408, 409, 429})
+_ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
+    400: ("invalid_request_error", None, "Invalid request."),
+    401: (
+        "invalid_request_error",
+        "invalid_api_key",
+        "Incorrect API key provided: sk-mock***. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+    ),
+    403: ("invalid_request_error", None, "You are not allowed to sample from this model."),
+    404: (
+        "invalid_request_error",
+        "model_not_found",
+        "The model `{model}` does not exist or you do not have access to it.",
+    ),
+    409: ("invalid_request_error", None, "The request conflicted with another request."),
+    429: (
+        "requests",
+        "rate_limit_exceeded",
+        "Rate limit reached for {model} in organization org-mockserver on requests per min "
+        "(RPM): Limit 3, Used 3, Requested 1. Please try again in 20ms. Visit "
+        "https://platform.openai.com/account/rate-limits to learn more.",
+    ),
+    500: (
+        "server_error",
+        None,
+        "The server had an error while processing your request. Sorry about that!",
+    ),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+def error_from_spec(spec: ErrorSpec, model: str) -> ApiError:
+    """A scripted error with OpenAI's defaults for its status filled in.
+
+    Errors the SDKs retry get `retry-after-ms: 10` (tests stay fast) and quota errors
+    `x-should-retry: false`, unless the scenario sets those headers (null removes one).
+    """
+    default_type, default_code, default_message = _ERROR_DEFAULTS.get(
+        spec.status,
+        ("server_error" if spec.status >= 500 else "invalid_request_error", None, "Error."),
+    )
+    code = spec.code if spec.code is not None or spec.type is not None else default_code
+    headers: dict[str, str | None] = {}
+    if spec.status in _RETRYABLE or spec.status >= 500:
+        headers["retry-after-ms"] = "10"
+    if code == "insufficient_quota":
+        headers["x-should-retry"] = "false"
+    headers.update(spec.headers)
+    return ApiError(
+        status=spec.status,
+        message=(spec.message or default_message).replace("{model}", model),
+        type=spec.type or default_type,
+        param=spec.param,
+        code=code,
+        headers=tuple((k, v) for k, v in headers.items() if v is not None),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """How the engine behaves; the CLI flags and fixture options map onto it."""
+
+    seed: int | None = None
+    models: tuple[str, ...] = ()
+    strict: bool = False
+    max_body_size: int = DEFAULT_MAX_BODY
+    journal_size: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One request the engine answered, and how."""
+
+    request: ChatRequest | None
+    body: JSON
+    status: int
+    scenario: str | None = None
+    reply_index: int | None = None
+    error: ApiError | None = None
+
+
+@dataclass
+class _State:
+    used: list[int]
+    journal: deque[JournalEntry] = field(default_factory=deque)
+
+
+class MockEngine:
+    """Plays back scenarios: validation, matching (with sequence state), replies."""
+
+    def __init__(self, scenarios: ScenarioSet, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.scenarios = scenarios
+        self._list: Sequence[Scenario] = scenarios.scenarios
+        self._matcher = Matcher(self._list)
+        self._has_next = any(s.after == "next" for s in self._list)
+        self._lock = threading.Lock()
+        self._ids = IdFactory(self.config.seed)
+        self._clock: Clock = clock_for(self.config.seed)
+        self._fingerprint = self._ids.fingerprint()
+        self._padding = self._ids.padding_pool(64)
+        self._state = _State(used=[0] * len(self._list))
+        self._state.journal = deque(maxlen=self.config.journal_size)
+
+    # -- state -------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget sequence positions and the journal (a test starts clean)."""
+        with self._lock:
+            self._state = _State(used=[0] * len(self._list))
+            self._state.journal = deque(maxlen=self.config.journal_size)
+
+    @property
+    def journal(self) -> list[JournalEntry]:
+        with self._lock:
+            return list(self._state.journal)
+
+    def uses(self) -> dict[str, int]:
+        """How many requests each scenario has answered, by name."""
+        with self._lock:
+            return {s.name: n for s, n in zip(self._list, self._state.used, strict=True)}
+
+    # -- chat completions --------------------------------------------------------------------
+
+    def handle_chat(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Outcome:
+        """Answer one `POST /v1/chat/completions` body."""
+        request_id = self._ids.request()
+        body: JSON = None
+        request = None
+        scenario = None
+        turn = None
+        try:
+            body = decode_body(raw)
+            request = parse_chat_request(body, tuple(headers))
+            if self.config.strict and request.unknown_fields:
+                raise _unknown_parameter(request.unknown_fields[0])
+            scenario, turn = self._match(request)
+            if scenario.strict and request.unknown_fields:
+                raise _unknown_parameter(request.unknown_fields[0])
+            reply = self._pick(scenario, turn)
+            if reply.error is not None:
+                raise error_from_spec(reply.error, request.model)
+            outcome = self._reply(request, scenario, reply, request_id)
+        except ApiError as error:
+            name = scenario.name if scenario else None
+            self._record(JournalEntry(request, body, error.status, name, turn, error))
+            return self.error_outcome(error, request_id)
+        index = min(turn, len(scenario.replies) - 1)
+        self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
+        return outcome
+
+    def _record(self, entry: JournalEntry) -> None:
+        with self._lock:
+            self._state.journal.append(entry)
+
+    def _exhausted(self, position: int) -> bool:
+        scenario = self._list[position]
+        return scenario.after == "next" and self._state.used[position] >= len(scenario.replies)
+
+    def _match(self, request: ChatRequest) -> tuple[Scenario, int]:
+        """The scenario that answers, and how many requests it answered before this one."""
+        with self._lock:
+            position = self._matcher.find(request, self._exhausted if self._has_next else None)
+            if position is not None:
+                turn = self._state.used[position]
+                self._state.used[position] = turn + 1
+        if position is None:
+            raise self._no_match(request)
+        return self._list[position], turn
+
+    @staticmethod
+    def _pick(scenario: Scenario, turn: int) -> Reply:
+        """The reply for the scenario's `turn`-th request, following `after` once used up."""
+        if turn < len(scenario.replies):
+            return scenario.replies[turn]
+        if scenario.after == "error":
+            raise ApiError(
+                status=404,
+                type=SEQUENCE_USED_UP,
+                message=(
+                    f"Scenario {scenario.name!r} ({scenario.where}) has given all "
+                    f"{len(scenario.replies)} replies of its sequence, and its `after: error` "
+                    f"refuses more (this was request {turn + 1})."
+                ),
+                headers=(("x-should-retry", "false"),),
+            )
+        return scenario.replies[-1]
+
+    def _no_match(self, request: ChatRequest) -> ApiError:
+        count = len(self._list)
+        if not count:
+            message = "No scenario matched this request: no scenarios are loaded."
+        else:
+            miss = self._matcher.explain(request)
+            closest = self._list[miss.scenario] if miss.scenario is not None else None
+            message = f"No scenario matched this request ({count} loaded)."
+            if closest is not None and miss.condition is not None:
+                key = "match." + miss.condition.rsplit("match.", 1)[-1]
+                message += (
+                    f" Closest: {closest.name!r} ({closest.where}), which failed {key}: "
+                    f"{miss.reason}."
+                )
+            elif closest is not None:
+                message += (
+                    f" Closest: {closest.name!r} ({closest.where}), whose sequence is used up."
+                )
+        return ApiError(
+            status=404,
+            type=NO_MATCH,
+            message=message,
+            headers=(("x-should-retry", "false"),),
+        )
+
+    def _stamp(self, request: ChatRequest, reply: Reply) -> Stamp:
+        tier = reply.service_tier or request.service_tier or "default"
+        if tier == "auto":
+            tier = "default"
+        elif tier == "fast":
+            tier = "priority"
+        return Stamp(
+            id=self._ids.completion(),
+            created=self._clock(),
+            model=reply.model or request.model,
+            fingerprint=reply.system_fingerprint or self._fingerprint,
+            service_tier=tier,
+        )
+
+    def _reply(
+        self, request: ChatRequest, scenario: Scenario, reply: Reply, request_id: str
+    ) -> Outcome:
+        stamp = self._stamp(request, reply)
+        turns = completions.resolve(
+            request,
+            reply,
+            created=stamp.created,
+            tool_call_id=self._ids.tool_call,
+            audio_id=self._ids.audio,
+            where=f"{scenario.name!r} ({scenario.where})",
+        )
+        usage = completions.usage(request, turns, reply.usage)
+        delay = reply.delay_ms / 1000
+        headers = self._headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
+        if not request.stream:
+            body = completions.encode(completions.completion(request, stamp, turns, usage)).encode()
+            return Outcome(200, headers, body, delay=delay)
+        envelope = Envelope.for_stream(request, stamp, self._padding)
+        events = completions.chunk_events(
+            request,
+            turns,
+            envelope,
+            chunk_size=reply.stream.chunk_size,
+            usage_=usage if request.include_usage else None,
+        )
+        return Outcome(200, headers, frames=self._frames(reply, events), delay=delay)
+
+    def _frames(self, reply: Reply, events: list[str]) -> tuple[Frame, ...]:
+        spec = reply.stream
+        tail = completions.DONE
+        abort = False
+        if spec.interrupt is not None:
+            events = events[: spec.interrupt.after_chunks]
+            if spec.interrupt.error is not None:
+                tail = completions.error_event(error_from_spec(spec.interrupt.error, ""))
+            else:
+                tail, abort = "", True
+        first = spec.first_chunk_delay_ms / 1000
+        end = (Frame(0.0, abort=True),) if abort else ()
+        if not spec.chunk_delay_ms:
+            return (Frame(first, ("".join(events) + tail).encode()), *end)
+        gap = spec.chunk_delay_ms / 1000
+        frames = [Frame(first if n == 0 else gap, e.encode()) for n, e in enumerate(events)]
+        if tail:
+            frames.append(Frame(gap if frames else first, tail.encode()))
+        return (*frames, *end)
+
+    def _headers(self, content_type: tuple[bytes, bytes], request_id: str, reply: Reply) -> Headers:
+        processing = str(int(reply.delay_ms + reply.stream.first_chunk_delay_ms) + 1).encode()
+        headers: Headers = [
+            content_type,
+            (b"x-request-id", request_id.encode()),
+            (b"openai-processing-ms", processing),
+            *STATIC_HEADERS,
+        ]
+        if reply.headers:
+            headers = merge_headers(headers, reply.headers)
+        return headers
+
+    def error_outcome(self, error: ApiError, request_id: str | None = None) -> Outcome:
+        """The JSON error response for `error`."""
+        headers: Headers = [
+            JSON_TYPE,
+            (b"x-request-id", (request_id or self._ids.request()).encode()),
+            *STATIC_HEADERS,
+        ]
+        if error.headers:
+            headers = merge_headers(headers, error.headers)
+        return Outcome(error.status, headers, error.encode())
+
+    # -- models ------------------------------------------------------------------------------
+
+    def model_names(self) -> tuple[str, ...]:
+        names = dict.fromkeys(self.scenarios.model_names())
+        names.update(dict.fromkeys(self.config.models))
+        return tuple(names)
+
+    def _model(self, name: str) -> Model:
+        return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "mockserver"}
+
+    def list_models(self) -> Outcome:
+        body = {"object": "list", "data": [self._model(n) for n in self.model_names()]}
+        return self.json_outcome(body)
+
+    def get_model(self, name: str) -> Outcome:
+        if name not in self.model_names():
+            error = ApiError(
+                status=404,
+                message=f"The model `{name}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
+            return self.error_outcome(error)
+        return self.json_outcome(self._model(name))
+
+    def json_outcome(self, body: JSON, status: int = 200) -> Outcome:
+        headers: Headers = [
+            JSON_TYPE,
+            (b"x-request-id", self._ids.request().encode()),
+            *STATIC_HEADERS,
+        ]
+        return Outcome(status, headers, completions.encode(body).encode())
+
+
+def merge_headers(headers: Headers, extra: Iterable[tuple[str, str | None]]) -> Headers:
+    """Scenario headers replace defaults of the same name; a null value removes one."""
+    overrides = {k.lower().encode("latin-1"): v for k, v in extra}
+    kept = [(k, v) for k, v in headers if k not in overrides]
+    kept.extend((k, v.encode("latin-1")) for k, v in overrides.items() if v is not None)
+    return kept
+
+
+def _unknown_parameter(name: str) -> ApiError:
+    return ApiError(
+        status=400,
+        message=f"Unrecognized request argument supplied: {name}",
+        param=name,
+        code="unknown_parameter",
+    )

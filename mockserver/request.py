@@ -1,0 +1,104 @@
+"""The typed view of a chat completion request that matching and replies work from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from mockserver import tokens
+from mockserver.wire import JSON
+
+PART_KINDS: dict[str, str] = {
+    "text": "text",
+    "image_url": "image",
+    "input_audio": "audio",
+    "file": "file",
+    "refusal": "refusal",
+}
+"""Content part `type` -> the short kind name used in `match: {content_parts: [...]}`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestMessage:
+    """One input message, whatever its wire form (OpenAI or harmony-style)."""
+
+    role: str
+    text: str
+    name: str | None = None
+    parts: frozenset[str] = frozenset()
+    tool_call_id: str | None = None
+    tool_call_ids: tuple[str, ...] = ()
+    tool_names: tuple[str, ...] = ()
+    images: int = 0
+    image_detail_high: int = 0
+    audio_parts: int = 0
+    channel: str | None = None
+    recipient: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatRequest:
+    """A validated `POST /v1/chat/completions` body and the headers it came with."""
+
+    body: Mapping[str, JSON]
+    model: str
+    messages: tuple[RequestMessage, ...]
+    stream: bool = False
+    include_usage: bool = False
+    include_obfuscation: bool = True
+    n: int = 1
+    logprobs: bool = False
+    top_logprobs: int = 0
+    modalities: tuple[str, ...] = ("text",)
+    audio_format: str | None = None
+    audio_voice: str | None = None
+    tools: tuple[str, ...] = ()
+    uses_functions: bool = False
+    response_format: str | None = None
+    response_format_name: str | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    service_tier: str | None = None
+    unknown_fields: tuple[str, ...] = ()
+    raw_headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+
+    @cached_property
+    def headers(self) -> Mapping[str, str]:
+        """Request headers with lower-case names (the last value wins)."""
+        return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.raw_headers}
+
+    @cached_property
+    def last_user_message(self) -> str | None:
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.text
+        return None
+
+    @cached_property
+    def system_message(self) -> str | None:
+        """The text of every system and developer message, joined by newlines."""
+        texts = [m.text for m in self.messages if m.role in ("system", "developer")]
+        return "\n".join(texts) if texts else None
+
+    @cached_property
+    def part_kinds(self) -> frozenset[str]:
+        kinds: set[str] = set()
+        for message in self.messages:
+            kinds |= message.parts
+        return frozenset(kinds)
+
+    @cached_property
+    def prompt_tokens(self) -> int:
+        """Prompt size under the mock tokenizer: text, a few tokens a message, images, audio."""
+        total = 3
+        for m in self.messages:
+            total += 3 + tokens.count(m.text) + (1 if m.name else 0)
+            total += 85 * (m.images - m.image_detail_high) + 765 * m.image_detail_high
+        if self.tools:
+            total += 8 * len(self.tools)
+        return total
+
+    @cached_property
+    def prompt_audio_tokens(self) -> int:
+        return sum(50 * m.audio_parts for m in self.messages)

@@ -1,0 +1,553 @@
+"""Scenario files: YAML -> frozen `Scenario` / `Reply` dataclasses, with path-precise errors.
+
+Every problem is reported as `file:line: key.path: problem`; loading collects all of them
+before failing, so `mockserver check` shows a whole file's mistakes at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mockserver import audio
+from mockserver.errors import Problem, ScenarioError
+from mockserver.matching import Condition, ModelIs, parse_match
+from mockserver.wire import AUDIO_FORMATS, FINISH_REASONS, JSON
+from mockserver.yamlsource import Node, describe, parse_yaml
+
+VERSION = 1
+FILE_KEYS = ("version", "scenarios", "strict")
+SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after")
+CHOICE_KEYS = ("content", "refusal", "tool_calls", "function_call", "audio", "finish_reason")
+REPLY_KEYS = (
+    *CHOICE_KEYS,
+    "choices",
+    "usage",
+    "error",
+    "headers",
+    "stream",
+    "delay_ms",
+    "model",
+    "system_fingerprint",
+    "service_tier",
+)
+TOOL_CALL_KEYS = ("name", "arguments", "id", "type", "input")
+AUDIO_KEYS = ("transcript", "file", "format", "id", "expires_in")
+ERROR_KEYS = ("status", "message", "type", "code", "param", "headers")
+STREAM_KEYS = ("chunk_size", "first_chunk_delay_ms", "chunk_delay_ms", "interrupt")
+INTERRUPT_KEYS = ("after_chunks", "error")
+USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "prompt_tokens_details",
+    "completion_tokens_details",
+)
+AFTER = ("repeat_last", "error", "next")
+SUFFIXES = (".yaml", ".yml")
+
+After = Literal["repeat_last", "error", "next"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallSpec:
+    """A scripted tool call; `id` is generated per reply when not pinned."""
+
+    name: str
+    arguments: str = "{}"
+    id: str | None = None
+    type: Literal["function", "custom"] = "function"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioSpec:
+    """Spoken output: a transcript, and the audio bytes from a file (or generated)."""
+
+    transcript: str
+    data: bytes | None = None
+    format: str | None = None
+    id: str | None = None
+    expires_in: int = 3600
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChoiceSpec:
+    """What one choice of a completion says."""
+
+    content: str | None = None
+    refusal: str | None = None
+    tool_calls: tuple[ToolCallSpec, ...] = ()
+    function_call: ToolCallSpec | None = None
+    audio: AudioSpec | None = None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorSpec:
+    """An error reply: status, OpenAI's envelope fields, extra headers."""
+
+    status: int
+    message: str | None = None
+    type: str | None = None
+    code: str | None = None
+    param: str | None = None
+    headers: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interrupt:
+    """Break a stream after `after_chunks` chunks: send an error event, or drop the connection."""
+
+    after_chunks: int
+    error: ErrorSpec | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamSpec:
+    chunk_size: int | None = None
+    first_chunk_delay_ms: float = 0.0
+    chunk_delay_ms: float = 0.0
+    interrupt: Interrupt | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    """One reply: a completion (one or more choices) or an error."""
+
+    choices: tuple[ChoiceSpec, ...] = (ChoiceSpec(content=""),)
+    error: ErrorSpec | None = None
+    usage: dict[str, JSON] | None = None
+    headers: tuple[tuple[str, str | None], ...] = ()
+    stream: StreamSpec = StreamSpec()
+    delay_ms: float = 0.0
+    model: str | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """A named rule: when `conditions` all hold, answer with `replies` (in turn)."""
+
+    name: str
+    conditions: tuple[Condition, ...]
+    replies: tuple[Reply, ...]
+    after: After = "repeat_last"
+    priority: int = 0
+    optional: bool = False
+    strict: bool = False
+    file: str = "<inline>"
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSet:
+    """Every scenario loaded, in file order, and the files they came from."""
+
+    scenarios: tuple[Scenario, ...] = ()
+    files: tuple[str, ...] = field(default=())
+
+    def model_names(self) -> tuple[str, ...]:
+        """The exact model names the scenarios match on or reply with (globs left out)."""
+        names: dict[str, None] = {}
+        for scenario in self.scenarios:
+            for condition in scenario.conditions:
+                if isinstance(condition, ModelIs) and condition.glob is None:
+                    names[condition.name] = None
+            for reply in scenario.replies:
+                if reply.model:
+                    names[reply.model] = None
+        return tuple(names)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def _int(node: Node, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    value = node.value
+    if not isinstance(value, int) or isinstance(value, bool):
+        node.fail(f"expected an integer, got {describe(value)}")
+        return None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        node.fail(f"expected an integer {bounds}, got {value}")
+        return None
+    return value
+
+
+def _ms(node: Node | None) -> float:
+    if node is None:
+        return 0.0
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        node.fail(f"expected a number of milliseconds >= 0, got {describe(value)}")
+        return 0.0
+    return float(value)
+
+
+def _str(node: Node | None, *, nullable: bool = False) -> str | None:
+    if node is None:
+        return None
+    if isinstance(node.value, str) or (nullable and node.value is None):
+        return node.value
+    node.fail(f"expected a string, got {describe(node.value)}")
+    return None
+
+
+def _enum(node: Node | None, allowed: Sequence[str]) -> str | None:
+    value = _str(node)
+    if node is not None and value is not None and value not in allowed:
+        node.fail(f"unknown value {value!r} (allowed: {', '.join(allowed)})")
+        return None
+    return value
+
+
+def _json_text(node: Node) -> str | None:
+    """A string as it is; a mapping, list, number or boolean as compact JSON."""
+    if node.value is None or isinstance(node.value, str):
+        return node.value
+    return json.dumps(node.value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _headers(node: Node | None) -> tuple[tuple[str, str | None], ...]:
+    if node is None or not node.is_mapping():
+        return ()
+    out: list[tuple[str, str | None]] = []
+    for name, child in node.items():
+        value = child.value
+        if value is None:
+            out.append((name.lower(), None))
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            out.append((name.lower(), str(value)))
+        else:
+            child.fail(f"expected a header value (string or number), got {describe(value)}")
+    return tuple(out)
+
+
+def _tool_call(node: Node) -> ToolCallSpec | None:
+    if not node.is_mapping() or not node.check_keys(TOOL_CALL_KEYS, required=("name",)):
+        return None
+    name = _str(node.get("name")) or ""
+    kind = _enum(node.get("type"), ("function", "custom")) or "function"
+    args_node = node.get("input") if kind == "custom" else node.get("arguments")
+    arguments = "" if kind == "custom" else "{}"
+    if args_node is not None:
+        arguments = _json_text(args_node) or arguments
+    return ToolCallSpec(
+        name=name,
+        arguments=arguments,
+        id=_str(node.get("id")),
+        type="custom" if kind == "custom" else "function",
+    )
+
+
+def _audio(node: Node, base: Path) -> AudioSpec | None:
+    if isinstance(node.value, str):
+        return AudioSpec(transcript=node.value)
+    if not node.is_mapping() or not node.check_keys(AUDIO_KEYS, required=("transcript",)):
+        return None
+    transcript = _str(node.get("transcript")) or ""
+    fmt = _enum(node.get("format"), AUDIO_FORMATS)
+    data = None
+    file_node = node.get("file")
+    if file_node is not None and (name := _str(file_node)) is not None:
+        path = (base / name).resolve()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            file_node.fail(f"cannot read audio file {str(path)!r}: {exc.strerror or exc}")
+        fmt = fmt or audio.format_of(path)
+        if fmt is None:
+            file_node.fail(
+                f"cannot tell the audio format of {name!r} from its extension; add `format:` "
+                f"(one of {', '.join(AUDIO_FORMATS)})"
+            )
+    elif fmt is not None and fmt not in audio.GENERATED:
+        (node.get("format") or node).fail(
+            f"mockserver cannot generate {fmt} audio; give a `file:` with the audio "
+            f"(it generates only {' and '.join(audio.GENERATED)})"
+        )
+    expires = node.get("expires_in")
+    return AudioSpec(
+        transcript=transcript,
+        data=data,
+        format=fmt,
+        id=_str(node.get("id")),
+        expires_in=(_int(expires, minimum=0) or 0) if expires is not None else 3600,
+    )
+
+
+def _choice(node: Node, base: Path) -> ChoiceSpec | None:
+    get = node.get
+    content = _json_text(c) if (c := get("content")) is not None else None
+    refusal = _str(get("refusal"), nullable=True)
+    tool_calls: list[ToolCallSpec] = []
+    if (calls := get("tool_calls")) is not None:
+        if isinstance(calls.value, list) and calls.value:
+            tool_calls = [t for c in calls.elements() if (t := _tool_call(c)) is not None]
+        else:
+            calls.fail(f"expected a non-empty list of tool calls, got {describe(calls.value)}")
+    function_call = _tool_call(f) if (f := get("function_call")) is not None else None
+    spoken = _audio(a, base) if (a := get("audio")) is not None else None
+    finish = _enum(get("finish_reason"), FINISH_REASONS)
+    return ChoiceSpec(
+        content=content,
+        refusal=refusal,
+        tool_calls=tuple(tool_calls),
+        function_call=function_call,
+        audio=spoken,
+        finish_reason=finish,
+    )
+
+
+def _error(node: Node) -> ErrorSpec | None:
+    if isinstance(node.value, int) and not isinstance(node.value, bool):
+        status = _int(node, 400, 599)
+        return ErrorSpec(status=status) if status is not None else None
+    if not node.is_mapping("a mapping (or a status code)"):
+        return None
+    if not node.check_keys(ERROR_KEYS, required=("status",)):
+        return None
+    status = _int(node.child("status"), 400, 599)
+    if status is None:
+        return None
+    return ErrorSpec(
+        status=status,
+        message=_str(node.get("message")),
+        type=_str(node.get("type")),
+        code=_str(node.get("code"), nullable=True),
+        param=_str(node.get("param"), nullable=True),
+        headers=_headers(node.get("headers")),
+    )
+
+
+def _stream(node: Node | None) -> StreamSpec:
+    if node is None or not node.is_mapping() or not node.check_keys(STREAM_KEYS):
+        return StreamSpec()
+    size = _int(c, minimum=1) if (c := node.get("chunk_size")) is not None else None
+    interrupt = None
+    i = node.get("interrupt")
+    if i is not None and i.is_mapping() and i.check_keys(INTERRUPT_KEYS, ("after_chunks",)):
+        after = _int(i.child("after_chunks"), minimum=0)
+        error = _error(e) if (e := i.get("error")) is not None else None
+        interrupt = Interrupt(after_chunks=after or 0, error=error)
+    return StreamSpec(
+        chunk_size=size,
+        first_chunk_delay_ms=_ms(node.get("first_chunk_delay_ms")),
+        chunk_delay_ms=_ms(node.get("chunk_delay_ms")),
+        interrupt=interrupt,
+    )
+
+
+def _usage(node: Node | None) -> dict[str, JSON] | None:
+    if node is None or not node.is_mapping() or not node.check_keys(USAGE_KEYS):
+        return None
+    for key, child in node.items():
+        if key.endswith("_details"):
+            if child.is_mapping():
+                for _, detail in child.items():
+                    _int(detail, minimum=0)
+        else:
+            _int(child, minimum=0)
+    return dict(node.value)
+
+
+def parse_reply(node: Node, base: Path) -> Reply | None:
+    """Read one reply mapping."""
+    if not node.is_mapping() or not node.check_keys(REPLY_KEYS):
+        return None
+    present = [k for k in CHOICE_KEYS if k in node.value]
+    if (error_node := node.get("error")) is not None:
+        clash = present + [k for k in ("choices", "stream", "usage") if k in node.value]
+        if clash:
+            node.child(clash[0]).fail("an error reply cannot also have " + ", ".join(clash))
+        error = _error(error_node)
+        return Reply(error=error, delay_ms=_ms(node.get("delay_ms"))) if error else None
+    choices_node = node.get("choices")
+    choices: list[ChoiceSpec] = []
+    if choices_node is not None:
+        if present:
+            node.child(present[0]).fail(f"put {present[0]} inside each of `choices`, not beside it")
+        if isinstance(choices_node.value, list) and choices_node.value:
+            choices = [
+                choice
+                for element in choices_node.elements()
+                if element.is_mapping() and element.check_keys(CHOICE_KEYS)
+                if (choice := _choice(element, base)) is not None
+            ]
+        else:
+            choices_node.fail(
+                f"expected a non-empty list of choices, got {describe(choices_node.value)}"
+            )
+    elif present:
+        choice = _choice(node, base)
+        choices = [choice] if choice else []
+    else:
+        node.fail(
+            "a reply needs content, refusal, tool_calls, function_call, audio, choices or error"
+        )
+        return None
+    return Reply(
+        choices=tuple(choices) or (ChoiceSpec(content=""),),
+        usage=_usage(node.get("usage")),
+        headers=_headers(node.get("headers")),
+        stream=_stream(node.get("stream")),
+        delay_ms=_ms(node.get("delay_ms")),
+        model=_str(node.get("model")),
+        system_fingerprint=_str(node.get("system_fingerprint")),
+        service_tier=_str(node.get("service_tier")),
+    )
+
+
+def _replies(node: Node, base: Path) -> list[Reply]:
+    """A scenario's `reply`, or each reply of its `sequence`."""
+    reply_node, sequence_node = node.get("reply"), node.get("sequence")
+    if reply_node is not None and sequence_node is not None:
+        sequence_node.fail("give either reply or sequence, not both")
+        return []
+    if reply_node is not None:
+        reply = parse_reply(reply_node, base)
+        return [reply] if reply is not None else []
+    if sequence_node is None:
+        node.fail("missing required key 'reply' (or 'sequence')")
+        return []
+    if not isinstance(sequence_node.value, list) or not sequence_node.value:
+        sequence_node.fail(
+            f"expected a non-empty list of replies, got {describe(sequence_node.value)}"
+        )
+        return []
+    return [r for e in sequence_node.elements() if (r := parse_reply(e, base)) is not None]
+
+
+def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | None:
+    if not node.is_mapping("a scenario mapping") or not node.check_keys(SCENARIO_KEYS):
+        return None
+    name = _str(node.get("name")) or f"{node.doc.file}#{index + 1}"
+    replies = _replies(node, base)
+    after = _enum(node.get("after"), AFTER) or "repeat_last"
+    if "after" in node.value and "sequence" not in node.value:
+        node.child("after").fail("`after` applies to a `sequence`")
+    priority = _int(p) if (p := node.get("priority")) is not None else 0
+    optional = node.get("optional")
+    if optional is not None and not isinstance(optional.value, bool):
+        optional.fail(f"expected true or false, got {describe(optional.value)}")
+    conditions = parse_match(m) if (m := node.get("match")) is not None else ()
+    if not replies:
+        return None
+    return Scenario(
+        name=name,
+        conditions=conditions,
+        replies=tuple(replies),
+        after=after,  # type: ignore[arg-type]
+        priority=priority or 0,
+        optional=optional is not None and optional.value is True,
+        strict=strict,
+        file=node.doc.file,
+        line=node.line,
+    )
+
+
+def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], list[Problem]]:
+    """Read one scenario file's text; returns its scenarios and the problems found."""
+    root, doc = parse_yaml(text, file)
+    if root is None:
+        return [], doc.problems
+    scenarios: list[Scenario] = []
+    if root.value is None:
+        doc.problem(1, "", "the file is empty; expected `version: 1` and `scenarios:`")
+        return [], doc.problems
+    if root.is_mapping("a mapping with `version` and `scenarios`"):
+        root.check_keys(FILE_KEYS, required=("scenarios",))
+        if (v := root.get("version")) is not None and v.value != VERSION:
+            v.fail(f"unsupported version {v.value!r}; this mockserver reads version {VERSION}")
+        strict = False
+        if (s := root.get("strict")) is not None:
+            if isinstance(s.value, bool):
+                strict = s.value
+            else:
+                s.fail(f"expected true or false, got {describe(s.value)}")
+        body = root.get("scenarios")
+        if body is not None:
+            if isinstance(body.value, list):
+                for i, element in enumerate(body.elements()):
+                    if (scenario := _scenario(element, base, i, strict)) is not None:
+                        scenarios.append(scenario)
+            else:
+                body.fail(f"expected a list of scenarios, got {describe(body.value)}")
+    return scenarios, doc.problems
+
+
+def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into the YAML files to load, in order."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            if not found:
+                problems.append(
+                    Problem(str(path), None, "", "no .yaml or .yml files in this folder")
+                )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(Problem(str(path), None, "", "no such file or folder"))
+    if problems:
+        raise ScenarioError(tuple(problems))
+    return files
+
+
+def load_scenarios(paths: Iterable[str | Path]) -> ScenarioSet:
+    """Load scenario files and folders; raises `ScenarioError` listing every problem."""
+    scenarios: list[Scenario] = []
+    problems: list[Problem] = []
+    files = scenario_files(paths)
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(path), None, "", f"cannot read: {exc}"))
+            continue
+        found, trouble = parse_document(text, str(path), path.parent)
+        scenarios.extend(found)
+        problems.extend(trouble)
+    problems.extend(_duplicate_names(scenarios))
+    if problems:
+        raise ScenarioError(tuple(problems))
+    return ScenarioSet(tuple(scenarios), tuple(str(f) for f in files))
+
+
+def _duplicate_names(scenarios: Iterable[Scenario]) -> list[Problem]:
+    """Names identify scenarios in the journal and in failures, so each must be unique."""
+    seen: dict[str, Scenario] = {}
+    problems: list[Problem] = []
+    for scenario in scenarios:
+        first = seen.setdefault(scenario.name, scenario)
+        if first is not scenario:
+            problems.append(
+                Problem(
+                    scenario.file,
+                    scenario.line,
+                    "name",
+                    f"duplicate scenario name {scenario.name!r} (first used at {first.where})",
+                )
+            )
+    return problems
+
+
+def load_text(text: str, file: str = "<inline>", base: Path | None = None) -> ScenarioSet:
+    """Load scenarios from YAML text (tests, inline scenarios)."""
+    scenarios, problems = parse_document(text, file, base or Path.cwd())
+    problems.extend(_duplicate_names(scenarios))
+    if problems:
+        raise ScenarioError(tuple(problems))
+    return ScenarioSet(tuple(scenarios), (file,))

@@ -1,0 +1,71 @@
+"""A small deterministic tokenizer: token counts for usage, stream pieces, logprob values.
+
+It is not OpenAI's tokenizer. It splits text the way GPT tokens look (a word with its leading
+space, a run of punctuation, a newline), so streams arrive in word-sized deltas and usage grows
+with the text. The same text always gives the same tokens, counts and logprobs.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+from mockserver.wire import TokenLogprob, TopLogprob
+
+_TOKEN = re.compile(r" ?[^\W_]+| ?[^\s\w]+|\n+|_+|\s+(?= \S)|\s+")
+
+
+def split(text: str) -> list[str]:
+    """Split text into tokens; joining them gives the text back."""
+    return _TOKEN.findall(text)
+
+
+def count(text: str) -> int:
+    """How many tokens `text` holds."""
+    return len(_TOKEN.findall(text)) if text else 0
+
+
+def split_chars(text: str, size: int) -> list[str]:
+    """Split text into pieces of `size` characters (the last may be shorter)."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def logprob(token: str) -> float:
+    """A deterministic log probability in [-2.0, 0.0) for a token."""
+    return -round((zlib.crc32(token.encode()) % 2000 + 1) / 1000, 3)
+
+
+def _alternatives(token: str) -> list[str]:
+    stripped = token.strip() or token
+    candidates = [stripped.upper(), stripped.lower(), stripped.capitalize(), f" {stripped}", "."]
+    seen = {token}
+    out: list[str] = []
+    for candidate in candidates:
+        if candidate not in seen:
+            seen.add(candidate)
+            out.append(candidate)
+    return out
+
+
+def token_logprob(token: str, top: int) -> TokenLogprob:
+    """A `TokenLogprob` for `token` with `top` alternatives (the token itself ranked first)."""
+    value = logprob(token)
+    tops: list[TopLogprob] = []
+    if top:
+        tops.append({"token": token, "logprob": value, "bytes": list(token.encode())})
+        for rank, alt in enumerate(_alternatives(token)[: top - 1], start=1):
+            tops.append(
+                {"token": alt, "logprob": round(value - rank * 1.5, 3), "bytes": list(alt.encode())}
+            )
+        k = len(tops)
+        while k < top:
+            filler = f"<alt{k}>"
+            tops.append(
+                {
+                    "token": filler,
+                    "logprob": round(value - k * 1.5, 3),
+                    "bytes": list(filler.encode()),
+                }
+            )
+            k += 1
+    return {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": tops}

@@ -1,0 +1,166 @@
+"""YAML read with a safe loader, keeping the line of every key and item for error messages."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from mockserver.errors import Problem
+from mockserver.wire import JSON
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A SafeLoader that records where each mapping key and sequence item starts."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[int, dict[Any, int]] = {}
+        self.item_lines: dict[int, list[int]] = {}
+        self.duplicates: list[tuple[int, str]] = []
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
+    data: dict[Any, Any] = {}
+    yield data
+    loader.flatten_mapping(node)
+    lines: dict[Any, int] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "found an unhashable key", key_node.start_mark
+            ) from None
+        if key in lines and key_node.tag != "tag:yaml.org,2002:merge":
+            loader.duplicates.append((key_node.start_mark.line + 1, str(key)))
+        lines[key] = key_node.start_mark.line + 1
+        data[key] = loader.construct_object(value_node, deep=True)
+    loader.key_lines[id(data)] = lines
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[list[Any]]:
+    data: list[Any] = []
+    yield data
+    data.extend(loader.construct_object(child, deep=True) for child in node.value)
+    loader.item_lines[id(data)] = [child.start_mark.line + 1 for child in node.value]
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+@dataclass
+class Document:
+    """A parsed file: the problems found so far, and the line tables behind `Node`."""
+
+    file: str
+    key_lines: dict[int, dict[Any, int]] = field(default_factory=dict)
+    item_lines: dict[int, list[int]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    keep: list[object] = field(default_factory=list)
+
+    def problem(self, line: int | None, path: str, message: str) -> None:
+        self.problems.append(Problem(self.file, line, path, message))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A value read from YAML, with its file, line and key path (`scenarios[0].reply.content`)."""
+
+    value: JSON
+    doc: Document
+    line: int | None
+    path: str
+
+    def fail(self, message: str) -> None:
+        """Record a problem at this node (loading goes on to find the others)."""
+        self.doc.problem(self.line, self.path, message)
+
+    def child(self, key: str | int) -> Node:
+        if isinstance(key, int):
+            lines = self.doc.item_lines.get(id(self.value), [])
+            line = lines[key] if key < len(lines) else self.line
+            return Node(self.value[key], self.doc, line, f"{self.path}[{key}]")
+        line = self.doc.key_lines.get(id(self.value), {}).get(key, self.line)
+        path = f"{self.path}.{key}" if self.path else key
+        return Node(self.value[key], self.doc, line, path)
+
+    def get(self, key: str) -> Node | None:
+        if isinstance(self.value, dict) and key in self.value:
+            return self.child(key)
+        return None
+
+    def items(self) -> Iterator[tuple[str, Node]]:
+        assert isinstance(self.value, dict)
+        for key in self.value:
+            yield str(key), self.child(key)
+
+    def elements(self) -> Iterator[Node]:
+        assert isinstance(self.value, list)
+        for i in range(len(self.value)):
+            yield self.child(i)
+
+    def is_mapping(self, what: str = "a mapping") -> bool:
+        if isinstance(self.value, dict):
+            return True
+        self.fail(f"expected {what}, got {describe(self.value)}")
+        return False
+
+    def check_keys(self, allowed: Sequence[str], required: Sequence[str] = ()) -> bool:
+        """Report unknown keys (suggesting the closest valid one) and missing required keys."""
+        ok = True
+        for key, child in self.items():
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                child.fail(f"unknown key '{key}'{hint} (allowed: {', '.join(allowed)})")
+                ok = False
+        for key in required:
+            if key not in self.value:
+                self.fail(f"missing required key '{key}'")
+                ok = False
+        return ok
+
+
+def describe(value: JSON) -> str:
+    """A value's type as a person would say it, for messages."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int | float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})" if len(value) < 40 else "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def parse_yaml(text: str, file: str) -> tuple[Node | None, Document]:
+    """Parse one YAML document; on a syntax error, the `Document` holds the problem."""
+    doc = Document(file)
+    loader = _LineLoader(text)
+    try:
+        value = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        doc.problem(line, "", f"invalid YAML: {exc.problem or exc}")
+        return None, doc
+    except yaml.YAMLError as exc:
+        doc.problem(None, "", f"invalid YAML: {exc}")
+        return None, doc
+    finally:
+        loader.dispose()
+    doc.key_lines = loader.key_lines
+    doc.item_lines = loader.item_lines
+    doc.keep.append(value)
+    for line, key in loader.duplicates:
+        doc.problem(line, key, f"duplicate key '{key}'")
+    return Node(value, doc, 1, ""), doc
