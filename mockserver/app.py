@@ -1,8 +1,9 @@
-"""The ASGI app: chat completions on a lean fast path, every other route through Starlette.
+"""The ASGI app: API routes straight to the engine, health and admin routes through Starlette.
 
-`POST /v1/chat/completions` is the one hot route, so it skips Starlette's request and response
-objects and copies the engine's `Outcome` straight to ASGI messages. Models, health, the admin
-routes and OpenAI-style 404s are ordinary Starlette routes.
+Requests under `/v1/` (and the same paths without the prefix) skip Starlette's request and
+response objects: the engine routes them and its `Outcome` is copied straight to ASGI messages,
+so the hot path stays lean and the in-process transports give the very same bytes. `/health`,
+the `/_mockserver/` admin routes and OpenAI-style 404s for anything else are Starlette's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver.engine import MockEngine
+from mockserver.engine import MockEngine, unknown_url
 from mockserver.errors import ApiError
 from mockserver.outcome import Frame, Outcome
 
@@ -29,7 +30,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("mockserver")
-CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+API_PREFIXES = ("/v1/", "/chat/", "/models")
 
 
 class StreamAborted(Exception):
@@ -121,17 +122,6 @@ def internal_error(exc: Exception) -> ApiError:
     )
 
 
-def _unknown_url(method: str, path: str) -> ApiError:
-    return ApiError(
-        status=404,
-        message=(
-            f"Unknown request URL: {method} {path}. Please check the URL for typos, or see the "
-            "docs at https://platform.openai.com/docs/api-reference/."
-        ),
-        code="unknown_url",
-    )
-
-
 class MockApp:
     """The ASGI application serving one `MockEngine`."""
 
@@ -141,10 +131,6 @@ class MockApp:
         self._starlette = Starlette(
             routes=[
                 Route("/health", self._health, methods=["GET"]),
-                Route("/v1/models", self._models, methods=["GET"]),
-                Route("/models", self._models, methods=["GET"]),
-                Route("/v1/models/{model:path}", self._model, methods=["GET"]),
-                Route("/models/{model:path}", self._model, methods=["GET"]),
                 Route("/_mockserver/journal", self._journal, methods=["GET"]),
                 Route("/_mockserver/reset", self._reset, methods=["POST"]),
             ],
@@ -155,12 +141,12 @@ class MockApp:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in CHAT_PATHS and scope["method"] == "POST":
-            await self._chat(scope, receive, send)
+        if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
+            await self._api(scope, receive, send)
         else:
             await self._starlette(scope, receive, send)
 
-    async def _chat(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
@@ -175,7 +161,7 @@ class MockApp:
             )
             return
         try:
-            outcome = self.engine.handle_chat(body, headers)
+            outcome = self.engine.handle(scope["method"], scope["path"], body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
             outcome = self.engine.error_outcome(internal_error(exc))
@@ -190,12 +176,6 @@ class MockApp:
 
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "scenarios": len(self.engine.scenarios.scenarios)})
-
-    async def _models(self, request: Request) -> Response:
-        return self._response(self.engine.list_models())
-
-    async def _model(self, request: Request) -> Response:
-        return self._response(self.engine.get_model(request.path_params["model"]))
 
     async def _journal(self, request: Request) -> Response:
         entries = [
@@ -216,7 +196,7 @@ class MockApp:
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         return self._response(
-            self.engine.error_outcome(_unknown_url(request.method, request.url.path))
+            self.engine.error_outcome(unknown_url(request.method, request.url.path))
         )
 
     async def _server_error(self, request: Request, exc: Exception) -> Response:

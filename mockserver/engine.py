@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from mockserver import completions
 from mockserver.completions import Envelope, Stamp
@@ -165,6 +166,21 @@ class MockEngine:
         """How many requests each scenario has answered, by name."""
         with self._lock:
             return {s.name: n for s, n in zip(self._list, self._state.used, strict=True)}
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> Outcome:
+        """Answer any request to the API (`/v1/...`, or the same paths without `/v1`)."""
+        route = path[3:] if path.startswith("/v1/") else path
+        if route == "/chat/completions" and method == "POST":
+            return self.handle_chat(body, headers)
+        if route == "/models" and method == "GET":
+            return self.list_models()
+        if route.startswith("/models/") and method == "GET":
+            return self.get_model(unquote(route[len("/models/") :]))
+        return self.error_outcome(unknown_url(method, path))
 
     # -- chat completions --------------------------------------------------------------------
 
@@ -381,6 +397,18 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[str, str | None]]) -> 
     kept = [(k, v) for k, v in headers if k not in overrides]
     kept.extend((k, v.encode("latin-1")) for k, v in overrides.items() if v is not None)
     return kept
+
+
+def unknown_url(method: str, path: str) -> ApiError:
+    """OpenAI's answer to a route it does not have."""
+    return ApiError(
+        status=404,
+        message=(
+            f"Unknown request URL: {method} {path}. Please check the URL for typos, or see the "
+            "docs at https://platform.openai.com/docs/api-reference/."
+        ),
+        code="unknown_url",
+    )
 
 
 def _unknown_parameter(name: str) -> ApiError:

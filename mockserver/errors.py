@@ -36,7 +36,7 @@ class ApiError(Exception):
         }
 
     def encode(self) -> bytes:
-        return json.dumps(self.body(), ensure_ascii=False).encode()
+        return json.dumps(self.body(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def invalid(

@@ -1,0 +1,1 @@
+"""mockserver's pytest plugin: fixtures, markers and options carrying the `mockserver` prefix."""
