@@ -206,8 +206,22 @@ class HeaderIs:
 _MISSING = object()
 
 
+def _holds(actual: JSON, expected: JSON) -> bool:
+    """JSON equality, except that a mapping only needs the keys it gives (recursively).
+
+    1 equals 1.0, but true is not 1.
+    """
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and _holds(actual[key], value) for key, value in expected.items()
+        )
+    return actual == expected and isinstance(actual, bool) == isinstance(expected, bool)
+
+
 @dataclass(frozen=True, slots=True)
 class ParamIs:
+    """A top-level request field equals a value (a mapping: has those keys with those values)."""
+
     key: str
     param: str
     value: JSON
@@ -216,8 +230,7 @@ class ParamIs:
         actual = request.body.get(self.param, _MISSING)
         if actual is _MISSING:
             return f"expected {self.param} = {json.dumps(self.value)}, the request has none"
-        # JSON equality: 1 equals 1.0, but true is not 1.
-        if actual == self.value and isinstance(actual, bool) == isinstance(self.value, bool):
+        if _holds(actual, self.value):
             return None
         return f"expected {self.param} = {json.dumps(self.value)}, got {json.dumps(actual)}"
 
