@@ -26,8 +26,11 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
     data: dict[Any, Any] = {}
     yield data
-    loader.flatten_mapping(node)
+    merge = "tag:yaml.org,2002:merge"
+    written = {id(k) for k, _ in node.value if k.tag != merge}
+    loader.flatten_mapping(node)  # merged keys first; keys written here override them
     lines: dict[Any, int] = {}
+    explicit: set[Any] = set()
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         try:
@@ -36,8 +39,10 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict
             raise yaml.constructor.ConstructorError(
                 None, None, "found an unhashable key", key_node.start_mark
             ) from None
-        if key in lines and key_node.tag != "tag:yaml.org,2002:merge":
-            loader.duplicates.append((key_node.start_mark.line + 1, str(key)))
+        if id(key_node) in written:
+            if key in explicit:
+                loader.duplicates.append((key_node.start_mark.line + 1, str(key)))
+            explicit.add(key)
         lines[key] = key_node.start_mark.line + 1
         data[key] = loader.construct_object(value_node, deep=True)
     loader.key_lines[id(data)] = lines
