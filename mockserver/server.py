@@ -13,7 +13,7 @@ from types import FrameType
 
 import uvicorn
 
-from mockserver.app import MockApp, StreamAborted
+from mockserver.app import MockApp, Receive, Scope, Send, StreamAborted
 
 LOOP = "uvloop"
 HTTP = "httptools"
@@ -107,43 +107,137 @@ def serve(
             signal.signal(sig, handler)
 
 
+class _Current:
+    """The ASGI app the background server runs now (the fixture swaps it per test)."""
+
+    def __init__(self, app: MockApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _new_loop(cfg: uvicorn.Config) -> asyncio.AbstractEventLoop:
+    if cfg.loop == LOOP:
+        import uvloop  # noqa: PLC0415 - only when installed (config() checked)
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class BackgroundServer:
     """The app served from a thread of this process (the pytest fixture's server).
 
-    Startup and shutdown drive uvicorn's `startup()` / `shutdown()` directly: `Server.run()`
-    spends about 200 ms in its polling loop on the way out.
+    The thread runs its own event loop and drives uvicorn's `startup()` itself; `stop()` closes
+    the listener and idle keep-alive connections at once and waits only for responses still being
+    written (up to `grace` seconds, then they are cancelled). `Server.run()` and uvicorn's own
+    `shutdown()` poll every 100 ms, which made each stop take at least that long.
+
+    `app` can be replaced while the server runs; requests already in flight finish on the old one.
     """
 
-    def __init__(self, app: MockApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = app
+    def __init__(
+        self, app: MockApp, host: str = "127.0.0.1", port: int = 0, *, grace: float = 1.0
+    ) -> None:
+        self._current = _Current(app)
+        self.grace = grace
         self._sock = bind(host, port)
         self.url = base_url(self._sock)
-        self._loop = asyncio.new_event_loop()
         self._server = uvicorn.Server(config(app))
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="mockserver", daemon=True
-        )
+        self._server.config.app = self._current
+        self._server.config.ws = "none"  # no websocket routes; importing them costs ~15 ms
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping: asyncio.Event | None = None
+        self._failed: BaseException | None = None
+
+    @property
+    def app(self) -> MockApp:
+        return self._current.app
+
+    @app.setter
+    def app(self, app: MockApp) -> None:
+        self._current.app = app
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> BackgroundServer:
+        if self._thread is not None:
+            raise RuntimeError("this BackgroundServer was started already")
         cfg = self._server.config
         if not cfg.loaded:
             cfg.load()
         self._server.lifespan = cfg.lifespan_class(cfg)
+        self._loop = _new_loop(cfg)
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(self._loop, ready), name="mockserver", daemon=True
+        )
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(
-            self._server.startup(sockets=[self._sock]), self._loop
-        ).result()
+        ready.wait()
+        if self._failed is not None:
+            self._thread.join()
+            self._sock.close()
+            raise RuntimeError("the mockserver background server failed to start") from (
+                self._failed
+            )
         return self
 
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            try:
+                loop.run_until_complete(self._startup())
+            except BaseException as exc:  # handed to start(), which raises it
+                self._failed = exc
+                return
+            finally:
+                ready.set()
+            loop.run_until_complete(self._serve_until_stopped())
+        finally:
+            loop.close()
+
+    async def _startup(self) -> None:
+        self._stopping = asyncio.Event()
+        await self._server.startup(sockets=[self._sock])
+
+    async def _serve_until_stopped(self) -> None:
+        assert self._stopping is not None
+        await self._stopping.wait()
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        """Stop listening, close idle connections, let running responses finish, then cancel."""
+        loop = asyncio.get_running_loop()
+        for server in self._server.servers:
+            server.close()
+        state = self._server.server_state
+        for connection in list(state.connections):
+            connection.shutdown()  # closes idle keep-alive connections right away
+        deadline = loop.time() + self.grace
+        while (state.connections or state.tasks) and loop.time() < deadline:
+            await asyncio.sleep(0 if not state.tasks else 0.001)
+        for task in list(state.tasks):
+            task.cancel()
+        for connection in list(state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        if state.tasks:
+            await asyncio.gather(*state.tasks, return_exceptions=True)
+        for _ in range(2):  # let connection_lost() callbacks run before the loop closes
+            await asyncio.sleep(0)
+
     def stop(self) -> None:
-        if not self._thread.is_alive():
+        thread, loop, stopping = self._thread, self._loop, self._stopping
+        if thread is None or loop is None or not thread.is_alive():
             return
-        with contextlib.suppress(Exception):
-            future = asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop)
-            future.result(timeout=5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+        if stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed already
+                loop.call_soon_threadsafe(stopping.set)
+        thread.join(timeout=self.grace + 5)
         self._sock.close()
 
     def __enter__(self) -> BackgroundServer:
