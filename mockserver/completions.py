@@ -22,9 +22,8 @@ from mockserver.wire import JSON, ChatCompletion, Choice, Logprobs, Message, Usa
 SCENARIO_ERROR = "mockserver_scenario_error"
 
 
-def encode(value: JSON) -> str:
-    """Compact JSON, UTF-8 kept as is (as OpenAI sends it)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+encode: Callable[[JSON], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Compact JSON, UTF-8 kept as is (as OpenAI sends it); one encoder, built once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,29 +265,73 @@ def _call_json(call: Call) -> dict[str, JSON]:
     }
 
 
+def _choice_object(turn: Turn, request: ChatRequest) -> Choice:
+    return {
+        "index": turn.index,
+        "message": _message(turn),
+        "logprobs": _logprobs(turn, request.top_logprobs) if request.logprobs else None,
+        "finish_reason": turn.finish_reason,  # type: ignore[typeddict-item]
+    }
+
+
 def completion(
     request: ChatRequest, stamp: Stamp, turns: Sequence[Turn], usage_: Usage
 ) -> ChatCompletion:
     """The `chat.completion` object, keys in the order OpenAI sends them."""
-    choices: list[Choice] = [
-        {
-            "index": turn.index,
-            "message": _message(turn),
-            "logprobs": _logprobs(turn, request.top_logprobs) if request.logprobs else None,
-            "finish_reason": turn.finish_reason,  # type: ignore[typeddict-item]
-        }
-        for turn in turns
-    ]
     return {
         "id": stamp.id,
         "object": "chat.completion",
         "created": stamp.created,
         "model": stamp.model,
-        "choices": choices,
+        "choices": [_choice_object(turn, request) for turn in turns],
         "usage": usage_,
         "service_tier": stamp.service_tier,
         "system_fingerprint": stamp.fingerprint,
     }
+
+
+@lru_cache(maxsize=4096)
+def _text_choice_json(turn: Turn, logprobs: bool, top: int) -> str:
+    """A choice without generated ids, encoded once (the usual reply repeats)."""
+    return encode(_choice_object(turn, _Shape(logprobs, top)))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    logprobs: bool
+    top_logprobs: int
+
+
+def _usage_json(u: Usage) -> str:
+    p, c = u["prompt_tokens_details"], u["completion_tokens_details"]
+    if len(u) != 5 or len(p) != 2 or len(c) != 4:
+        return encode(u)
+    return (
+        f'{{"prompt_tokens":{u["prompt_tokens"]},"completion_tokens":{u["completion_tokens"]},'
+        f'"total_tokens":{u["total_tokens"]},"prompt_tokens_details":{{"cached_tokens":'
+        f'{p["cached_tokens"]},"audio_tokens":{p["audio_tokens"]}}},"completion_tokens_details":'
+        f'{{"reasoning_tokens":{c["reasoning_tokens"]},"audio_tokens":{c["audio_tokens"]},'
+        f'"accepted_prediction_tokens":{c["accepted_prediction_tokens"]},'
+        f'"rejected_prediction_tokens":{c["rejected_prediction_tokens"]}}}}}'
+    )
+
+
+def completion_body(
+    request: ChatRequest, stamp: Stamp, turns: Sequence[Turn], usage_: Usage
+) -> bytes:
+    """`completion(...)` encoded; the same bytes, assembled from cached pieces where it can."""
+    choices = ",".join(
+        _text_choice_json(turn, request.logprobs, request.top_logprobs)
+        if not turn.tool_calls and turn.audio is None and turn.function_call is None
+        else encode(_choice_object(turn, request))
+        for turn in turns
+    )
+    return (
+        f'{{"id":"{stamp.id}","object":"chat.completion","created":{stamp.created},'
+        f'"model":{encode(stamp.model)},"choices":[{choices}],"usage":{_usage_json(usage_)},'
+        f'"service_tier":{encode(stamp.service_tier)},'
+        f'"system_fingerprint":{encode(stamp.fingerprint)}}}'
+    ).encode()
 
 
 # -- streaming --------------------------------------------------------------------------------

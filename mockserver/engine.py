@@ -303,7 +303,7 @@ class MockEngine:
         delay = reply.delay_ms / 1000
         headers = self._headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
-            body = completions.encode(completions.completion(request, stamp, turns, usage)).encode()
+            body = completions.completion_body(request, stamp, turns, usage)
             return Outcome(200, headers, body, delay=delay)
         envelope = Envelope.for_stream(request, stamp, self._padding)
         events = completions.chunk_events(
