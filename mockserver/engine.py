@@ -13,15 +13,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from mockserver import completions
+from mockserver import completions, sse
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import Matcher
 from mockserver.outcome import Frame, Headers, Outcome
 from mockserver.request import ChatRequest
-from mockserver.scenarios import ErrorSpec, Reply, Scenario, ScenarioSet
+from mockserver.scenarios import ErrorSpec, RawReply, Reply, Scenario, ScenarioSet
 from mockserver.validation import decode_body, parse_chat_request
+from mockserver.validation_strict import check_strict
 from mockserver.wire import JSON, Model
 
 NO_MATCH = "mockserver_no_match"
@@ -157,6 +158,19 @@ class MockEngine:
             self._state = _State(used=[0] * len(self._list))
             self._state.journal = deque(maxlen=self.config.journal_size)
 
+    def add_scenarios(self, scenarios: Iterable[Scenario]) -> None:
+        """Append scenarios while serving (a test adds inline ones after its first requests).
+
+        Sequence positions and the journal are kept; the caller keeps names unique.
+        """
+        added = tuple(scenarios)
+        with self._lock:
+            self._list = (*self._list, *added)
+            self.scenarios = ScenarioSet(tuple(self._list), self.scenarios.files)
+            self._matcher = Matcher(self._list)
+            self._has_next = any(s.after == "next" for s in self._list)
+            self._state.used.extend(0 for _ in added)
+
     @property
     def journal(self) -> list[JournalEntry]:
         with self._lock:
@@ -194,12 +208,17 @@ class MockEngine:
         try:
             body = decode_body(raw)
             request = parse_chat_request(body, tuple(headers))
-            if self.config.strict and request.unknown_fields:
-                raise _unknown_parameter(request.unknown_fields[0])
+            if self.config.strict:
+                check_strict(request)
             scenario, turn = self._match(request)
-            if scenario.strict and request.unknown_fields:
-                raise _unknown_parameter(request.unknown_fields[0])
+            if scenario.strict and not self.config.strict:
+                check_strict(request)
             reply = self._pick(scenario, turn)
+            if reply.raw is not None:
+                outcome = replay(reply.raw, reply.delay_ms)
+                index = min(turn, len(scenario.replies) - 1)
+                self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
+                return outcome
             if reply.error is not None:
                 raise error_from_spec(reply.error, request.model)
             outcome = self._reply(request, scenario, reply, request_id)
@@ -391,6 +410,22 @@ class MockEngine:
         return Outcome(status, headers, completions.encode(body).encode())
 
 
+def replay(raw: RawReply, delay_ms: float = 0.0) -> Outcome:
+    """A recorded response, byte for byte (and with its recorded waits when `timing` is on)."""
+    headers: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in raw.headers]
+    if raw.events is None:
+        return Outcome(raw.status, headers, raw.body or b"", delay=delay_ms / 1000)
+    frames = [
+        Frame(e.delay_ms / 1000 if raw.timing else 0.0, sse.encode_event(e.data).encode())
+        for e in raw.events
+    ]
+    if not raw.timing and frames:
+        frames = [Frame(0.0, b"".join(f.data for f in frames))]
+    if raw.end == "abort":
+        frames.append(Frame(0.0, abort=True))
+    return Outcome(raw.status, headers, frames=tuple(frames), delay=delay_ms / 1000)
+
+
 def merge_headers(headers: Headers, extra: Iterable[tuple[str, str | None]]) -> Headers:
     """Scenario headers replace defaults of the same name; a null value removes one."""
     overrides = {k.lower().encode("latin-1"): v for k, v in extra}
@@ -408,13 +443,4 @@ def unknown_url(method: str, path: str) -> ApiError:
             "docs at https://platform.openai.com/docs/api-reference/."
         ),
         code="unknown_url",
-    )
-
-
-def _unknown_parameter(name: str) -> ApiError:
-    return ApiError(
-        status=400,
-        message=f"Unrecognized request argument supplied: {name}",
-        param=name,
-        code="unknown_parameter",
     )

@@ -33,7 +33,10 @@ REPLY_KEYS = (
     "model",
     "system_fingerprint",
     "service_tier",
+    "raw",
 )
+RAW_KEYS = ("status", "headers", "body", "events", "end", "timing")
+EVENT_KEYS = ("data", "delay_ms")
 TOOL_CALL_KEYS = ("name", "arguments", "id", "type", "input")
 AUDIO_KEYS = ("transcript", "file", "format", "id", "expires_in")
 ERROR_KEYS = ("status", "message", "type", "code", "param", "headers")
@@ -114,8 +117,32 @@ class StreamSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RawEvent:
+    """One recorded server-sent event: its `data`, and the wait before it."""
+
+    data: str
+    delay_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawReply:
+    """A response replayed as it was recorded: status, headers, and the body or the events.
+
+    `end: abort` drops the connection after the events (a stream that broke upstream);
+    `timing` replays the recorded waits between events.
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    events: tuple[RawEvent, ...] | None = None
+    end: Literal["close", "abort"] = "close"
+    timing: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
-    """One reply: a completion (one or more choices) or an error."""
+    """One reply: a completion (one or more choices), an error, or a recorded response."""
 
     choices: tuple[ChoiceSpec, ...] = (ChoiceSpec(content=""),)
     error: ErrorSpec | None = None
@@ -126,6 +153,7 @@ class Reply:
     model: str | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+    raw: RawReply | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -359,10 +387,60 @@ def _usage(node: Node | None) -> dict[str, JSON] | None:
     return dict(node.value)
 
 
+def _event(node: Node) -> RawEvent | None:
+    if isinstance(node.value, str):
+        return RawEvent(data=node.value)
+    if not node.is_mapping() or not node.check_keys(EVENT_KEYS, required=("data",)):
+        return None
+    data = _json_text(node.child("data"))
+    if data is None:
+        node.child("data").fail("expected the event's data (a string or a mapping)")
+        return None
+    return RawEvent(data=data, delay_ms=_ms(node.get("delay_ms")))
+
+
+def _raw(node: Node) -> RawReply | None:
+    if not node.is_mapping() or not node.check_keys(RAW_KEYS, required=("status",)):
+        return None
+    status = _int(node.child("status"), 100, 599)
+    body_node, events_node = node.get("body"), node.get("events")
+    if (body_node is None) == (events_node is None):
+        node.fail("a raw reply needs exactly one of body (a whole response) or events (a stream)")
+        return None
+    body = events = None
+    if body_node is not None:
+        text = _json_text(body_node)
+        body = (text or "").encode()
+    elif events_node is not None:
+        if not isinstance(events_node.value, list):
+            events_node.fail(f"expected a list of events, got {describe(events_node.value)}")
+            return None
+        events = tuple(e for n in events_node.elements() if (e := _event(n)) is not None)
+    timing = node.get("timing")
+    if timing is not None and not isinstance(timing.value, bool):
+        timing.fail(f"expected true or false, got {describe(timing.value)}")
+    if status is None:
+        return None
+    return RawReply(
+        status=status,
+        headers=tuple((k, v) for k, v in _headers(node.get("headers")) if v is not None),
+        body=body,
+        events=events,
+        end="abort" if _enum(node.get("end"), ("close", "abort")) == "abort" else "close",
+        timing=timing is not None and timing.value is True,
+    )
+
+
 def parse_reply(node: Node, base: Path) -> Reply | None:
     """Read one reply mapping."""
     if not node.is_mapping() or not node.check_keys(REPLY_KEYS):
         return None
+    if (raw_node := node.get("raw")) is not None:
+        others = [k for k in node.value if k not in ("raw", "delay_ms")]
+        if others:
+            node.child(others[0]).fail("a raw reply cannot also have " + ", ".join(others))
+        raw = _raw(raw_node)
+        return Reply(raw=raw, delay_ms=_ms(node.get("delay_ms"))) if raw else None
     present = [k for k in CHOICE_KEYS if k in node.value]
     if (error_node := node.get("error")) is not None:
         clash = present + [k for k in ("choices", "stream", "usage") if k in node.value]

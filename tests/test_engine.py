@@ -478,3 +478,59 @@ def test_headers_carry_request_id_and_scenario_headers():
     assert outcome.header("x-ratelimit-remaining-requests") == "0"
     assert outcome.header("openai-organization") is None
     assert outcome.header("content-type") == "application/json"
+
+
+RAW = """
+    scenarios:
+      - name: whole
+        match: {stream: false}
+        reply:
+          raw:
+            status: 200
+            headers: {content-type: application/json, x-request-id: req_recorded}
+            body: |
+              {
+                "id": "chatcmpl-recorded"
+              }
+      - name: streamed
+        match: {last_user_message: stream}
+        reply:
+          raw:
+            status: 200
+            headers: {content-type: text/event-stream}
+            timing: true
+            events:
+              - {data: '{"id":"c1"}', delay_ms: 20}
+              - data: {id: c2}
+              - data: "[DONE]"
+      - name: broken
+        match: {last_user_message: broken}
+        reply:
+          raw:
+            status: 200
+            events: ['{"id":"c1"}']
+            end: abort
+"""
+
+
+def test_raw_replies_replay_bytes_headers_and_timing():
+    e = engine(RAW)
+    whole = e.handle_chat(body())
+    assert whole.body == b'{\n  "id": "chatcmpl-recorded"\n}\n'
+    assert whole.header("x-request-id") == "req_recorded"
+    assert whole.header("openai-version") is None
+    streamed = e.handle_chat(body("stream", stream=True))
+    assert [f.delay for f in streamed.frames] == [0.02, 0.0, 0.0]
+    assert streamed.content() == b'data: {"id":"c1"}\n\ndata: {"id":"c2"}\n\ndata: [DONE]\n\n'
+    broken = e.handle_chat(body("broken", stream=True))
+    assert broken.frames[-1].abort
+    assert broken.content() == b'data: {"id":"c1"}\n\n'
+
+
+def test_raw_reply_problems():
+    from mockserver.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="needs exactly one of body"):
+        engine("scenarios: [{reply: {raw: {status: 200}}}]")
+    with pytest.raises(ScenarioError, match="a raw reply cannot also have content"):
+        engine("scenarios: [{reply: {raw: {status: 200, body: x}, content: y}}]")
