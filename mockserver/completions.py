@@ -382,7 +382,9 @@ def _choice_chunks(turn: Turn, request: ChatRequest, size: int | None) -> Iterat
         )
         texts = _pieces(spoken.transcript, size) or (encode(""),)
         step = -(-len(spoken.data) // len(texts))
-        step += step % 2  # keep 16-bit samples whole
+        # a multiple of 6 bytes keeps 16-bit samples whole and needs no base64 padding, so the
+        # fragments' `data` strings join into valid base64 (as clients and the SDK join them)
+        step = -(-step // 6) * 6
         for n, piece in enumerate(texts):
             yield _choice(i, f'"audio":{{"transcript":{piece}}}')
             data = spoken.data[n * step : (n + 1) * step]
