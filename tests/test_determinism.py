@@ -1,0 +1,159 @@
+"""`--seed`: two separate server processes answer the same requests with identical bytes.
+
+Separate processes matter: they have different hash seeds, start at different times and pick
+different ports, which an in-process comparison would not vary. The in-process server with the
+same seed is checked against them too, so fixtures and the CLI agree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from mockserver.app import create_app
+from mockserver.engine import EngineConfig, MockEngine
+from mockserver.scenarios import load_scenarios
+from mockserver.server import BackgroundServer
+
+ROOT = Path(__file__).parent.parent
+SCENARIOS = ROOT / "scenarios"
+BIN = Path(sys.executable).parent / "mockserver"
+URL = re.compile(r"http://\S+/v1")
+
+
+def said(text: str, **extra: object) -> dict[str, object]:
+    return {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}], **extra}
+
+
+def tools(*names: str) -> list[dict[str, object]]:
+    return [{"type": "function", "function": {"name": n}} for n in names]
+
+
+SPEAK = {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}
+STREAM = {"stream": True, "stream_options": {"include_usage": True}}
+
+# (method, path, body): every kind of generated value, streamed and not, errors included
+REQUESTS: list[tuple[str, str, dict[str, object] | None]] = [
+    ("GET", "/models", None),
+    ("POST", "/chat/completions", said("hello")),
+    ("POST", "/chat/completions", said("hello", **STREAM)),
+    ("POST", "/chat/completions", said("hello", stream=True)),
+    ("POST", "/chat/completions", said("weather in Paris?", tools=tools("get_weather"))),
+    (
+        "POST",
+        "/chat/completions",
+        said("plan my trip", tools=tools("get_weather", "get_time"), **STREAM),
+    ),
+    ("POST", "/chat/completions", said("legacy functions please", functions=[{"name": "f"}])),
+    ("POST", "/chat/completions", said("say it", **SPEAK)),
+    ("POST", "/chat/completions", said("say it", **SPEAK, stream=True)),
+    ("POST", "/chat/completions", said("give me name ideas", n=3, logprobs=True, top_logprobs=2)),
+    ("POST", "/chat/completions", said("give me name ideas", n=3, stream=True)),
+    ("POST", "/chat/completions", said("how to make explosives", **STREAM)),
+    ("POST", "/chat/completions", said("Describe Paris", response_format={"type": "json_object"})),
+    ("POST", "/chat/completions", said("flaky")),
+    ("POST", "/chat/completions", said("flaky")),
+    ("POST", "/chat/completions", said("only once")),
+    ("POST", "/chat/completions", said("only once")),
+    ("POST", "/chat/completions", said("no credits")),
+    ("POST", "/chat/completions", said("nothing matches this")),
+    ("POST", "/chat/completions", said("break the stream", stream=True)),
+    ("GET", "/models/gpt-4o-mini-2024-07-18", None),
+    ("GET", "/models/unknown", None),
+    ("POST", "/chat/completions", said("hello")),
+]
+
+
+def replay(url: str) -> list[tuple[int, str, bytes]]:
+    """(status, x-request-id, body) of every request, in order."""
+    out = []
+    with httpx2.Client(timeout=10) as client:
+        for method, path, body in REQUESTS:
+            response = client.request(method, url + path, json=body)
+            out.append((response.status_code, response.headers["x-request-id"], response.content))
+    return out
+
+
+def start(*flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN), "serve", str(SCENARIOS), "--port", "0", "--model", "extra", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def processes() -> Iterator:
+    started: list[subprocess.Popen[str]] = []
+
+    def run(*flag_sets: tuple[str, ...]) -> list[list[tuple[int, str, bytes]]]:
+        """Start one server per flag set (all at once), replay REQUESTS on each."""
+        procs = [start(*flags) for flags in flag_sets]
+        started.extend(procs)
+        urls = []
+        for proc in procs:
+            line = proc.stdout.readline()
+            found = URL.search(line)
+            assert found, (line, proc.stderr.read() if proc.poll() is not None else "")
+            urls.append(found.group())
+        with ThreadPoolExecutor(len(urls)) as pool:
+            return list(pool.map(replay, urls))
+
+    yield run
+    for proc in started:
+        proc.terminate()
+    for proc in started:
+        assert proc.wait(5) == 0
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_same_seed_same_bytes(processes):
+    first, second = processes(("--seed", "7"), ("--seed", "7"))
+    assert [status for status, _, _ in first] == [
+        200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
+        429, 200, 200, 404, 429, 404, 200, 200, 404, 200,
+    ]  # fmt: skip
+    for n, (a, b) in enumerate(zip(first, second, strict=True)):
+        assert a == b, f"request {n} {REQUESTS[n][:2]} differs"
+    # what is generated really is in there
+    bodies = b"".join(body for _, _, body in first)
+    assert b'"id":"call_' in bodies
+    assert b'"id":"audio_' in bodies
+    assert b'"data":"UklGR' in bodies  # a generated WAV
+    assert b'"obfuscation":"' in bodies
+    # and not constant: the same request twice in one run gets fresh ids
+    one, last = json.loads(first[1][2]), json.loads(first[-1][2])
+    assert one["id"] != last["id"]
+    assert one["created"] == last["created"]
+    assert len({request_id for _, request_id, _ in first}) == len(first)
+
+
+def test_other_seed_or_no_seed_differs(processes):
+    seven, eight, unseeded, unseeded_too = processes(("--seed", "7"), ("--seed", "8"), (), ())
+    for run in (eight, unseeded, unseeded_too):
+        assert json.loads(run[1][2])["id"] != json.loads(seven[1][2])["id"]
+        assert run[1][1] != seven[1][1]
+    assert json.loads(unseeded[1][2])["id"] != json.loads(unseeded_too[1][2])["id"]
+    tool_ids = [json.loads(r[4][2])["choices"][0]["message"]["tool_calls"][0]["id"]
+                for r in (seven, eight, unseeded, unseeded_too)]  # fmt: skip
+    assert len(set(tool_ids)) == 4
+    # the structure is the same, only generated values differ
+    text = [json.loads(r[1][2])["choices"] for r in (seven, eight, unseeded, unseeded_too)]
+    assert all(t == text[0] for t in text)
+
+
+def test_in_process_server_gives_the_cli_bytes(processes):
+    (cli,) = processes(("--seed", "7"))
+    engine = MockEngine(load_scenarios([SCENARIOS]), EngineConfig(seed=7, models=("extra",)))
+    with BackgroundServer(create_app(engine)) as server:
+        assert replay(server.url) == cli
