@@ -205,6 +205,7 @@ class MockEngine:
         request = None
         scenario = None
         turn = None
+        delay = 0.0
         try:
             body = decode_body(raw)
             request = parse_chat_request(body, tuple(headers))
@@ -219,13 +220,14 @@ class MockEngine:
                 index = min(turn, len(scenario.replies) - 1)
                 self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
                 return outcome
+            delay = reply.delay_ms / 1000
             if reply.error is not None:
                 raise error_from_spec(reply.error, request.model)
             outcome = self._reply(request, scenario, reply, request_id)
         except ApiError as error:
             name = scenario.name if scenario else None
             self._record(JournalEntry(request, body, error.status, name, turn, error))
-            return self.error_outcome(error, request_id)
+            return self.error_outcome(error, request_id, delay)
         index = min(turn, len(scenario.replies) - 1)
         self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
         return outcome
@@ -366,8 +368,10 @@ class MockEngine:
             headers = merge_headers(headers, reply.headers)
         return headers
 
-    def error_outcome(self, error: ApiError, request_id: str | None = None) -> Outcome:
-        """The JSON error response for `error`."""
+    def error_outcome(
+        self, error: ApiError, request_id: str | None = None, delay: float = 0.0
+    ) -> Outcome:
+        """The JSON error response for `error` (sent after `delay` seconds)."""
         headers: Headers = [
             JSON_TYPE,
             (b"x-request-id", (request_id or self._ids.request()).encode()),
@@ -375,7 +379,7 @@ class MockEngine:
         ]
         if error.headers:
             headers = merge_headers(headers, error.headers)
-        return Outcome(error.status, headers, error.encode())
+        return Outcome(error.status, headers, error.encode(), delay=delay)
 
     # -- models ------------------------------------------------------------------------------
 

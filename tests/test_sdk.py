@@ -951,6 +951,19 @@ def test_quota_errors_are_not_retried(live):
     assert len(mock.engine.journal) == 2
 
 
+def test_error_reply_waits_its_delay(live):
+    mock = live("""
+        version: 1
+        scenarios:
+          - reply: {error: {status: 504, headers: {x-should-retry: "false"}}, delay_ms: 150}
+    """)
+    started = time.perf_counter()
+    with pytest.raises(openai.InternalServerError) as caught:
+        mock.client.chat.completions.create(model="m", messages=user("x"))
+    assert caught.value.status_code == 504
+    assert time.perf_counter() - started >= 0.145
+
+
 HEADERS = """
     version: 1
     scenarios:
