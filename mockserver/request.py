@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 from mockserver import tokens
 from mockserver.wire import JSON
@@ -19,9 +21,12 @@ PART_KINDS: dict[str, str] = {
 """Content part `type` -> the short kind name used in `match: {content_parts: [...]}`."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RequestMessage:
-    """One input message, whatever its wire form (OpenAI or harmony-style)."""
+    """One input message, whatever its wire form (OpenAI or harmony-style).
+
+    Not slotted: the validator builds instances with `build_message` (see there).
+    """
 
     role: str
     text: str
@@ -33,8 +38,12 @@ class RequestMessage:
     images: int = 0
     image_detail_high: int = 0
     audio_parts: int = 0
+    files: int = 0
     channel: str | None = None
     recipient: str | None = None
+    content_type: str | None = None
+    harmony: bool = False
+    """Sent in the harmony form (`author`, `channel`, `recipient`, ...) rather than OpenAI's."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +69,17 @@ class ChatRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     service_tier: str | None = None
+    tool_choice: str | None = None
+    """`none`, `auto`, `required` (also for `allowed_tools` in required mode), or None if unset."""
+    forced_tool: str | None = None
+    """The tool (or legacy function) that `tool_choice` / `function_call` names, if any."""
+    parallel_tool_calls: bool = True
+    reasoning_effort: str | None = None
+    verbosity: str | None = None
+    metadata: Mapping[str, str] | None = None
     unknown_fields: tuple[str, ...] = ()
+    """Parameters mockserver does not know (top-level names, or paths such as
+    `messages[1].reasoning_content`): tolerated and journaled, refused in strict mode."""
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
 
     @cached_property
@@ -102,3 +121,54 @@ class ChatRequest:
     @cached_property
     def prompt_audio_tokens(self) -> int:
         return sum(50 * m.audio_parts for m in self.messages)
+
+
+_T = TypeVar("_T")
+
+
+def _defaults(cls: type[object]) -> dict[str, Any]:
+    """Each field's default (no field uses a `default_factory`: state is never shared)."""
+    return {
+        f.name: f.default
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.default is not dataclasses.MISSING
+    }
+
+
+_MESSAGE_DEFAULTS = _defaults(RequestMessage)
+_REQUEST_DEFAULTS = _defaults(ChatRequest)
+MESSAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(RequestMessage))
+REQUEST_FIELDS = frozenset(f.name for f in dataclasses.fields(ChatRequest))
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _assemble(cls: type[_T], defaults: dict[str, Any], values: dict[str, Any]) -> _T:
+    instance = _new(cls)
+    state = defaults.copy()
+    state.update(values)
+    _set(instance, "__dict__", state)
+    return instance
+
+
+def build_message(values: dict[str, Any]) -> RequestMessage:
+    """A `RequestMessage` from its field values, about four times faster than its `__init__`.
+
+    A frozen dataclass's `__init__` sets each field through `object.__setattr__`; validation
+    builds one of these per message of every request, so it fills the instance's `__dict__` in
+    one step instead. The result is the same frozen, comparable, hashable instance (the tests
+    check it against the constructor). `values` must use field names only.
+    """
+    return _assemble(RequestMessage, _MESSAGE_DEFAULTS, values)
+
+
+def request_state() -> dict[str, Any]:
+    """Every `ChatRequest` field with its default: fill in the rest, then `build_request`."""
+    return _REQUEST_DEFAULTS.copy()
+
+
+def build_request(state: dict[str, Any]) -> ChatRequest:
+    """A `ChatRequest` from a full `request_state()`, the fast way `build_message` describes."""
+    instance = _new(ChatRequest)
+    _set(instance, "__dict__", state)
+    return instance

@@ -1,0 +1,311 @@
+"""`messages`: every role and its keys, tool calls, and the pairing of tool calls with answers.
+
+Follows the live API where it differs from OpenAI's schema (see wire-format.md §2.6): tool
+messages take `text` and `image_url` parts; an assistant message needs some content (text, tool
+calls, a legacy function call, an audio reference or a refusal); `tool_calls` must not be empty;
+every tool call is answered by a `tool` message before the conversation moves on.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NoReturn
+
+from mockserver.request import RequestMessage, build_message
+from mockserver.validation_errors import (
+    MAX_STRING,
+    array,
+    bad_value,
+    choice,
+    empty_array,
+    missing,
+    no_pattern_match,
+    note_unknown,
+    obj,
+    required,
+    rule,
+    string,
+    too_long_string,
+    wrong_type,
+)
+from mockserver.validation_harmony import parse_harmony
+from mockserver.validation_parts import parse_parts
+from mockserver.wire import JSON
+
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+_ROLES = frozenset(ROLES)
+
+
+MESSAGE_NAME_PATTERN = r"^[^\s<|\\/>]+$"
+_MESSAGE_NAME = re.compile(r"[^\s<|\\/>]+")
+
+_KEYS: dict[str, frozenset[str]] = {
+    "system": frozenset({"role", "content", "name"}),
+    "developer": frozenset({"role", "content", "name"}),
+    "user": frozenset({"role", "content", "name"}),
+    "assistant": frozenset(
+        {"role", "content", "name", "refusal", "audio", "tool_calls", "function_call"}
+    ),
+    "tool": frozenset({"role", "content", "tool_call_id"}),
+    "function": frozenset({"role", "content", "name"}),
+}
+_CALL_KEYS = frozenset({"id", "type", "function", "custom"})
+_FUNCTION_CALL_KEYS = frozenset({"name", "arguments"})
+_CUSTOM_CALL_KEYS = frozenset({"name", "input"})
+_TEXT_ONLY = frozenset({"text"})
+_PLAIN = frozenset({"system", "developer", "user", "assistant"})
+
+
+def _name(message: dict[str, JSON], param: str) -> str | None:
+    value = message.get("name")
+    if value is None:
+        return None
+    where = f"{param}.name"
+    text = string(value, where)
+    if _MESSAGE_NAME.fullmatch(text) is None:
+        no_pattern_match(where, MESSAGE_NAME_PATTERN)
+    return text
+
+
+def _tool_calls(value: JSON, param: str, unknown: list[str]) -> tuple[list[str], list[str]]:
+    where = f"{param}.tool_calls"
+    calls = array(value, where, min_items=1)
+    ids: list[str] = []
+    names: list[str] = []
+    for i, raw in enumerate(calls):
+        at = f"{where}[{i}]"
+        call = obj(raw, at)
+        ids.append(string(required(call, "id", at), f"{at}.id"))
+        kind = choice(
+            required(call, "type", at), f"{at}.type", ("function", "custom"), ("function", "custom")
+        )
+        body = obj(required(call, kind, at), f"{at}.{kind}")
+        names.append(string(required(body, "name", f"{at}.{kind}"), f"{at}.{kind}.name"))
+        if kind == "function":
+            string(required(body, "arguments", f"{at}.function"), f"{at}.function.arguments")
+            note_unknown(body, _FUNCTION_CALL_KEYS, f"{at}.function", unknown)
+        else:
+            string(required(body, "input", f"{at}.custom"), f"{at}.custom.input")
+            note_unknown(body, _CUSTOM_CALL_KEYS, f"{at}.custom", unknown)
+        note_unknown(call, _CALL_KEYS, at, unknown)
+    return ids, names
+
+
+def _assistant_extras(
+    message: dict[str, JSON], param: str, unknown: list[str]
+) -> tuple[list[str], list[str], bool]:
+    """Tool calls (ids, names) and whether the message carries anything besides content."""
+    ids: list[str] = []
+    names: list[str] = []
+    other = False
+    calls = message.get("tool_calls")
+    if calls is not None:
+        ids, names = _tool_calls(calls, param, unknown)
+        other = True
+    legacy = message.get("function_call")
+    if legacy is not None:
+        where = f"{param}.function_call"
+        call = obj(legacy, where)
+        names.append(string(required(call, "name", where), f"{where}.name"))
+        string(required(call, "arguments", where), f"{where}.arguments")
+        note_unknown(call, _FUNCTION_CALL_KEYS, where, unknown)
+        other = True
+    audio = message.get("audio")
+    if audio is not None:
+        where = f"{param}.audio"
+        string(required(obj(audio, where), "id", where), f"{where}.id")
+        note_unknown(audio, frozenset({"id"}), where, unknown)
+        other = True
+    refusal = message.get("refusal")
+    if refusal is not None:
+        string(refusal, f"{param}.refusal")
+        other = True
+    return ids, names, other
+
+
+def parse_message(raw: JSON, index: int, unknown: list[str]) -> RequestMessage:
+    """One message of `messages`, validated (pairing with tool calls is checked by the caller)."""
+    if type(raw) is dict and len(raw) == 2:
+        # The common case, `{"role": ..., "content": "..."}`, without building any `param`.
+        role = raw.get("role")
+        content = raw.get("content")
+        if role in _PLAIN and type(content) is str and len(content) <= MAX_STRING:
+            return build_message({"role": role, "text": content, "parts": _TEXT_ONLY})
+    return _message(raw, f"messages[{index}]", unknown)
+
+
+def _message(raw: JSON, param: str, unknown: list[str]) -> RequestMessage:
+    if type(raw) is not dict:
+        wrong_type(param, "an object", raw)
+    role = raw.get("role")
+    if role is None:
+        if "author" in raw:
+            return parse_harmony(raw, param, unknown)
+        missing(f"{param}.role")
+    if type(role) is not str:
+        wrong_type(f"{param}.role", "a string", role)
+    if role not in _ROLES:
+        bad_value(f"{param}.role", role, ROLES)
+    if not _KEYS[role].issuperset(raw):
+        note_unknown(raw, _KEYS[role], param, unknown)
+    if role == "assistant":
+        return _assistant(raw, param, unknown)
+    if role == "function":
+        return _function_message(raw, param)
+    if raw.get("content") is None:
+        if "content" in raw:
+            raise rule(
+                "Invalid value for 'content': expected a string, got null.", f"{param}.content"
+            )
+        missing(f"{param}.content")
+    if role == "tool":
+        call_id = string(required(raw, "tool_call_id", param), f"{param}.tool_call_id")
+        return _with_content(raw, param, role, unknown, tool_call_id=call_id)
+    return _with_content(raw, param, role, unknown, name=_name(raw, param))
+
+
+def _function_message(raw: dict[str, JSON], param: str) -> RequestMessage:
+    """The legacy `function` role: `content` (a string or null) and the function's `name`."""
+    if "content" not in raw:
+        missing(f"{param}.content")
+    content = raw["content"]
+    text = "" if content is None else string(content, f"{param}.content")
+    name = _name(raw, param)
+    if name is None:
+        missing(f"{param}.name")
+    return build_message({"role": "function", "text": text, "name": name})
+
+
+def _assistant(raw: dict[str, JSON], param: str, unknown: list[str]) -> RequestMessage:
+    ids, names, other = _assistant_extras(raw, param, unknown)
+    name = _name(raw, param)
+    if raw.get("content") is None:
+        if not other:
+            raise rule(
+                "Invalid value for 'content': expected a string, got null.", f"{param}.content"
+            )
+        refusal = raw.get("refusal")
+        return build_message(
+            {
+                "role": "assistant",
+                "text": refusal if type(refusal) is str else "",
+                "name": name,
+                "tool_call_ids": tuple(ids),
+                "tool_names": tuple(names),
+            }
+        )
+    return _with_content(
+        raw,
+        param,
+        "assistant",
+        unknown,
+        name=name,
+        tool_call_ids=tuple(ids),
+        tool_names=tuple(names),
+    )
+
+
+def _with_content(
+    raw: dict[str, JSON],
+    param: str,
+    role: str,
+    unknown: list[str],
+    *,
+    name: str | None = None,
+    tool_call_id: str | None = None,
+    tool_call_ids: tuple[str, ...] = (),
+    tool_names: tuple[str, ...] = (),
+) -> RequestMessage:
+    """A message whose `content` is present: a string, or a non-empty array of parts."""
+    content = raw["content"]
+    where = f"{param}.content"
+    if type(content) is str:
+        if len(content) > MAX_STRING:
+            too_long_string(where, MAX_STRING, len(content))
+        return build_message(
+            {
+                "role": role,
+                "text": content,
+                "name": name,
+                "parts": _TEXT_ONLY,
+                "tool_call_id": tool_call_id,
+                "tool_call_ids": tool_call_ids,
+                "tool_names": tool_names,
+            }
+        )
+    if type(content) is not list:
+        wrong_type(where, "one of a string or array of objects", content)
+    if not content:
+        empty_array(where)
+    parts = parse_parts(content, where, role, param, unknown)
+    text = parts.texts[0] if len(parts.texts) == 1 else "\n".join(parts.texts)
+    if not text and role == "assistant" and type(raw.get("refusal")) is str:
+        text = raw["refusal"]
+    return build_message(
+        {
+            "role": role,
+            "text": text,
+            "name": name,
+            "parts": frozenset(parts.kinds),
+            "tool_call_id": tool_call_id,
+            "tool_call_ids": tool_call_ids,
+            "tool_names": tool_names,
+            "images": parts.images,
+            "image_detail_high": parts.high,
+            "audio_parts": parts.audio,
+            "files": parts.files,
+        }
+    )
+
+
+# -- the conversation as a whole ----------------------------------------------------------------
+
+
+def _unanswered(index: int, ids: list[str], answered: set[str]) -> NoReturn:
+    left = ", ".join(i for i in ids if i not in answered)
+    raise rule(
+        "An assistant message with 'tool_calls' must be followed by tool messages responding to "
+        f"each 'tool_call_id'. The following tool_call_ids did not have response messages: {left}",
+        f"messages[{index}].role",
+    )
+
+
+def parse_messages(messages: JSON, unknown: list[str]) -> tuple[RequestMessage, ...]:
+    """Every message, and the pairing of tool calls with `tool` messages."""
+    if type(messages) is not list:
+        wrong_type("messages", "an array", messages)
+    if not messages:
+        empty_array("messages")
+    parsed: list[RequestMessage] = []
+    open_at = -1  # the assistant message whose tool calls are being answered
+    answered: set[str] = set()
+    for index, raw in enumerate(messages):
+        message = parse_message(raw, index, unknown)
+        parsed.append(message)
+        if message.role == "tool" and not message.harmony:
+            if open_at < 0:
+                raise rule(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages[{index}].role",
+                )
+            call_id = message.tool_call_id or ""
+            if call_id not in parsed[open_at].tool_call_ids:
+                raise rule(
+                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in "
+                    "'tool_calls' of previous message.",
+                    f"messages[{index}].tool_call_id",
+                )
+            answered.add(call_id)
+            continue
+        if open_at >= 0:
+            ids = list(parsed[open_at].tool_call_ids)
+            if not answered.issuperset(ids):
+                _unanswered(open_at, ids, answered)
+            open_at = -1
+        if message.tool_call_ids:
+            open_at = index
+            answered = set()
+    if open_at >= 0 and not answered.issuperset(parsed[open_at].tool_call_ids):
+        _unanswered(open_at, list(parsed[open_at].tool_call_ids), answered)
+    return tuple(parsed)
