@@ -334,16 +334,16 @@ class MockEngine:
             chunk_size=reply.stream.chunk_size,
             usage_=usage if request.include_usage else None,
         )
-        return Outcome(200, headers, frames=self._frames(reply, events), delay=delay)
+        return Outcome(200, headers, frames=self._frames(reply, events, stamp.model), delay=delay)
 
-    def _frames(self, reply: Reply, events: list[str]) -> tuple[Frame, ...]:
+    def _frames(self, reply: Reply, events: list[str], model: str) -> tuple[Frame, ...]:
         spec = reply.stream
         tail = completions.DONE
         abort = False
         if spec.interrupt is not None:
             events = events[: spec.interrupt.after_chunks]
             if spec.interrupt.error is not None:
-                tail = completions.error_event(error_from_spec(spec.interrupt.error, ""))
+                tail = completions.error_event(error_from_spec(spec.interrupt.error, model))
             else:
                 tail, abort = "", True
         first = spec.first_chunk_delay_ms / 1000

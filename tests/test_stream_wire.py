@@ -483,6 +483,8 @@ def test_interrupt_with_an_error_event(live, message):
         assert last["error"]["type"] == "server_error"
     else:
         assert last["error"]["code"] == "rate_limit_exceeded"
+        # OpenAI's default message for the status, naming the model of the request
+        assert last["error"]["message"].startswith("Rate limit reached for gpt-4o-mini in ")
     assert got.raw.endswith(b"\n\n")
 
 
