@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _serve(args: argparse.Namespace) -> int:
     from mockserver.app import create_app
     from mockserver.engine import EngineConfig, MockEngine
@@ -131,9 +135,9 @@ def _serve(args: argparse.Namespace) -> int:
     files = len(scenarios.files)
 
     def ready() -> None:
-        plural = "" if files == 1 else "s"
         print(
-            f"mockserver: listening on {url} ({count} scenarios from {files} file{plural})",
+            f"mockserver: listening on {url} ({_count(count, 'scenario')} from "
+            f"{_count(files, 'file')})",
             flush=True,
         )
 
@@ -146,7 +150,10 @@ def _check(args: argparse.Namespace) -> int:
     from mockserver.scenarios import load_scenarios
 
     scenarios = load_scenarios(args.paths)
-    print(f"ok: {len(scenarios.scenarios)} scenarios in {len(scenarios.files)} files")
+    print(
+        f"ok: {_count(len(scenarios.scenarios), 'scenario')} in "
+        f"{_count(len(scenarios.files), 'file')}"
+    )
     return 0
 
 

@@ -33,7 +33,7 @@ SCENARIOS = ROOT / "scenarios"
 BIN = Path(sys.executable).parent / "mockserver"
 LISTENING = re.compile(
     r"mockserver: listening on (?P<url>http://(?P<host>\S+):(?P<port>\d+)/v1) "
-    r"\((?P<count>\d+) scenarios from (?P<files>\d+) files?\)"
+    r"\((?P<count>\d+) scenarios? from (?P<files>\d+) files?\)"
 )
 
 
@@ -158,6 +158,7 @@ def test_stop_lets_an_open_stream_finish(serve, tmp_path):
         "stream: {chunk_delay_ms: 50}}\n"
     )
     served = serve(str(slow), "--port", "0")
+    assert served.line.endswith("(1 scenario from 1 file)")
     with (
         httpx2.Client(timeout=5) as client,
         client.stream(
@@ -176,12 +177,25 @@ def test_stop_lets_an_open_stream_finish(serve, tmp_path):
 
 
 def test_python_dash_m_and_host(serve):
-    served = serve("scenarios/01-text.yaml", "--host", "127.0.0.1", "--port", "0", module=True)
+    served = serve(
+        "scenarios/01-text.yaml",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--access-log",
+        "--log-level",
+        "info",
+        module=True,
+    )
     found = LISTENING.fullmatch(served.line)
     assert found["host"] == "127.0.0.1"
     assert found["files"] == "1"
     assert hello(served.url) == "Hello! How can I help you today?"
-    assert served.stop()[0] == 0
+    code, _, out, err = served.stop()
+    assert code == 0
+    # uvicorn writes its access log to stdout, after the line with the URL
+    assert '"POST /v1/chat/completions HTTP/1.1" 200' in out + err
 
 
 def _ipv6_loopback() -> bool:
@@ -203,9 +217,32 @@ def test_ipv6_host(serve):
 
 def test_model_flag_is_repeatable(serve):
     served = serve(
-        "scenarios/", "--port", "0", "--model", "extra-one", "--model", "extra-two", "--seed", "3"
+        "scenarios/",
+        "--port",
+        "0",
+        "--model",
+        "extra-one",
+        "--model",
+        "extra-two",
+        "--seed",
+        "3",
+        "--strict",
+        "--max-body-size",
+        "2k",
     )
-    client = sdk(served.url)
+    client = sdk(served.url, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:  # --strict: unknown fields refused
+        client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hello"}], extra_body={"top_k": 3}
+        )
+    assert caught.value.code == "unknown_parameter"
+    assert caught.value.param == "top_k"
+    with pytest.raises(openai.APIStatusError) as caught:  # --max-body-size 2k
+        client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x" * 3000}]
+        )
+    assert caught.value.status_code == 413
+    assert caught.value.code == "request_too_large"
     names = [m.id for m in client.models.list()]
     assert names[-2:] == ["extra-one", "extra-two"]
     # the exact names the bundled scenarios use; globs ("gpt-4o-mini*") are not model names
@@ -263,9 +300,11 @@ def test_serve_reports_a_busy_port(serve):
     assert served.stop()[0] == 0
 
 
-def test_serve_refuses_a_missing_path():
-    code = main(["serve", "no/such/folder", "--port", "0"])
-    assert code == 2
+def test_serve_refuses_a_missing_path_or_an_empty_folder(tmp_path, capsys):
+    assert main(["serve", "no/such/folder", "--port", "0"]) == 2
+    assert "no/such/folder: no such file or folder" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--port", "0"]) == 2
+    assert f"{tmp_path}: no .yaml or .yml files in this folder" in capsys.readouterr().err
 
 
 # -- check ------------------------------------------------------------------------------------
@@ -275,6 +314,8 @@ def test_check_the_bundled_scenarios(capsys):
     assert main(["check", str(SCENARIOS)]) == 0
     count, files = bundled_count()
     assert capsys.readouterr().out.strip() == f"ok: {count} scenarios in {files} files"
+    assert main(["check", str(SCENARIOS / "03-refusal.yaml")]) == 0
+    assert capsys.readouterr().out.strip() == "ok: 1 scenario in 1 file"
 
 
 def test_check_as_a_process(tmp_path):
