@@ -91,34 +91,34 @@ def start(*flags: str) -> subprocess.Popen[str]:
     )
 
 
-@pytest.fixture
-def processes() -> Iterator:
-    started: list[subprocess.Popen[str]] = []
+RUNS = {"seed 7": ("--seed", "7"), "seed 7 again": ("--seed", "7"), "seed 8": ("--seed", "8"),
+        "no seed": (), "no seed again": ()}  # fmt: skip
 
-    def run(*flag_sets: tuple[str, ...]) -> list[list[tuple[int, str, bytes]]]:
-        """Start one server per flag set (all at once), replay REQUESTS on each."""
-        procs = [start(*flags) for flags in flag_sets]
-        started.extend(procs)
-        urls = []
-        for proc in procs:
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[dict[str, list[tuple[int, str, bytes]]]]:
+    """One server process per entry of RUNS, all started at once, each sent REQUESTS."""
+    procs = {name: start(*flags) for name, flags in RUNS.items()}
+    try:
+        urls = {}
+        for name, proc in procs.items():
             line = proc.stdout.readline()
             found = URL.search(line)
             assert found, (line, proc.stderr.read() if proc.poll() is not None else "")
-            urls.append(found.group())
+            urls[name] = found.group()
         with ThreadPoolExecutor(len(urls)) as pool:
-            return list(pool.map(replay, urls))
+            yield dict(zip(urls, pool.map(replay, urls.values()), strict=True))
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            assert proc.wait(5) == 0
+            proc.stdout.close()
+            proc.stderr.close()
 
-    yield run
-    for proc in started:
-        proc.terminate()
-    for proc in started:
-        assert proc.wait(5) == 0
-        proc.stdout.close()
-        proc.stderr.close()
 
-
-def test_same_seed_same_bytes(processes):
-    first, second = processes(("--seed", "7"), ("--seed", "7"))
+def test_same_seed_same_bytes(runs):
+    first, second = runs["seed 7"], runs["seed 7 again"]
     assert [status for status, _, _ in first] == [
         200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
         429, 200, 200, 404, 429, 404, 200, 200, 404, 200,
@@ -138,22 +138,23 @@ def test_same_seed_same_bytes(processes):
     assert len({request_id for _, request_id, _ in first}) == len(first)
 
 
-def test_other_seed_or_no_seed_differs(processes):
-    seven, eight, unseeded, unseeded_too = processes(("--seed", "7"), ("--seed", "8"), (), ())
-    for run in (eight, unseeded, unseeded_too):
-        assert json.loads(run[1][2])["id"] != json.loads(seven[1][2])["id"]
-        assert run[1][1] != seven[1][1]
-    assert json.loads(unseeded[1][2])["id"] != json.loads(unseeded_too[1][2])["id"]
-    tool_ids = [json.loads(r[4][2])["choices"][0]["message"]["tool_calls"][0]["id"]
-                for r in (seven, eight, unseeded, unseeded_too)]  # fmt: skip
-    assert len(set(tool_ids)) == 4
+def test_other_seed_or_no_seed_differs(runs):
+    seven = runs["seed 7"]
+    others = [runs["seed 8"], runs["no seed"], runs["no seed again"]]
+    ids = {json.loads(run[1][2])["id"] for run in [seven, *others]}
+    assert len(ids) == 4
+    assert len({run[1][1] for run in [seven, *others]}) == 4  # x-request-id
+    tool_ids = {
+        json.loads(run[4][2])["choices"][0]["message"]["tool_calls"][0]["id"]
+        for run in [seven, *others]
+    }
+    assert len(tool_ids) == 4
     # the structure is the same, only generated values differ
-    text = [json.loads(r[1][2])["choices"] for r in (seven, eight, unseeded, unseeded_too)]
-    assert all(t == text[0] for t in text)
+    choices = [json.loads(run[1][2])["choices"] for run in [seven, *others]]
+    assert all(c == choices[0] for c in choices)
 
 
-def test_in_process_server_gives_the_cli_bytes(processes):
-    (cli,) = processes(("--seed", "7"))
+def test_in_process_server_gives_the_cli_bytes(runs):
     engine = MockEngine(load_scenarios([SCENARIOS]), EngineConfig(seed=7, models=("extra",)))
     with BackgroundServer(create_app(engine)) as server:
-        assert replay(server.url) == cli
+        assert replay(server.url) == runs["seed 7"]
