@@ -102,15 +102,26 @@ class _Tee(httpx2.SyncByteStream, httpx2.AsyncByteStream):
             yield chunk
         self._finish()
 
-    def _finish(self) -> None:
-        if not self._done:
-            self._done = True
-            self._on_close(bytes(self._seen))
+    def _finish(self, whole: bool = True) -> None:
+        if self._done:
+            return
+        self._done = True
+        seen = bytes(self._seen)
+        if not whole:
+            # Closed before the end: the sync SDK stops reading a stream at `[DONE]` (and a
+            # dropped stream stops it early), so check the events that arrived whole.
+            end = seen.rfind(b"\n\n")
+            if end < 0:
+                return
+            seen = seen[: end + 2]
+        self._on_close(seen)
 
     def close(self) -> None:
+        self._finish(whole=False)
         self._inner.close()
 
     async def aclose(self) -> None:
+        self._finish(whole=False)
         await self._inner.aclose()
 
 
