@@ -151,6 +151,28 @@ async def test_stream_helper_async(live):
     assert final.usage.total_tokens == final.usage.prompt_tokens + final.usage.completion_tokens
 
 
+@pytest.mark.anyio
+async def test_every_reply_is_schema_checked(live, violations):
+    """The fixture's transport sees every reply, streamed or not, sync or async."""
+    mock = live(TEXT)
+    mock.client.chat.completions.create(model="m", messages=user("hello"))
+    list(mock.client.chat.completions.create(model="m", messages=user("hello"), stream=True))
+    with mock.client.chat.completions.stream(model="m", messages=user("hello")) as stream:
+        stream.get_final_completion()
+    await mock.aclient.chat.completions.create(model="m", messages=user("hello"))
+    async for _ in await mock.aclient.chat.completions.create(
+        model="m", messages=user("hello"), stream=True
+    ):
+        pass
+    async with mock.aclient.chat.completions.stream(model="m", messages=user("hello")) as s:
+        await s.get_final_completion()
+    with pytest.raises(openai.NotFoundError):
+        mock.client.chat.completions.create(model="m", messages=user("nothing"))
+    mock.client.models.list()
+    assert violations.replies == 8
+    assert violations.found == []
+
+
 def test_model_echoes_the_request_unless_pinned(live):
     mock = live(TEXT)
     for model in ("gpt-4o-mini", "my-local-llama", "o3"):
