@@ -1,1 +1,135 @@
-"""The pytest11 entry point (fixtures arrive with the in-process and server modes)."""
+"""The pytest11 entry point: mockserver's fixtures, marker and options.
+
+- `mockserver`: scenarios served in process (no socket) to httpx and httpx2 clients, for
+  `https://api.openai.com/v1`, `$OPENAI_BASE_URL` and any `base_url` configured.
+- `mockserver_server`: the same through a real uvicorn server on 127.0.0.1 (one per session,
+  or per xdist worker; each test gets its own engine); sets `OPENAI_BASE_URL` for the test.
+- `mockserver_session_server`: that session-wide `BackgroundServer` itself.
+- marker `@pytest.mark.mockserver(*paths, ...)`, options `--mockserver-*`, ini `mockserver_*`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+
+import pytest
+
+from mockserver.app import create_app
+from mockserver.engine import MockEngine
+from mockserver.errors import ScenarioError
+from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
+from mockserver.scenarios import ScenarioSet
+from mockserver.server import BackgroundServer
+from pytest_plugin.mock import Mockserver, Mode
+from pytest_plugin.settings import (
+    MARKER_HELP,
+    SettingsError,
+    add_options,
+    load_cached,
+    settings_for,
+)
+
+API_KEY = "sk-mockserver"
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report: the teardown checks run only after a passing test."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+def _build(request: pytest.FixtureRequest, mode: Mode, url: str) -> Mockserver:
+    try:
+        settings = settings_for(request.node)
+        return Mockserver(
+            mode,
+            url,
+            settings,
+            load_cached(settings.shared_paths),
+            load_cached(settings.own_paths),
+        )
+    except SettingsError as exc:
+        pytest.fail(f"mockserver: {exc}", pytrace=False)
+    except ScenarioError as exc:
+        problems = "\n".join(f"  {p}" for p in exc.problems)
+        pytest.fail(f"mockserver: this test's scenarios do not load:\n{problems}", pytrace=False)
+
+
+def _check(request: pytest.FixtureRequest, mock: Mockserver) -> None:
+    call = request.node.stash.get(_REPORTS, {}).get("call")
+    if call is None or not call.passed:
+        return  # the test failed or was skipped already: its own report says enough
+    message = mock.strictness_failures()
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+
+
+def _default_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK refuses to start without a key; the mock accepts any."""
+    if not os.environ.get("OPENAI_API_KEY"):
+        monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+
+
+@pytest.fixture
+def mockserver(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Mockserver]:
+    """Scenarios answered in process: httpx (respx) and httpx2 (openai >= 3) clients, no socket.
+
+    Mocks `https://api.openai.com/v1`, `$OPENAI_BASE_URL` when set, the marker's `base_url`
+    and ini `mockserver_base_urls`; `mockserver.add_base_url(url)` adds more.
+    """
+    env_url = os.environ.get("OPENAI_BASE_URL") or None
+    mock = _build(request, "inprocess", env_url or DEFAULT_BASE_URL)
+    bases = [DEFAULT_BASE_URL, *mock.settings.base_urls, *([env_url] if env_url else [])]
+    try:
+        patch = InProcessMock(mock.engine, bases, unmatched=mock.settings.unmatched_hosts)
+    except ValueError as exc:
+        pytest.fail(f"mockserver: {exc}", pytrace=False)
+    _default_key(monkeypatch)
+    mock.inprocess = patch
+    with patch:
+        yield mock
+    _check(request, mock)
+
+
+@pytest.fixture(scope="session")
+def mockserver_session_server() -> Iterator[BackgroundServer]:
+    """The uvicorn server behind `mockserver_server`: one per session (per xdist worker)."""
+    server = BackgroundServer(create_app(MockEngine(ScenarioSet()))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mockserver_server(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    mockserver_session_server: BackgroundServer,
+) -> Iterator[Mockserver]:
+    """Scenarios answered by a real HTTP server on 127.0.0.1; `OPENAI_BASE_URL` points at it.
+
+    The server lives for the whole session; each test gets a fresh engine (its own scenarios,
+    sequences and journal), swapped in at setup.
+    """
+    server = mockserver_session_server
+    mock = _build(request, "server", server.url)
+    server.app = create_app(mock.engine)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    _default_key(monkeypatch)
+    yield mock
+    _check(request, mock)
