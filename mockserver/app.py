@@ -184,6 +184,7 @@ class MockApp:
                 "scenario": e.scenario,
                 "reply_index": e.reply_index,
                 "request": e.body,
+                "unknown_fields": list(e.request.unknown_fields) if e.request else [],
                 "error": e.error.body()["error"] if e.error else None,
             }
             for e in self.engine.journal

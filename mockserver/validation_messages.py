@@ -43,8 +43,10 @@ _KEYS: dict[str, frozenset[str]] = {
     "system": frozenset({"role", "content", "name"}),
     "developer": frozenset({"role", "content", "name"}),
     "user": frozenset({"role", "content", "name"}),
+    # `annotations` comes back with every reply, and clients append replies as they are.
     "assistant": frozenset(
         {"role", "content", "name", "refusal", "audio", "tool_calls", "function_call"}
+        | {"annotations"}
     ),
     "tool": frozenset({"role", "content", "tool_call_id"}),
     "function": frozenset({"role", "content", "name"}),

@@ -121,7 +121,7 @@ def _logit_bias(value: JSON, param: str, unknown: list[str]) -> None:
         int_in(bias, f"{param}.{token}", -100, 100)
 
 
-def _metadata(value: JSON, param: str, unknown: list[str]) -> None:
+def _metadata(value: JSON, param: str, unknown: list[str]) -> dict[str, JSON]:
     pairs = obj(value, param)
     if len(pairs) > METADATA_PAIRS:
         raise invalid(
@@ -142,6 +142,7 @@ def _metadata(value: JSON, param: str, unknown: list[str]) -> None:
         where = f"{param}.{key}"
         if len(string(text, where)) > METADATA_VALUE:
             too_long_string(where, METADATA_VALUE, len(text))
+    return pairs
 
 
 def _modalities(value: JSON, param: str, unknown: list[str]) -> None:
@@ -190,9 +191,9 @@ def _prediction(value: JSON, param: str, unknown: list[str]) -> None:
 
 def _cache_options(value: JSON, param: str, unknown: list[str]) -> None:
     options = obj(value, param)
-    if options.get("ttl") is not None:
+    if "ttl" in options:
         choice(options["ttl"], f"{param}.ttl", CACHE_TTLS, CACHE_TTLS)
-    if options.get("mode") is not None:
+    if "mode" in options:
         choice(options["mode"], f"{param}.mode", CACHE_MODES, CACHE_MODES)
     note_unknown(options, frozenset({"ttl", "mode"}), param, unknown)
 

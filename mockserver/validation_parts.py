@@ -85,7 +85,7 @@ def _misplaced(param: str, role: str, kind: str) -> NoReturn:
 
 def _breakpoint(part: dict[str, JSON], param: str) -> None:
     value = part.get("prompt_cache_breakpoint")
-    if value is not None:
+    if value is not None or "prompt_cache_breakpoint" in part:
         where = f"{param}.prompt_cache_breakpoint"
         choice(
             required(obj(value, where), "mode", where),
@@ -119,7 +119,7 @@ def _image(part: dict[str, JSON], param: str, into: Parts, unknown: list[str]) -
             param=f"{where}.url",
         )
     detail = image.get("detail")
-    if detail is not None:
+    if detail is not None or "detail" in image:
         choice(detail, f"{where}.detail", _DETAILS, IMAGE_DETAILS)
     note_unknown(image, _IMAGE_KEYS, where, unknown)
     into.images += 1

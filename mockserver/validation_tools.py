@@ -170,7 +170,7 @@ def _strict_flag(container: dict[str, JSON], param: str) -> bool:
 
 
 def _description(container: dict[str, JSON], param: str) -> None:
-    if container.get("description") is not None:
+    if "description" in container:
         string(container["description"], f"{param}.description")
 
 
@@ -182,7 +182,7 @@ def _function(spec: dict[str, JSON], param: str, unknown: list[str], legacy: boo
     _description(spec, param)
     strict = False if legacy else _strict_flag(spec, param)
     parameters = spec.get("parameters")
-    if parameters is not None:
+    if "parameters" in spec:
         where = f"{param}.parameters"
         _Schema(f"function '{fn_name}'", where, "invalid_function_parameters").check(
             obj(parameters, where), strict
@@ -226,7 +226,7 @@ def parse_tools(body: dict[str, JSON], unknown: list[str]) -> Tools:
             else:
                 custom.append(name(required(spec, "name", where), f"{where}.name"))
                 _description(spec, where)
-                if spec.get("format") is not None:
+                if "format" in spec:
                     _custom_format(spec["format"], f"{where}.format")
                 note_unknown(spec, _CUSTOM_KEYS, where, unknown)
             note_unknown(tool, _TOOL_KEYS, param, unknown)
@@ -331,7 +331,7 @@ def parse_response_format(value: JSON, unknown: list[str]) -> tuple[str | None, 
     _description(spec, where)
     strict = _strict_flag(spec, where)
     schema = spec.get("schema")
-    if schema is not None:
+    if "schema" in spec:
         _Schema(f"response_format '{schema_name}'", "response_format", "invalid_json_schema").check(
             obj(schema, f"{where}.schema"), strict
         )
