@@ -591,6 +591,15 @@ def test_audio_from_a_file(live, tmp_path):
     assert spoken.transcript == "From a file."
 
 
+def test_a_file_in_another_format_is_a_clear_error(live, tmp_path):
+    mock = live(load_audio_scenarios(tmp_path))
+    with pytest.raises(openai.InternalServerError) as caught:
+        mock.client.chat.completions.create(model="m", **speak("wav", "play the recording"))
+    assert caught.value.type == "mockserver_scenario_error"
+    assert "'from-file'" in caught.value.message
+    assert "mp3 audio, but the request asks for wav" in caught.value.message
+
+
 def test_mp3_without_a_file_is_a_clear_error(live, tmp_path):
     mock = live(load_audio_scenarios(tmp_path))
     with pytest.raises(openai.InternalServerError) as caught:
