@@ -80,8 +80,9 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
 def error_from_spec(spec: ErrorSpec, model: str) -> ApiError:
     """A scripted error with OpenAI's defaults for its status filled in.
 
-    Errors the SDKs retry get `retry-after-ms: 10` (tests stay fast) and quota errors
-    `x-should-retry: false`, unless the scenario sets those headers (null removes one).
+    Errors the SDKs retry get `retry-after-ms: 10` (tests stay fast) unless the scenario sets
+    `retry-after` or `retry-after-ms`, and quota errors `x-should-retry: false` unless it sets
+    that (null removes a header).
     """
     default_type, default_code, default_message = _ERROR_DEFAULTS.get(
         spec.status,
@@ -89,8 +90,9 @@ def error_from_spec(spec: ErrorSpec, model: str) -> ApiError:
     )
     code = spec.code if spec.code is not None or spec.type is not None else default_code
     headers: dict[str, str | None] = {}
-    if spec.status in _RETRYABLE or spec.status >= 500:
-        headers["retry-after-ms"] = "10"
+    timed = any(name in ("retry-after", "retry-after-ms") for name, _ in spec.headers)
+    if (spec.status in _RETRYABLE or spec.status >= 500) and not timed:
+        headers["retry-after-ms"] = "10"  # the SDKs read it before a scenario's retry-after
     if code == "insufficient_quota":
         headers["x-should-retry"] = "false"
     headers.update(spec.headers)

@@ -995,6 +995,29 @@ def test_error_reply_waits_its_delay(live):
     assert time.perf_counter() - started >= 0.145
 
 
+@pytest.mark.parametrize(
+    ("headers", "attempts"),
+    [
+        ("{}", 3),  # the mock's retry-after-ms: 10
+        ("{retry-after: '500'}", 1),  # over 120 s: the SDK gives up at once
+        ("{retry-after-ms: '200000'}", 1),
+        ("{retry-after: '0.01'}", 3),
+        ("{x-should-retry: 'false'}", 1),
+    ],
+)
+def test_retry_headers_drive_the_sdk(live, headers, attempts):
+    mock = live(f"""
+        version: 1
+        scenarios:
+          - reply: {{error: {{status: 429, headers: {headers}}}}}
+    """)
+    started = time.perf_counter()
+    with pytest.raises(openai.RateLimitError):
+        mock.client.chat.completions.create(model="m", messages=user("x"))
+    assert len(mock.engine.journal) == attempts
+    assert time.perf_counter() - started < 1.0
+
+
 HEADERS = """
     version: 1
     scenarios:
