@@ -49,6 +49,22 @@ USAGE_KEYS = (
     "prompt_tokens_details",
     "completion_tokens_details",
 )
+USAGE_DETAIL_KEYS = {
+    "prompt_tokens_details": (
+        "cached_tokens",
+        "audio_tokens",
+        "text_tokens",
+        "image_tokens",
+        "cache_write_tokens",
+    ),
+    "completion_tokens_details": (
+        "reasoning_tokens",
+        "audio_tokens",
+        "accepted_prediction_tokens",
+        "rejected_prediction_tokens",
+        "text_tokens",
+    ),
+}
 AFTER = ("repeat_last", "error", "next")
 SUFFIXES = (".yaml", ".yml")
 
@@ -379,7 +395,7 @@ def _usage(node: Node | None) -> dict[str, JSON] | None:
         return None
     for key, child in node.items():
         if key.endswith("_details"):
-            if child.is_mapping():
+            if child.is_mapping() and child.check_keys(USAGE_DETAIL_KEYS[key]):
                 for _, detail in child.items():
                     _int(detail, minimum=0)
         else:

@@ -492,6 +492,21 @@ BAD_FILES = [
         id="bad-regex",
     ),
     pytest.param(
+        """
+        version: 1
+        scenarios:
+          - reply:
+              content: x
+              usage:
+                prompt_tokens_details: {cahced_tokens: 5}
+        """,
+        [
+            "bad.yaml:7: scenarios[0].reply.usage.prompt_tokens_details.cahced_tokens: "
+            "unknown key 'cahced_tokens'; did you mean 'cached_tokens'?"
+        ],
+        id="unknown-usage-detail",
+    ),
+    pytest.param(
         "",
         ["bad.yaml:1: the file is empty"],
         id="empty-file",
