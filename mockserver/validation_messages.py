@@ -131,7 +131,12 @@ def parse_message(raw: JSON, index: int, unknown: list[str]) -> RequestMessage:
         # The common case, `{"role": ..., "content": "..."}`, without building any `param`.
         role = raw.get("role")
         content = raw.get("content")
-        if role in _PLAIN and type(content) is str and len(content) <= MAX_STRING:
+        if (
+            type(content) is str
+            and type(role) is str
+            and role in _PLAIN
+            and len(content) <= MAX_STRING
+        ):
             return build_message({"role": role, "text": content, "parts": _TEXT_ONLY})
     return _message(raw, f"messages[{index}]", unknown)
 

@@ -25,6 +25,7 @@ from mockserver.validation_errors import (
     too_long_string,
     wrong_type,
 )
+from mockserver.validation_parts import check_breakpoint
 from mockserver.wire import AUDIO_FORMATS, JSON
 
 Check = Callable[[JSON, str, list[str]], object]
@@ -180,6 +181,8 @@ def _text_parts(value: JSON, param: str) -> None:
         part = obj(raw, where)
         choice(required(part, "type", where), f"{where}.type", ("text",), ("text",))
         string(required(part, "text", where), f"{where}.text")
+        if "prompt_cache_breakpoint" in part:
+            check_breakpoint(part, where)
 
 
 def _prediction(value: JSON, param: str, unknown: list[str]) -> None:

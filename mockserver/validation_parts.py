@@ -83,16 +83,11 @@ def _misplaced(param: str, role: str, kind: str) -> NoReturn:
     raise AssertionError(kind)
 
 
-def _breakpoint(part: dict[str, JSON], param: str) -> None:
-    value = part.get("prompt_cache_breakpoint")
-    if value is not None or "prompt_cache_breakpoint" in part:
-        where = f"{param}.prompt_cache_breakpoint"
-        choice(
-            required(obj(value, where), "mode", where),
-            f"{where}.mode",
-            ("explicit",),
-            ("explicit",),
-        )
+def check_breakpoint(part: dict[str, JSON], param: str) -> None:
+    """The `prompt_cache_breakpoint: {mode: "explicit"}` of a part that has one."""
+    where = f"{param}.prompt_cache_breakpoint"
+    value = obj(part["prompt_cache_breakpoint"], where)
+    choice(required(value, "mode", where), f"{where}.mode", ("explicit",), ("explicit",))
 
 
 def _image(part: dict[str, JSON], param: str, into: Parts, unknown: list[str]) -> None:
@@ -191,7 +186,7 @@ def parse_parts(
         else:
             texts.append(string(required(part, "refusal", where), f"{where}.refusal"))
         if "prompt_cache_breakpoint" in part:
-            _breakpoint(part, where)
+            check_breakpoint(part, where)
         into.kinds.add(PART_KINDS[kind])
         note_unknown(part, _PART_KEYS[kind], where, unknown)
     return into
