@@ -17,6 +17,7 @@ yielding it, honours the client's read timeout, and stops as soon as it is close
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 import threading
 import time
@@ -212,6 +213,19 @@ def _frames_with_delay(outcome: Outcome) -> Sequence[Frame]:
     return frames
 
 
+def _side_effect(
+    effect: Callable[[httpx.Request], httpx.Response | httpx.Request | None],
+) -> Callable[[httpx.Request], httpx.Response | httpx.Request | None]:
+    """`effect` as a plain function with its signature precomputed: respx inspects a side
+    effect's arguments on every request, which costs more than answering it."""
+
+    def side_effect(request: httpx.Request) -> httpx.Response | httpx.Request | None:
+        return effect(request)
+
+    side_effect.__signature__ = inspect.signature(side_effect)  # type: ignore[attr-defined]
+    return side_effect
+
+
 # -- the mock -------------------------------------------------------------------------------
 
 
@@ -264,7 +278,7 @@ class InProcessMock:
         router = respx.MockRouter(
             assert_all_called=False, assert_all_mocked=self.unmatched == "refuse"
         )
-        router.route(name="mockserver").mock(side_effect=self._respx_effect)
+        router.route(name="mockserver").mock(side_effect=_side_effect(self._respx_effect))
         router.start()
         self._router = router
         _Httpx2Patch.add(self)
@@ -303,7 +317,10 @@ class InProcessMock:
         headers = wire_headers(outcome)
         if outcome.frames is None and not outcome.delay:
             return httpx.Response(
-                outcome.status, headers=headers, content=outcome.body, request=request
+                outcome.status,
+                headers=headers,
+                stream=httpx.ByteStream(outcome.body),  # `content=` would re-check the headers
+                request=request,
             )
         # respx calls this one function for sync and async clients, so nothing may block here:
         # the response's delay is waited in its body stream, which the client reads at once.
@@ -320,7 +337,7 @@ def _httpx2_response(lib: ModuleType, request: httpx2.Request, outcome: Outcome)
     headers = wire_headers(outcome)
     if outcome.frames is None:
         response: httpx2.Response = lib.Response(
-            outcome.status, headers=headers, content=outcome.body, request=request
+            outcome.status, headers=headers, stream=lib.ByteStream(outcome.body), request=request
         )
         return response
     stream = _httpx2_frames(lib)(

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from mockserver.app import create_app
-from mockserver.engine import MockEngine
-from mockserver.errors import ScenarioError
-from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
-from mockserver.scenarios import ScenarioSet
-from mockserver.server import BackgroundServer
-from pytest_plugin.mock import Mockserver, Mode
 from pytest_plugin.settings import (
     MARKER_HELP,
     SettingsError,
@@ -29,6 +23,12 @@ from pytest_plugin.settings import (
     load_cached,
     settings_for,
 )
+
+# The mock itself (starlette, uvicorn, httpx, respx) is imported by the fixtures that use it:
+# installing mockserver must not slow down every pytest start.
+if TYPE_CHECKING:
+    from mockserver.server import BackgroundServer
+    from pytest_plugin.mock import Mockserver, Mode
 
 API_KEY = "sk-mockserver"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -53,6 +53,9 @@ def pytest_runtest_makereport(
 
 
 def _build(request: pytest.FixtureRequest, mode: Mode, url: str) -> Mockserver:
+    from mockserver.errors import ScenarioError
+    from pytest_plugin.mock import Mockserver
+
     try:
         settings = settings_for(request.node)
         return Mockserver(
@@ -93,6 +96,8 @@ def mockserver(
     Mocks `https://api.openai.com/v1`, `$OPENAI_BASE_URL` when set, the marker's `base_url`
     and ini `mockserver_base_urls`; `mockserver.add_base_url(url)` adds more.
     """
+    from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
+
     env_url = os.environ.get("OPENAI_BASE_URL") or None
     mock = _build(request, "inprocess", env_url or DEFAULT_BASE_URL)
     bases = [DEFAULT_BASE_URL, *mock.settings.base_urls, *([env_url] if env_url else [])]
@@ -110,6 +115,11 @@ def mockserver(
 @pytest.fixture(scope="session")
 def mockserver_session_server() -> Iterator[BackgroundServer]:
     """The uvicorn server behind `mockserver_server`: one per session (per xdist worker)."""
+    from mockserver.app import create_app
+    from mockserver.engine import MockEngine
+    from mockserver.scenarios import ScenarioSet
+    from mockserver.server import BackgroundServer
+
     server = BackgroundServer(create_app(MockEngine(ScenarioSet()))).start()
     yield server
     server.stop()
@@ -126,6 +136,8 @@ def mockserver_server(
     The server lives for the whole session; each test gets a fresh engine (its own scenarios,
     sequences and journal), swapped in at setup.
     """
+    from mockserver.app import create_app
+
     server = mockserver_session_server
     mock = _build(request, "server", server.url)
     server.app = create_app(mock.engine)

@@ -6,12 +6,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
 
-from mockserver.inprocess import Unmatched
-from mockserver.scenarios import ScenarioSet, load_scenarios, scenario_files
+if TYPE_CHECKING:
+    from mockserver.scenarios import ScenarioSet
+
+Unmatched = Literal["passthrough", "refuse"]  # as mockserver.inprocess (imported when used)
 
 MARKER = "mockserver"
 MARKER_HELP = (
@@ -211,6 +213,8 @@ _CACHE: dict[tuple[Path, ...], tuple[tuple[tuple[str, float], ...], ScenarioSet]
 
 def load_cached(paths: Sequence[Path]) -> ScenarioSet:
     """Load scenario files once per process, again only when one of them changed."""
+    from mockserver.scenarios import ScenarioSet, load_scenarios, scenario_files
+
     if not paths:
         return ScenarioSet()
     key = tuple(paths)

@@ -120,8 +120,7 @@ def test_sdk_sync_stream(sdk, violations):
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello there, how are you?"
     assert chunks[-1].usage is not None
-    # The sync SDK closes the stream at [DONE] without reading the body's end, so the
-    # transport never sees it whole; the plain-client stream tests check streams instead.
+    assert violations.replies == 1
 
 
 @pytest.mark.anyio
