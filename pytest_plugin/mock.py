@@ -102,6 +102,9 @@ class Mockserver:
         `optional=True`.
         """
         if isinstance(name, Scenario):
+            given = (match, reply, sequence, after, priority, optional, strict)
+            if any(value is not None for value in given):
+                raise TypeError("add(scenario) takes no other arguments: set them on the scenario")
             scenario = name
         else:
             scenario = builder.scenario(

@@ -12,6 +12,7 @@ import textwrap
 import threading
 import time
 
+import anyio
 import httpx
 import httpx2
 import openai
@@ -498,3 +499,48 @@ def test_request_headers_reach_the_journal_lower_cased(mock):
 
 def test_yaml_fixture_text_is_valid():
     assert len(load_text(textwrap.dedent(SCENARIOS)).scenarios) == 9
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lib", [httpx, httpx2], ids=["httpx", "httpx2"])
+async def test_async_timeouts(mock, lib):
+    async with lib.AsyncClient(timeout=lib.Timeout(5.0, read=0.05)) as client:
+        with pytest.raises(lib.ReadTimeout):
+            await client.post(URL, json=body("silent", stream=True))
+        with pytest.raises(lib.ReadTimeout):
+            await client.post(URL, json=body("wait"))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("lib", [httpx, httpx2], ids=["httpx", "httpx2"])
+async def test_async_close_from_another_task_wakes_the_reader(mock, lib):
+    async with lib.AsyncClient() as client:
+        request = client.build_request("POST", URL, json=body("endless", stream=True))
+        response = await client.send(request, stream=True)
+        chunks = response.aiter_raw()
+        await chunks.__anext__()
+
+        async def close_soon() -> None:
+            await anyio.sleep(0.1)
+            await response.aclose()
+
+        start = time.perf_counter()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(close_soon)
+            rest = [chunk async for chunk in chunks]
+        assert time.perf_counter() - start < 1.0
+        assert len(rest) <= 1
+
+
+@pytest.mark.anyio
+async def test_async_passthrough_and_refusal_for_httpx2():
+    other = MockEngine(load_text("version: 1\nscenarios:\n  - reply: {content: real}\n"))
+    with BackgroundServer(create_app(other)) as server:
+        with InProcessMock(engine()):
+            async with httpx2.AsyncClient() as client:
+                real = await client.post(server.url + "/chat/completions", json=body("x"))
+                assert real.json()["choices"][0]["message"]["content"] == "real"
+        with InProcessMock(engine(), unmatched="refuse"):
+            async with httpx2.AsyncClient() as client:
+                with pytest.raises(httpx2.ConnectError, match="refused"):
+                    await client.get(server.url + "/models")

@@ -537,3 +537,27 @@ def test_inprocess_too(mockserver):
     assert sorted(urls) == ["gw0", "gw1"]
     assert all(len(u) == 1 for u in urls.values()), "one server per worker"
     assert urls["gw0"] != urls["gw1"]
+
+
+def test_adding_built_scenarios_and_files(pytester):
+    make(
+        pytester,
+        """
+from mockserver.builder import scenario
+
+
+def test_it(mockserver):
+    built = mockserver.add(scenario("built", match={"last_user_message": "b"}, reply="B"))
+    assert built.name == "built"
+    with pytest.raises(TypeError, match="no other arguments"):
+        mockserver.add(scenario("again", reply="x"), optional=True)
+    loaded = mockserver.load("greetings.yaml")
+    assert [s.name for s in loaded.scenarios] == ["greet", "farewell"]
+    assert ask("b").choices[0].message.content == "B"
+    assert ask("hi").choices[0].message.content == "Hello!"
+    assert ask("bye").choices[0].message.content == "Goodbye!"
+    assert "3 scenarios, 3 requests" in repr(mockserver)
+""",
+        **{"greetings.yaml": GREETINGS},
+    )
+    run(pytester).assert_outcomes(passed=1)
