@@ -30,6 +30,7 @@ MATCH_KEYS = (
     "content_parts",
     "headers",
     "params",
+    "messages",
 )
 PART_NAMES = {
     "text": "text",
@@ -235,6 +236,89 @@ class ParamIs:
         return f"expected {self.param} = {json.dumps(self.value)}, got {json.dumps(actual)}"
 
 
+def normal_json(value: JSON) -> JSON:
+    """JSON as the API reads it: a null member is the same as an absent one, and a content
+    list holding one text part is the same as that text. Key order never matters."""
+    if isinstance(value, dict):
+        out = {k: normal_json(v) for k, v in value.items() if v is not None}
+        content = out.get("content")
+        if isinstance(content, list) and len(content) == 1:
+            part = content[0]
+            if isinstance(part, dict) and part.keys() == {"type", "text"}:
+                out["content"] = part["text"] if part["type"] == "text" else content
+        return out
+    if isinstance(value, list):
+        return [normal_json(v) for v in value]
+    return value
+
+
+def _show_json(value: JSON) -> str:
+    if isinstance(value, str):
+        return _show(value)
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _mapping_difference(actual: JSON, expected: dict[str, JSON], path: str) -> str | None:
+    if not isinstance(actual, dict):
+        return f"expected {path} to be a mapping, got {_show_json(actual)}"
+    for key, value in expected.items():
+        if key not in actual:
+            return f"expected {path}.{key}, the request has none"
+        found = json_difference(actual[key], value, f"{path}.{key}")
+        if found is not None:
+            return found
+    extra = [k for k in actual if k not in expected]
+    return f"the request has {path}.{extra[0]}, which the scenario has not" if extra else None
+
+
+def _list_difference(actual: JSON, expected: list[JSON], path: str) -> str | None:
+    if not isinstance(actual, list):
+        return f"expected {path} to be a list, got {_show_json(actual)}"
+    for n, (a, e) in enumerate(zip(actual, expected, strict=False)):
+        found = json_difference(a, e, f"{path}[{n}]")
+        if found is not None:
+            return found
+    if len(actual) != len(expected):
+        return f"expected {len(expected)} items in {path}, got {len(actual)}"
+    return None
+
+
+def json_difference(actual: JSON, expected: JSON, path: str) -> str | None:
+    """Where two JSON values differ (`1` equals `1.0`, `true` is not `1`), or None if equal."""
+    if isinstance(expected, dict):
+        return _mapping_difference(actual, expected, path)
+    if isinstance(expected, list):
+        return _list_difference(actual, expected, path)
+    if actual == expected and isinstance(actual, bool) == isinstance(expected, bool):
+        return None
+    return f"expected {path} {_show_json(expected)}, got {_show_json(actual)}"
+
+
+_NORMAL: list[tuple[ChatRequest, JSON]] = []
+"""The last request's normalised messages: every `messages` condition of a search reads them."""
+
+
+def _normal_messages(request: ChatRequest) -> JSON:
+    cached = _NORMAL[-1] if _NORMAL else None
+    if cached is not None and cached[0] is request:
+        return cached[1]
+    value = normal_json(request.body.get("messages"))
+    _NORMAL[:] = [(request, value)]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class MessagesAre:
+    """The request's whole `messages` list equals this one, compared by `normal_json`."""
+
+    key: str
+    messages: JSON
+
+    def test(self, request: ChatRequest) -> str | None:
+        return json_difference(_normal_messages(request), self.messages, "messages")
+
+
 # -- parsing from YAML ------------------------------------------------------------------------
 
 
@@ -349,6 +433,12 @@ def _parse_condition(key: str, node: Node) -> Condition | None:  # noqa: C901, P
         if key == "tools":
             return HasAll(path, items, _tools, "tools")
         return HasAll(path, items, _modalities, "modalities")
+    if key == "messages":
+        value = node.value
+        if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
+            node.fail(f"expected a non-empty list of messages (mappings), got {describe(value)}")
+            return None
+        return MessagesAre(path, normal_json(value))
     if key == "response_format":
         if isinstance(node.value, str):
             return ResponseFormatIs(path, node.value, None)
