@@ -115,6 +115,8 @@ class EngineConfig:
     strict: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
     journal_size: int = 10_000
+    recorded_timing: bool = False
+    """Replay every recorded (`raw`) stream with its recorded waits, as `timing: true` does."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,7 @@ class MockEngine:
                 check_strict(request)
             reply = self._pick(scenario, turn)
             if reply.raw is not None:
-                outcome = replay(reply.raw, reply.delay_ms)
+                outcome = replay(reply.raw, reply.delay_ms, timing=self.config.recorded_timing)
                 index = min(turn, len(scenario.replies) - 1)
                 self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
                 return outcome
@@ -233,6 +235,17 @@ class MockEngine:
         index = min(turn, len(scenario.replies) - 1)
         self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
         return outcome
+
+    def answers(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
+        """Whether this chat request would be answered by a scenario, or refused as invalid,
+        rather than missed (state unchanged). The recorder forwards only the misses."""
+        try:
+            request = parse_chat_request(decode_body(raw), tuple(headers))
+        except ApiError:
+            return True
+        with self._lock:
+            skip = self._exhausted if self._has_next else None
+            return self._matcher.find(request, skip) is not None
 
     def _record(self, entry: JournalEntry) -> None:
         with self._lock:
@@ -416,16 +429,22 @@ class MockEngine:
         return Outcome(status, headers, completions.encode(body).encode())
 
 
-def replay(raw: RawReply, delay_ms: float = 0.0) -> Outcome:
-    """A recorded response, byte for byte (and with its recorded waits when `timing` is on)."""
+def replay(raw: RawReply, delay_ms: float = 0.0, *, timing: bool = False) -> Outcome:
+    """A recorded response, byte for byte (with its recorded waits when `timing` is on here or
+    in the reply)."""
     headers: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in raw.headers]
     if raw.events is None:
         return Outcome(raw.status, headers, raw.body or b"", delay=delay_ms / 1000)
+    timed = timing or raw.timing
     frames = [
-        Frame(e.delay_ms / 1000 if raw.timing else 0.0, sse.encode_event(e.data).encode())
+        Frame(
+            e.delay_ms / 1000 if timed else 0.0,
+            (f"event: {e.event}\n" if e.event is not None else "").encode()
+            + sse.encode_event(e.data).encode(),
+        )
         for e in raw.events
     ]
-    if not raw.timing and frames:
+    if not timed and frames:
         frames = [Frame(0.0, b"".join(f.data for f in frames))]
     if raw.end == "abort":
         frames.append(Frame(0.0, abort=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +20,7 @@ from mockserver.wire import AUDIO_FORMATS, FINISH_REASONS, JSON
 from mockserver.yamlsource import Node, describe, parse_yaml
 
 VERSION = 1
-FILE_KEYS = ("version", "scenarios", "strict")
+FILE_KEYS = ("version", "scenarios", "strict", "recorded_at")
 SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after")
 CHOICE_KEYS = ("content", "refusal", "tool_calls", "function_call", "audio", "finish_reason")
 REPLY_KEYS = (
@@ -36,7 +37,7 @@ REPLY_KEYS = (
     "raw",
 )
 RAW_KEYS = ("status", "headers", "body", "events", "end", "timing")
-EVENT_KEYS = ("data", "delay_ms")
+EVENT_KEYS = ("data", "delay_ms", "event")
 TOOL_CALL_KEYS = ("name", "arguments", "id", "type", "input")
 AUDIO_KEYS = ("transcript", "file", "format", "id", "expires_in")
 ERROR_KEYS = ("status", "message", "type", "code", "param", "headers")
@@ -134,10 +135,11 @@ class StreamSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RawEvent:
-    """One recorded server-sent event: its `data`, and the wait before it."""
+    """One recorded server-sent event: its `data`, the wait before it, its `event:` name."""
 
     data: str
     delay_ms: float = 0.0
+    event: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -412,7 +414,7 @@ def _event(node: Node) -> RawEvent | None:
     if data is None:
         node.child("data").fail("expected the event's data (a string or a mapping)")
         return None
-    return RawEvent(data=data, delay_ms=_ms(node.get("delay_ms")))
+    return RawEvent(data=data, delay_ms=_ms(node.get("delay_ms")), event=_str(node.get("event")))
 
 
 def _raw(node: Node) -> RawReply | None:
@@ -548,6 +550,12 @@ def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | No
     )
 
 
+def _recorded_at(node: Node | None) -> None:
+    """`recorded_at`: when `mockserver record` wrote the file (informative only)."""
+    if node is not None and not isinstance(node.value, str | date):
+        node.fail(f"expected when the file was recorded (a timestamp), got {describe(node.value)}")
+
+
 def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], list[Problem]]:
     """Read one scenario file's text; returns its scenarios and the problems found."""
     root, doc = parse_yaml(text, file)
@@ -561,6 +569,7 @@ def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], li
         root.check_keys(FILE_KEYS, required=("scenarios",))
         if (v := root.get("version")) is not None and v.value != VERSION:
             v.fail(f"unsupported version {v.value!r}; this mockserver reads version {VERSION}")
+        _recorded_at(root.get("recorded_at"))
         strict = False
         if (s := root.get("strict")) is not None:
             if isinstance(s.value, bool):

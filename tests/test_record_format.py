@@ -1,0 +1,75 @@
+"""What recorded files add to the scenario format: `recorded_at`, event names, recorded timing,
+and the engine's `answers` (does a scenario answer this request, without using it up)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mockserver.engine import EngineConfig, MockEngine
+from mockserver.errors import ScenarioError
+from mockserver.scenarios import load_text
+
+RECORDED = """
+    version: 1
+    recorded_at: '2026-11-20T10:00:00Z'
+    scenarios:
+      - name: streamed
+        match: {stream: true}
+        reply:
+          raw:
+            status: 200
+            headers: {content-type: text/event-stream}
+            events:
+              - {data: '{"id":"c1"}', delay_ms: 30}
+              - {data: '{"error":{"message":"boom"}}', event: error, delay_ms: 10}
+"""
+
+
+def engine(text: str = RECORDED, **config) -> MockEngine:
+    return MockEngine(load_text(textwrap.dedent(text), "rec.yaml"), EngineConfig(**config))
+
+
+def body(stream: bool = True) -> bytes:
+    s = "true" if stream else "false"
+    return b'{"model":"m","stream":%s,"messages":[{"role":"user","content":"hi"}]}' % s.encode()
+
+
+def test_recorded_at_is_accepted_as_a_string_or_a_timestamp():
+    engine()
+    engine(RECORDED.replace("'2026-11-20T10:00:00Z'", "2026-11-20T10:00:00Z"))
+    with pytest.raises(ScenarioError, match=r"recorded_at: expected when the file was recorded"):
+        engine(RECORDED.replace("'2026-11-20T10:00:00Z'", "[1]"))
+
+
+def test_event_names_are_replayed():
+    outcome = engine().handle_chat(body())
+    assert outcome.content() == (
+        b'data: {"id":"c1"}\n\nevent: error\ndata: {"error":{"message":"boom"}}\n\n'
+    )
+
+
+def test_recorded_timing_replays_the_waits_of_every_raw_stream():
+    fast = engine().handle_chat(body())
+    assert [f.delay for f in fast.frames] == [0.0]
+    timed = engine(recorded_timing=True).handle_chat(body())
+    assert [f.delay for f in timed.frames] == [0.03, 0.01]
+    assert timed.content() == fast.content()
+
+
+def test_answers_tells_a_miss_without_using_a_reply():
+    e = engine("""
+        scenarios:
+          - name: once
+            match: {stream: false}
+            sequence: [{content: a}, {content: b}]
+            after: next
+    """)
+    assert e.answers(body(stream=False))
+    assert not e.answers(body(stream=True))
+    assert e.uses() == {"once": 0}
+    e.handle_chat(body(stream=False))
+    e.handle_chat(body(stream=False))
+    assert not e.answers(body(stream=False))  # used up, `after: next`
+    assert e.answers(b"not json")  # the engine answers it: a 400
