@@ -21,7 +21,7 @@ import json
 from typing import NoReturn
 
 from mockserver.errors import ApiError
-from mockserver.request import ChatRequest, build_request, request_state
+from mockserver.request import ChatRequest, build_request
 from mockserver.validation_errors import empty_string, missing, rule, wrong_type
 from mockserver.validation_messages import parse_messages
 from mockserver.validation_params import CHECKS
@@ -73,16 +73,21 @@ def _constant(name: str) -> NoReturn:
     raise ValueError(name)
 
 
+_DECODER = json.JSONDecoder(parse_constant=_constant)
+"""Made once: `json.loads(..., parse_constant=...)` would build a decoder per call."""
+
+
 def decode_body(raw: bytes) -> dict[str, JSON]:
     """Parse the request body as a JSON object (strict JSON: no NaN, no lone surrogates)."""
     try:
-        body = json.loads(raw, parse_constant=_constant)
+        encoding = json.detect_encoding(raw)
+        body = _DECODER.decode(raw.decode(encoding, "surrogatepass"))
     except (ValueError, UnicodeDecodeError, RecursionError):
         _not_json()
     if type(body) is not dict:
         _not_json()
-    if b"\\ud" in raw or b"\\uD" in raw:
-        # An escaped surrogate: fine in a pair, not alone (it cannot be encoded back to UTF-8).
+    if encoding != "utf-8" or b"\\ud" in raw or b"\\uD" in raw or b"\xed" in raw:
+        # A surrogate, escaped or raw: fine in a pair, not alone (it cannot become UTF-8).
         try:
             json.dumps(body, ensure_ascii=False).encode()
         except (UnicodeEncodeError, RecursionError):
@@ -176,7 +181,7 @@ def parse_chat_request(
     if messages is None:
         missing("messages")
     nested: list[str] = []
-    state = request_state()
+    state: dict[str, object] = {}
     state["body"] = body
     state["model"] = model
     state["messages"] = parse_messages(messages, nested)

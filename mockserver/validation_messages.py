@@ -24,10 +24,12 @@ from mockserver.validation_errors import (
     obj,
     required,
     rule,
+    show,
     string,
     too_long_string,
     wrong_type,
 )
+from mockserver.validation_fast import fast_message
 from mockserver.validation_harmony import parse_harmony
 from mockserver.validation_parts import parse_parts
 from mockserver.wire import JSON
@@ -55,7 +57,6 @@ _CALL_KEYS = frozenset({"id", "type", "function", "custom"})
 _FUNCTION_CALL_KEYS = frozenset({"name", "arguments"})
 _CUSTOM_CALL_KEYS = frozenset({"name", "input"})
 _TEXT_ONLY = frozenset({"text"})
-_PLAIN = frozenset({"system", "developer", "user", "assistant"})
 
 
 def _name(message: dict[str, JSON], param: str) -> str | None:
@@ -126,22 +127,18 @@ def _assistant_extras(
 
 
 def parse_message(raw: JSON, index: int, unknown: list[str]) -> RequestMessage:
-    """One message of `messages`, validated (pairing with tool calls is checked by the caller)."""
-    if type(raw) is dict and len(raw) == 2:
-        # The common case, `{"role": ..., "content": "..."}`, without building any `param`.
-        role = raw.get("role")
-        content = raw.get("content")
-        if (
-            type(content) is str
-            and type(role) is str
-            and role in _PLAIN
-            and len(content) <= MAX_STRING
-        ):
-            return build_message({"role": role, "text": content, "parts": _TEXT_ONLY})
-    return _message(raw, f"messages[{index}]", unknown)
+    """One message of `messages`, validated (pairing with tool calls is checked by the caller).
+
+    Common shapes take the fast path (`validation_fast`); the rest, and every error, this one.
+    """
+    message = fast_message(raw)
+    if message is not None:
+        return message
+    return detailed_message(raw, f"messages[{index}]", unknown)
 
 
-def _message(raw: JSON, param: str, unknown: list[str]) -> RequestMessage:
+def detailed_message(raw: JSON, param: str, unknown: list[str]) -> RequestMessage:
+    """The detailed validator for one message: checks everything, words every error."""
     if type(raw) is not dict:
         wrong_type(param, "an object", raw)
     role = raw.get("role")
@@ -268,7 +265,7 @@ def _with_content(
 # -- the conversation as a whole ----------------------------------------------------------------
 
 
-def _unanswered(index: int, ids: list[str], answered: set[str]) -> NoReturn:
+def _unanswered(index: int, ids: tuple[str, ...], answered: set[str]) -> NoReturn:
     left = ", ".join(i for i in ids if i not in answered)
     raise rule(
         "An assistant message with 'tool_calls' must be followed by tool messages responding to "
@@ -285,34 +282,36 @@ def parse_messages(messages: JSON, unknown: list[str]) -> tuple[RequestMessage, 
         empty_array("messages")
     parsed: list[RequestMessage] = []
     open_at = -1  # the assistant message whose tool calls are being answered
+    open_ids: tuple[str, ...] = ()
     answered: set[str] = set()
     for index, raw in enumerate(messages):
-        message = parse_message(raw, index, unknown)
+        message = fast_message(raw) or detailed_message(raw, f"messages[{index}]", unknown)
         parsed.append(message)
-        if message.role == "tool" and not message.harmony:
+        role = message.role
+        if role == "tool" and not message.harmony:
+            call_id = message.tool_call_id or ""
             if open_at < 0:
                 raise rule(
                     "Invalid parameter: messages with role 'tool' must be a response to a "
                     "preceeding message with 'tool_calls'.",
                     f"messages[{index}].role",
                 )
-            call_id = message.tool_call_id or ""
-            if call_id not in parsed[open_at].tool_call_ids:
+            if call_id not in open_ids:
                 raise rule(
-                    f"Invalid parameter: 'tool_call_id' of '{call_id}' not found in "
+                    f"Invalid parameter: 'tool_call_id' of '{show(call_id)}' not found in "
                     "'tool_calls' of previous message.",
                     f"messages[{index}].tool_call_id",
                 )
             answered.add(call_id)
             continue
         if open_at >= 0:
-            ids = list(parsed[open_at].tool_call_ids)
-            if not answered.issuperset(ids):
-                _unanswered(open_at, ids, answered)
+            if not answered.issuperset(open_ids):
+                _unanswered(open_at, open_ids, answered)
             open_at = -1
-        if message.tool_call_ids:
+        if role == "assistant" and message.tool_call_ids:
             open_at = index
+            open_ids = message.tool_call_ids
             answered = set()
-    if open_at >= 0 and not answered.issuperset(parsed[open_at].tool_call_ids):
-        _unanswered(open_at, list(parsed[open_at].tool_call_ids), answered)
+    if open_at >= 0 and not answered.issuperset(open_ids):
+        _unanswered(open_at, open_ids, answered)
     return tuple(parsed)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from mockserver.errors import ApiError
 from mockserver.validation_errors import (
     array,
     boolean,
@@ -22,6 +21,8 @@ from mockserver.validation_errors import (
     string,
     wrong_type,
 )
+from mockserver.validation_fast import fast_function_tools
+from mockserver.validation_schema import check_schema
 from mockserver.wire import JSON
 
 TOOL_TYPES = ("function", "custom")
@@ -40,7 +41,8 @@ _LEGACY_KEYS = frozenset({"name", "description", "parameters"})
 _JSON_SCHEMA_KEYS = frozenset({"name", "description", "schema", "strict"})
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SUBSCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties")
-_SUBSCHEMAS = ("additionalProperties", "not", "if", "then", "else", "contains")
+_SUBSCHEMAS = ("additionalProperties", "not", "if", "then", "else", "contains", "items")
+_CHILD_KEYS = frozenset(_SUBSCHEMA_LISTS + _SUBSCHEMA_MAPS + _SUBSCHEMAS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,114 +56,6 @@ class Tools:
     @property
     def names(self) -> tuple[str, ...]:
         return self.functions + self.custom + self.legacy
-
-
-# -- JSON Schema shape ----------------------------------------------------------------------
-
-
-class _Schema:
-    """Walks a JSON Schema without recursion: shape always, Structured Outputs rules if strict."""
-
-    def __init__(self, label: str, param: str, code: str) -> None:
-        self.label = label
-        self.param = param
-        self.code = code
-
-    def fail(self, context: tuple[str, ...] | None, problem: str) -> NoReturn:
-        where = "" if context is None else f"In context={context!r}, "
-        raise ApiError(
-            status=400,
-            message=f"Invalid schema for {self.label}: {where}{problem}",
-            param=self.param,
-            code=self.code,
-        )
-
-    def check(self, root: dict[str, JSON], strict: bool) -> None:
-        if strict and root.get("type") != "object":
-            self.fail(
-                None,
-                f"schema must be a JSON Schema of 'type: \"object\"', got 'type: "
-                f'"{show(root.get("type"))}"\'.',
-            )
-        stack: list[tuple[JSON, tuple[str, ...]]] = [(root, ())]
-        while stack:
-            node, context = stack.pop()
-            if type(node) is bool:
-                continue
-            if type(node) is not dict:
-                self.fail(context, f"{show(node)!r} is not of type 'object', 'boolean'.")
-            self._node(node, context, stack)
-            if strict:
-                self._strict(node, context)
-
-    def _node(
-        self,
-        node: dict[str, JSON],
-        context: tuple[str, ...],
-        stack: list[tuple[JSON, tuple[str, ...]]],
-    ) -> None:
-        kind = node.get("type")
-        if kind is not None:
-            kinds = kind if type(kind) is list else [kind]
-            if not kinds or any(type(k) is not str or k not in SCHEMA_TYPES for k in kinds):
-                self.fail(context, f"{show(kind)!r} is not valid under any of the given schemas.")
-        needed = node.get("required")
-        if needed is not None and (
-            type(needed) is not list or any(type(n) is not str for n in needed)
-        ):
-            self.fail(context, "'required' must be an array of strings.")
-        if "enum" in node and type(node["enum"]) is not list:
-            self.fail(context, "'enum' must be an array.")
-        self._children(node, context, stack)
-
-    def _children(
-        self,
-        node: dict[str, JSON],
-        context: tuple[str, ...],
-        stack: list[tuple[JSON, tuple[str, ...]]],
-    ) -> None:
-        for key in _SUBSCHEMA_MAPS:
-            if key in node:
-                children = node[key]
-                if type(children) is not dict:
-                    self.fail(context, f"'{key}' must be an object of schemas.")
-                stack.extend((child, (*context, key, k)) for k, child in children.items())
-        for key in _SUBSCHEMA_LISTS:
-            if key in node:
-                children = node[key]
-                if type(children) is not list or not children:
-                    self.fail(context, f"'{key}' must be a non-empty array of schemas.")
-                stack.extend((child, (*context, key, str(i))) for i, child in enumerate(children))
-        for key in _SUBSCHEMAS:
-            if key in node and type(node[key]) is not bool:
-                stack.append((node[key], (*context, key)))
-        items = node.get("items")
-        if type(items) is list:
-            stack.extend((child, (*context, "items", str(i))) for i, child in enumerate(items))
-        elif items is not None:
-            stack.append((items, (*context, "items")))
-
-    def _strict(self, node: dict[str, JSON], context: tuple[str, ...]) -> None:
-        kind = node.get("type")
-        is_object = kind == "object" or (type(kind) is list and "object" in kind)
-        properties = node.get("properties")
-        if not is_object and properties is None:
-            return
-        if node.get("additionalProperties") is not False:
-            self.fail(context, "'additionalProperties' is required to be supplied and to be false.")
-        keys = list(properties) if type(properties) is dict else []
-        needed = node.get("required")
-        head = "'required' is required to be supplied and to be an array including every key in "
-        if type(needed) is not list:
-            self.fail(
-                context, f"{head}properties. Missing '{keys[0]}'." if keys else f"{head}properties."
-            )
-        absent = [k for k in keys if k not in needed]
-        if absent:
-            self.fail(context, f"{head}properties. Missing '{show(absent[0])}'.")
-        extra = [k for k in needed if k not in keys]
-        if extra:
-            self.fail(context, f"{head}properties. Extra required key '{show(extra[0])}' supplied.")
 
 
 def _strict_flag(container: dict[str, JSON], param: str) -> bool:
@@ -184,9 +78,8 @@ def _function(spec: dict[str, JSON], param: str, unknown: list[str], legacy: boo
     parameters = spec.get("parameters")
     if "parameters" in spec:
         where = f"{param}.parameters"
-        _Schema(f"function '{fn_name}'", where, "invalid_function_parameters").check(
-            obj(parameters, where), strict
-        )
+        root = obj(parameters, where)
+        check_schema(root, strict, ("function", fn_name), where, "invalid_function_parameters")
     note_unknown(spec, _LEGACY_KEYS if legacy else _FUNCTION_KEYS, param, unknown)
     return fn_name
 
@@ -208,12 +101,17 @@ def _custom_format(value: JSON, param: str) -> None:
     )
 
 
-def parse_tools(body: dict[str, JSON], unknown: list[str]) -> Tools:
-    """`tools` and legacy `functions`, validated; the names they offer."""
+def parse_tools(body: dict[str, JSON], unknown: list[str], *, fast: bool = True) -> Tools:
+    """`tools` and legacy `functions`, validated; the names they offer.
+
+    Plain function tools take the fast path (`validation_fast`) unless `fast` is false.
+    """
     functions: list[str] = []
     custom: list[str] = []
     legacy: list[str] = []
     value = body.get("tools")
+    if fast and "functions" not in body and (names := fast_function_tools(value)) is not None:
+        return Tools(functions=names)
     if value is not None:
         for i, raw in enumerate(array(value, "tools", min_items=1)):
             param = f"tools[{i}]"
@@ -332,9 +230,9 @@ def parse_response_format(value: JSON, unknown: list[str]) -> tuple[str | None, 
     strict = _strict_flag(spec, where)
     schema = spec.get("schema")
     if "schema" in spec:
-        _Schema(f"response_format '{schema_name}'", "response_format", "invalid_json_schema").check(
-            obj(schema, f"{where}.schema"), strict
-        )
+        root = obj(schema, f"{where}.schema")
+        label = ("response_format", schema_name)
+        check_schema(root, strict, label, "response_format", "invalid_json_schema")
     note_unknown(spec, _JSON_SCHEMA_KEYS, where, unknown)
     note_unknown(fmt, frozenset({"type", "json_schema"}), "response_format", unknown)
     return kind, schema_name

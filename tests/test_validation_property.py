@@ -23,6 +23,9 @@ from hypothesis import strategies as st
 
 from mockserver.errors import ApiError
 from mockserver.validation import KNOWN_FIELDS, parse_chat_request
+from mockserver.validation_fast import fast_function_tools, fast_message
+from mockserver.validation_messages import detailed_message
+from mockserver.validation_tools import parse_tools
 from tests.support import check_reply, schema_errors
 from tests.validation_cases import BEYOND_SCHEMA, VALID
 
@@ -167,6 +170,26 @@ def test_validator_accepts_or_answers_400(request):
     assert error.type == "invalid_request_error"
     assert schema_errors("ErrorResponse", json.loads(error.encode())) == []
     assert error.message
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_requests())
+def test_fast_paths_agree_with_the_detailed_validator(request):
+    """The fast paths only accept, and only what the detailed validator accepts, built alike."""
+    messages = request.get("messages")
+    for raw in messages if isinstance(messages, list) else []:
+        fast = fast_message(raw)
+        if fast is not None:
+            unknown: list[str] = []
+            detailed = detailed_message(raw, "messages[0]", unknown)
+            assert detailed == fast
+            assert unknown == []
+    tools = request.get("tools")
+    names = fast_function_tools(tools)
+    if names is not None:
+        unknown = []
+        assert parse_tools({"tools": tools}, unknown, fast=False).functions == names
+        assert unknown == []
 
 
 LIVE = """
