@@ -20,7 +20,7 @@ class _LineLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.key_lines: dict[int, dict[Any, int]] = {}
         self.item_lines: dict[int, list[int]] = {}
-        self.duplicates: list[tuple[int, str]] = []
+        self.duplicates: dict[int, list[tuple[int, str]]] = {}
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
@@ -41,7 +41,8 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict
             ) from None
         if id(key_node) in written:
             if key in explicit:
-                loader.duplicates.append((key_node.start_mark.line + 1, str(key)))
+                found = (key_node.start_mark.line + 1, str(key))
+                loader.duplicates.setdefault(id(data), []).append(found)
             explicit.add(key)
         lines[key] = key_node.start_mark.line + 1
         data[key] = loader.construct_object(value_node, deep=True)
@@ -166,6 +167,26 @@ def parse_yaml(text: str, file: str) -> tuple[Node | None, Document]:
     doc.key_lines = loader.key_lines
     doc.item_lines = loader.item_lines
     doc.keep.append(value)
-    for line, key in loader.duplicates:
-        doc.problem(line, key, f"duplicate key '{key}'")
+    if loader.duplicates:
+        _report_duplicates(Node(value, doc, 1, ""), loader.duplicates)
     return Node(value, doc, 1, ""), doc
+
+
+def _report_duplicates(
+    node: Node, duplicates: dict[int, list[tuple[int, str]]], seen: set[int] | None = None
+) -> None:
+    """Report keys written twice in one mapping, with the key path of that mapping."""
+    seen = set() if seen is None else seen
+    if id(node.value) in seen:  # an alias: reported where it was first written
+        return
+    if isinstance(node.value, dict):
+        seen.add(id(node.value))
+        for line, key in duplicates.get(id(node.value), []):
+            path = f"{node.path}.{key}" if node.path else key
+            node.doc.problem(line, path, f"duplicate key '{key}'")
+        for _, child in node.items():
+            _report_duplicates(child, duplicates, seen)
+    elif isinstance(node.value, list):
+        seen.add(id(node.value))
+        for child in node.elements():
+            _report_duplicates(child, duplicates, seen)

@@ -411,7 +411,7 @@ BAD_FILES = [
             reply: {content: a}
             reply: {content: b}
         """,
-        ["bad.yaml:6: reply: duplicate key 'reply'"],
+        ["bad.yaml:6: scenarios[0].reply: duplicate key 'reply'"],
         id="duplicate-key",
     ),
     pytest.param(
@@ -555,10 +555,6 @@ def test_check_reports_precise_problems(tmp_path, capsys, monkeypatch, text, exp
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="yamlsource records a duplicate key with its bare name ('reply'), not its key path",
-)
 def test_duplicate_key_is_reported_with_its_key_path(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("bad.yaml").write_text(

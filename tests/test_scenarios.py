@@ -285,7 +285,7 @@ def test_yaml_anchors_and_merge_keys_work():
               - name: a
                 reply: {content: a, content: b}
             """,
-            ["t.yaml:4: content: duplicate key 'content'"],
+            ["t.yaml:4: scenarios[0].reply.content: duplicate key 'content'"],
             id="duplicate-keys",
         ),
         pytest.param(
