@@ -8,6 +8,7 @@ written for speed: the common, valid case is one `type(...) is` test and a retur
 from __future__ import annotations
 
 import re
+import reprlib
 from collections.abc import Collection, Sequence
 from typing import NoReturn
 
@@ -36,8 +37,8 @@ def type_name(value: JSON) -> str:
 
 
 def show(value: JSON, limit: int = 100) -> str:
-    """A value quoted in an error message, cut short when long."""
-    text = value if isinstance(value, str) else repr(value)
+    """A value quoted in an error message, cut short when long (and never deep)."""
+    text = value if isinstance(value, str) else reprlib.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
