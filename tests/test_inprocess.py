@@ -42,7 +42,7 @@ scenarios:
     match: {last_user_message: slow}
     reply:
       content: "one two three four"
-      stream: {chunk_size: 4, chunk_delay_ms: 60}
+      stream: {chunk_size: 4, first_chunk_delay_ms: 300, chunk_delay_ms: 60}
   - name: endless
     match: {last_user_message: endless}
     reply:
@@ -227,9 +227,9 @@ def test_stream_frames_arrive_one_by_one_with_their_delays(mock, lib):
         head = time.perf_counter() - start
         for _ in response.iter_raw():
             arrivals.append(time.perf_counter() - start)
-    assert head < 0.05, "the head must not wait for the body"
+    assert head < 0.25, "the head must not wait for the body"
     assert len(arrivals) >= 4
-    assert arrivals[0] < 0.05
+    assert arrivals[0] >= 0.29, "the first chunk waits first_chunk_delay_ms"
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) > 0.04, gaps
 

@@ -1,18 +1,51 @@
 """The pytest plugin, run the way users run it: `pytester` sessions with our fixtures.
 
 Inner sessions run in this process (`runpytest`) except the xdist one, which needs workers.
-pytester forgets the modules an inner session imports, so what the inner tests import is
-imported here first (else each inner session would import the openai SDK again).
+pytester forgets the modules an inner session imports. A module imported again is a new
+module: its classes are new classes, while modules imported before keep references to the old
+ones (httpx2 maps httpcore2's exceptions through a table filled once, so a later test got a raw
+`httpcore2.ConnectError`), and each inner session would import the openai SDK again. So
+`_everything_imported` does, once, what the inner sessions do: serve and call in process and
+over a socket, with httpx and httpx2.
 """
 
 from __future__ import annotations
 
 import re
 
-import anyio.pytest_plugin  # noqa: F401 - see above
-import httpx2  # noqa: F401
+import anyio
+import anyio.pytest_plugin
+import httpx
+import httpx2
 import openai  # noqa: F401
 import pytest
+
+from mockserver import builder  # noqa: F401
+from mockserver.app import create_app
+from mockserver.engine import MockEngine
+from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
+from mockserver.scenarios import ScenarioSet
+from mockserver.server import BackgroundServer
+from pytest_plugin import mock  # noqa: F401
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _everything_imported():
+    engine = MockEngine(ScenarioSet())
+
+    async def call_async(url: str) -> None:
+        for lib in (httpx, httpx2):
+            async with lib.AsyncClient() as client:
+                await client.get(url + "/models")
+                await client.get(DEFAULT_BASE_URL + "/models")
+
+    with BackgroundServer(create_app(engine)) as server, InProcessMock(engine):
+        for lib in (httpx, httpx2):
+            with lib.Client() as client:
+                client.get(server.url + "/models")
+                client.get(DEFAULT_BASE_URL + "/models")
+        anyio.run(call_async, server.url)
+
 
 HEADER = """
 import openai

@@ -29,18 +29,22 @@ def _app(scenarios=EMPTY):
 
 
 def test_start_serve_stop_quickly_with_an_idle_keep_alive_connection():
-    server = BackgroundServer(_app())
-    started = time.perf_counter()
-    server.start()
-    assert time.perf_counter() - started < 0.5
-    with httpx2.Client() as client:
-        assert client.get(server.url + "/models").status_code == 200
-        stopping = time.perf_counter()
-        server.stop()  # the client still holds its keep-alive connection open
-        assert time.perf_counter() - stopping < 0.05
-        assert not server.running
-        with pytest.raises(httpx2.TransportError):
-            client.get(server.url + "/models")
+    starts, stops = [], []
+    for _ in range(3):  # the best of three: the machine may be busy with other work
+        server = BackgroundServer(_app())
+        started = time.perf_counter()
+        server.start()
+        starts.append(time.perf_counter() - started)
+        with httpx2.Client() as client:
+            assert client.get(server.url + "/models").status_code == 200
+            stopping = time.perf_counter()
+            server.stop()  # the client still holds its keep-alive connection open
+            stops.append(time.perf_counter() - stopping)
+            assert not server.running
+            with pytest.raises(httpx2.TransportError):
+                client.get(server.url + "/models")
+    assert min(starts) < 0.05
+    assert min(stops) < 0.05, "uvicorn's own shutdown() sleeps 0.1 s"
 
 
 def test_stop_twice_and_context_manager():
