@@ -442,10 +442,11 @@ class Envelope:
     head: str
     tail: str
     padding: Sequence[str] | None
+    offset: int = 0
 
     @classmethod
     def for_stream(
-        cls, request: ChatRequest, stamp: Stamp, padding: Sequence[str] | None
+        cls, request: ChatRequest, stamp: Stamp, padding: Sequence[str] | None, offset: int = 0
     ) -> Envelope:
         head = (
             f'data: {{"id":"{stamp.id}","object":"chat.completion.chunk","created":{stamp.created},'
@@ -453,10 +454,14 @@ class Envelope:
             f'"system_fingerprint":"{stamp.fingerprint}","choices":['
         )
         tail = ',"usage":null' if request.include_usage else ""
-        return cls(head, tail, padding if request.include_obfuscation else None)
+        return cls(head, tail, padding if request.include_obfuscation else None, offset)
 
     def event(self, choices: str, n: int, tail: str | None = None) -> str:
-        pad = f',"obfuscation":"{self.padding[n % len(self.padding)]}"' if self.padding else ""
+        pad = (
+            f',"obfuscation":"{self.padding[(self.offset + n) % len(self.padding)]}"'
+            if self.padding
+            else ""
+        )
         return f"{self.head}{choices}]{self.tail if tail is None else tail}{pad}}}\n\n"
 
 

@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import unquote
 
 from mockserver import completions, sse
@@ -77,6 +78,13 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
 }
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Request failed with status {status}"
+
+
 def error_from_spec(spec: ErrorSpec, model: str) -> ApiError:
     """A scripted error with OpenAI's defaults for its status filled in.
 
@@ -86,7 +94,11 @@ def error_from_spec(spec: ErrorSpec, model: str) -> ApiError:
     """
     default_type, default_code, default_message = _ERROR_DEFAULTS.get(
         spec.status,
-        ("server_error" if spec.status >= 500 else "invalid_request_error", None, "Error."),
+        (
+            "server_error" if spec.status >= 500 else "invalid_request_error",
+            None,
+            f"{_phrase(spec.status)}.",
+        ),
     )
     code = spec.code if spec.code is not None or spec.type is not None else default_code
     headers: dict[str, str | None] = {}
@@ -341,7 +353,7 @@ class MockEngine:
         if not request.stream:
             body = completions.completion_body(request, stamp, turns, usage)
             return Outcome(200, headers, body, delay=delay)
-        envelope = Envelope.for_stream(request, stamp, self._padding)
+        envelope = Envelope.for_stream(request, stamp, self._padding, self._ids.below(64))
         events = completions.chunk_events(
             request,
             turns,

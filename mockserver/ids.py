@@ -42,6 +42,11 @@ class IdFactory:
             value = self._random.getrandbits(bits)
         return f"{value:0{bits // 4}x}"
 
+    def below(self, n: int) -> int:
+        """A random integer in [0, n)."""
+        with self._lock:
+            return self._random.randrange(n)
+
     def completion(self) -> str:
         return "chatcmpl-" + self._alnum(29)
 
