@@ -2,8 +2,9 @@
 
 The default compares what changes the answer: the model, whether it streams, the whole
 `messages` list (normalised: key order and null members do not matter), the tools, the
-response format and the sampling parameters. Fields that do not change the answer (`user`,
-`metadata`, `store`, prompt-cache keys...) are left out, so they may differ on replay.
+response format and the sampling parameters, set or not (`no_other_params`). Fields that do
+not change the answer (`user`, `metadata`, `store`, prompt-cache keys...) are left out, so
+they may differ on replay.
 """
 
 from __future__ import annotations
@@ -14,37 +15,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mockserver.errors import ApiError
-from mockserver.matching import normal_json
+from mockserver.matching import ANSWER_PARAMS, normal_json
 from mockserver.validation import KNOWN_FIELDS, parse_chat_request
 
+_TOOLS = ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call")
 GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("model",),
     "stream": ("stream",),
     "messages": ("messages",),
     "last_user_message": (),
-    "tools": ("tools", "tool_choice", "parallel_tool_calls", "functions", "function_call"),
+    "tools": _TOOLS,
     "response_format": ("response_format",),
-    "params": (
-        "temperature",
-        "top_p",
-        "n",
-        "seed",
-        "stop",
-        "max_tokens",
-        "max_completion_tokens",
-        "presence_penalty",
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "modalities",
-        "audio",
-        "reasoning_effort",
-        "verbosity",
-        "prediction",
-        "web_search_options",
-        "stream_options",
-    ),
+    "params": tuple(p for p in ANSWER_PARAMS if p not in (*_TOOLS, "response_format")),
 }
 """`--match-on` names: groups of request fields (any other request field may be named too)."""
 DEFAULT = ("model", "stream", "messages", "tools", "response_format", "params")
@@ -110,4 +92,6 @@ def derive_match(body: Mapping[str, Any], names: Iterable[str] = DEFAULT) -> dic
     }
     if params:
         match["params"] = params
+    if all(group in chosen for group in ("tools", "response_format", "params")):
+        match["no_other_params"] = True  # a request that adds one is another request
     return match

@@ -31,7 +31,36 @@ MATCH_KEYS = (
     "headers",
     "params",
     "messages",
+    "no_other_params",
 )
+ANSWER_PARAMS = (
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "functions",
+    "function_call",
+    "response_format",
+    "temperature",
+    "top_p",
+    "n",
+    "seed",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "modalities",
+    "audio",
+    "reasoning_effort",
+    "verbosity",
+    "prediction",
+    "web_search_options",
+    "stream_options",
+)
+"""The request parameters that change the answer (`no_other_params` checks they are unset)."""
 PART_NAMES = {
     "text": "text",
     "image": "image",
@@ -319,6 +348,21 @@ class MessagesAre:
         return json_difference(_normal_messages(request), self.messages, "messages")
 
 
+@dataclass(frozen=True, slots=True)
+class NoOtherParams:
+    """No parameter that changes the answer is set (non-null) besides those `params` gives."""
+
+    key: str
+    given: frozenset[str]
+
+    def test(self, request: ChatRequest) -> str | None:
+        for name in ANSWER_PARAMS:
+            if name not in self.given and request.body.get(name) is not None:
+                shown = _show_json(request.body[name])
+                return f"expected no {name} (the scenario's params do not set it), got {shown}"
+        return None
+
+
 # -- parsing from YAML ------------------------------------------------------------------------
 
 
@@ -464,6 +508,13 @@ def parse_match(node: Node) -> tuple[Condition, ...]:
         elif key == "params":
             if child.is_mapping():
                 conditions.extend(ParamIs(c.path, k, c.value) for k, c in child.items())
+        elif key == "no_other_params":
+            if not isinstance(child.value, bool):
+                child.fail(f"expected true or false, got {describe(child.value)}")
+            elif child.value:
+                params = node.value.get("params")
+                given = frozenset(params) if isinstance(params, dict) else frozenset()
+                conditions.append(NoOtherParams(child.path, given))
         else:
             condition = _parse_condition(key, child)
             if condition is not None:

@@ -171,6 +171,7 @@ def test_the_default_match_compares_what_changes_the_answer():
             "temperature": 0.2,
             "stream_options": {"include_usage": True},
         },
+        "no_other_params": True,
     }
 
 
@@ -184,6 +185,38 @@ def test_the_derived_match_matches_its_request_and_not_a_changed_one():
     assert m.find(parse_chat_request({**BODY, "temperature": 0.9})) is None
     assert m.find(parse_chat_request({**BODY, "stream": False, "stream_options": None})) is None
     assert m.find(parse_chat_request({**BODY, "tools": [TOOL, TOOL]})) is None
+    assert m.find(parse_chat_request({**BODY, "top_p": 0.5})) is None  # an added parameter
+    assert m.find(parse_chat_request({**BODY, "top_p": None})) == 0  # null is unset
+
+
+def test_no_other_params_refuses_an_answer_changing_parameter_the_scenario_does_not_set():
+    m = matcher("""
+        scenarios:
+          - name: plain
+            match: {no_other_params: true}
+            reply: {content: x}
+          - name: cold
+            match: {params: {temperature: 0, metadata: {a: b}}, no_other_params: true}
+            reply: {content: y}
+          - name: loose
+            match: {no_other_params: false}
+            reply: {content: z}
+    """)
+    assert m.find(request([{"role": "user", "content": "hi"}])) == 0
+    assert m.find(request([{"role": "user", "content": "hi"}], user="u", metadata={})) == 0
+    assert (
+        m.find(request([{"role": "user", "content": "hi"}], temperature=0, metadata={"a": "b"}))
+        == 1
+    )
+    assert m.find(request([{"role": "user", "content": "hi"}], temperature=0, seed=1)) == 2
+    strict = matcher("scenarios: [{match: {no_other_params: true}, reply: {content: x}}]")
+    reason = strict.explain(request([{"role": "user", "content": "hi"}], seed=1)).reason
+    assert reason == "expected no seed (the scenario's params do not set it), got 1"
+
+
+def test_no_other_params_is_a_boolean():
+    with pytest.raises(ScenarioError, match="no_other_params: expected true or false"):
+        load_text("scenarios: [{match: {no_other_params: yes please}, reply: {content: x}}]")
 
 
 def test_match_on_chooses_the_fields():
@@ -191,6 +224,7 @@ def test_match_on_chooses_the_fields():
         "model": "gpt-4o-mini",
         "last_user_message": "hi",
     }
+    assert derive_match(BODY, ("tools", "response_format", "params"))["no_other_params"]
     assert derive_match(BODY, ("messages", "user")) == {
         "messages": [{"role": "user", "content": "hi"}],
         "params": {"user": "bob"},
