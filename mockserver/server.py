@@ -8,7 +8,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType
 
 import uvicorn
@@ -17,6 +17,8 @@ from mockserver.app import MockApp, Receive, Scope, Send, StreamAborted
 
 LOOP = "uvloop"
 HTTP = "httptools"
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""Any ASGI app: the mock's `MockApp`, or the recorder's proxy."""
 
 
 def _have(module: str) -> bool:
@@ -56,7 +58,7 @@ class _Quiet(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], StreamAborted))
 
 
-def config(app: MockApp, *, log_level: str = "warning", access_log: bool = False) -> uvicorn.Config:
+def config(app: ASGIApp, *, log_level: str = "warning", access_log: bool = False) -> uvicorn.Config:
     """uvicorn settings: uvloop + httptools when installed (about three times faster)."""
     logging.getLogger("uvicorn.error").addFilter(_Quiet())
     return uvicorn.Config(
@@ -83,7 +85,7 @@ class _Server(uvicorn.Server):
 
 
 def serve(
-    app: MockApp,
+    app: ASGIApp,
     sock: socket.socket,
     *,
     on_ready: Callable[[], None] | None = None,
