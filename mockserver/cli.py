@@ -1,11 +1,15 @@
-"""The `mockserver` command: `serve` scenarios, `check` scenario files."""
+"""The `mockserver` command: `serve` scenarios, `check` scenario files, `record` an upstream,
+`import-vcr` cassettes."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import os
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from mockserver import __version__
@@ -56,6 +60,109 @@ def _size(text: str) -> int:
     return value
 
 
+def _match_on(text: str) -> tuple[str, ...]:
+    from mockserver.match_on import MatchOnError, parse_match_on
+
+    try:
+        return parse_match_on(text)
+    except MatchOnError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected a Python regular expression, got {text!r}: {exc}"
+        ) from None
+    return text
+
+
+def _upstream(text: str) -> str:
+    from mockserver.recorder import check_upstream
+
+    try:
+        return check_upstream(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _env_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        raise argparse.ArgumentTypeError(
+            f"expected the name of an environment variable (such as OPENAI_API_KEY), got {text!r}"
+        )
+    return text
+
+
+def _add_recording_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--match-on",
+        type=_match_on,
+        metavar="FIELDS",
+        help="comma-separated request fields the recorded match compares (default "
+        "model,stream,messages,tools,response_format,params; also last_user_message or any "
+        "request field)",
+    )
+    parser.add_argument(
+        "--scrub",
+        type=_regex,
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="also scrub what this regular expression matches (only its groups, if it has "
+        "any); repeatable",
+    )
+
+
+def _add_record(commands: argparse._SubParsersAction[_Parser]) -> None:
+    record = commands.add_parser(
+        "record", help="proxy an OpenAI-compatible upstream and record its replies as scenarios"
+    )
+    record.add_argument(
+        "--upstream",
+        type=_upstream,
+        required=True,
+        metavar="URL",
+        help="the upstream's base URL, as clients use it (e.g. https://api.openai.com/v1)",
+    )
+    record.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the scenario files written"
+    )
+    record.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    record.add_argument(
+        "--port", type=_port, default=8000, help="port (default 8000; 0 = a free port)"
+    )
+    record.add_argument(
+        "--api-key-env",
+        type=_env_name,
+        metavar="NAME",
+        help="send the key in this environment variable upstream instead of the client's "
+        "credentials",
+    )
+    _add_recording_options(record)
+    record.add_argument(
+        "--seed", type=int, help="fix recorded_at and the recorder's own ids (identical files)"
+    )
+    record.add_argument(
+        "--log-level", choices=LOG_LEVELS, default="warning", help="default warning"
+    )
+
+
+def _add_import_vcr(commands: argparse._SubParsersAction[_Parser]) -> None:
+    convert = commands.add_parser(
+        "import-vcr", help="convert vcrpy / pytest-recording cassettes into scenario files"
+    )
+    convert.add_argument("cassettes", nargs="+", metavar="CASSETTE", help="cassette files")
+    convert.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the scenario files written"
+    )
+    _add_recording_options(convert)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mockserver",
@@ -98,9 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="default warning")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--recorded-timing",
+        action="store_true",
+        help="replay recorded streams with their recorded waits between events",
+    )
 
     check = commands.add_parser("check", help="validate scenario files and exit")
     check.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    _add_record(commands)
+    _add_import_vcr(commands)
     return parser
 
 
@@ -120,6 +234,7 @@ def _serve(args: argparse.Namespace) -> int:
         models=tuple(args.model),
         strict=args.strict,
         max_body_size=args.max_body_size,
+        recorded_timing=args.recorded_timing,
     )
     app = create_app(MockEngine(scenarios, config))
     try:
@@ -157,6 +272,102 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _out_dir(text: str) -> Path | None:
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        print(f"mockserver: --out {text}: not a folder", file=sys.stderr)
+        return None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"mockserver: --out {text}: cannot create it: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    return out
+
+
+def _record(args: argparse.Namespace) -> int:
+    from mockserver.cassette import Writer
+    from mockserver.ids import clock_for
+    from mockserver.match_on import DEFAULT
+    from mockserver.recorder import ProxySettings, RecordingProxy
+    from mockserver.scrub import Scrubber
+    from mockserver.server import base_url, bind, serve
+
+    key = None
+    if args.api_key_env is not None:
+        key = os.environ.get(args.api_key_env, "").strip()
+        if not key:
+            print(
+                f"mockserver: --api-key-env {args.api_key_env}: that environment variable is "
+                "not set or empty",
+                file=sys.stderr,
+            )
+            return 2
+    out = _out_dir(args.out)
+    if out is None:
+        return 2
+    writer = Writer(
+        out,
+        scrubber=Scrubber(args.scrub),
+        match_on=args.match_on or DEFAULT,
+        origin=f"Recorded by `mockserver record` from {args.upstream}",
+        clock=clock_for(args.seed),
+    )
+
+    def report(line: str) -> None:
+        print(f"mockserver: {line}", flush=True)
+
+    proxy = RecordingProxy(
+        ProxySettings(upstream=args.upstream, api_key=key), writer, report=report, seed=args.seed
+    )
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(
+            f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    url = base_url(sock)
+
+    def ready() -> None:
+        print(f"mockserver: recording on {url} -> {args.upstream} into {out}", flush=True)
+
+    serve(proxy, sock, on_ready=ready, log_level=args.log_level)
+    print(f"mockserver: stopped ({len(writer.written)} exchanges recorded)", file=sys.stderr)
+    return 0
+
+
+def _import_vcr(args: argparse.Namespace) -> int:
+    from mockserver.match_on import DEFAULT
+    from mockserver.vcr import CassetteError, import_cassettes
+
+    out = _out_dir(args.out)
+    if out is None:
+        return 2
+    try:
+        results = import_cassettes(
+            [Path(c) for c in args.cassettes],
+            out,
+            match_on=args.match_on or DEFAULT,
+            scrub=args.scrub,
+        )
+    except CassetteError as exc:
+        print(f"mockserver: {exc}", file=sys.stderr)
+        return 2
+    for result in results:
+        line = f"{result.cassette}: " + (
+            f"{_count(result.exchanges, 'chat completion')} -> {result.out} "
+            f"({_count(result.scenarios, 'scenario')})"
+            if result.out is not None
+            else "no chat completions, nothing written"
+        )
+        print(line)
+        for reason in result.skipped:
+            print(f"  skipped {reason}")
+    return 0
+
+
 def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -173,6 +384,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "record":
+            return _record(args)
+        if args.command == "import-vcr":
+            return _import_vcr(args)
         return _check(args)
     except ScenarioError as exc:
         print(str(exc), file=sys.stderr)
