@@ -15,7 +15,7 @@ that breaks mid-stream is recorded as such (`end: abort`) and dropped for the cl
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -77,6 +77,19 @@ def is_chat(method: str, path: str) -> bool:
     return method == "POST" and path.rstrip("/").endswith("/chat/completions")
 
 
+def forward_headers(
+    headers: Iterable[tuple[bytes, bytes]], api_key: str | None
+) -> list[tuple[bytes, bytes]]:
+    """The request headers to send upstream: the client's, minus the connection's own, with
+    `api_key` (if given) in place of the client's credentials, and no compression asked."""
+    out = [(k.lower(), v) for k, v in headers if k.lower().decode("latin-1") not in HOP_BY_HOP]
+    if api_key is not None:
+        out = [(k, v) for k, v in out if k not in (b"authorization", b"api-key")]
+        out.append((b"authorization", f"Bearer {api_key}".encode("latin-1")))
+    out.append((b"accept-encoding", b"identity"))
+    return out
+
+
 class RecordingProxy:
     """The recorder's ASGI app."""
 
@@ -123,12 +136,7 @@ class RecordingProxy:
         return self.settings.upstream + rest + (f"?{query}" if query else "")
 
     def forward_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        out = [(k.lower(), v) for k, v in headers if k.lower().decode("latin-1") not in HOP_BY_HOP]
-        if self.settings.api_key is not None:
-            out = [(k, v) for k, v in out if k not in (b"authorization", b"api-key")]
-            out.append((b"authorization", f"Bearer {self.settings.api_key}".encode("latin-1")))
-        out.append((b"accept-encoding", b"identity"))
-        return out
+        return forward_headers(headers, self.settings.api_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -214,7 +222,7 @@ class RecordingProxy:
         return Outcome(error.status, headers, error.encode())
 
 
-def _text_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+def _text_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
 
 

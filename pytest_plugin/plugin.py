@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_plugin import recording
 from pytest_plugin.settings import (
     MARKER_HELP,
     SettingsError,
@@ -36,10 +37,12 @@ _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    recording.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    recording.configure(config)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -58,14 +61,16 @@ def _build(request: pytest.FixtureRequest, mode: Mode, url: str) -> Mockserver:
 
     try:
         settings = settings_for(request.node)
-        return Mockserver(
+        mock = Mockserver(
             mode,
             url,
             settings,
             load_cached(settings.shared_paths),
             load_cached(settings.own_paths),
         )
-    except SettingsError as exc:
+        recording.attach(request, mock)  # the test's cassette; in a record mode, the upstream
+        return mock
+    except (SettingsError, recording.RecordingSettingsError) as exc:
         pytest.fail(f"mockserver: {exc}", pytrace=False)
     except ScenarioError as exc:
         problems = "\n".join(f"  {p}" for p in exc.problems)
