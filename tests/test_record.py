@@ -22,7 +22,7 @@ import openai
 import pytest
 
 from mockserver.app import create_app
-from mockserver.cassette import Writer
+from mockserver.cassette import RecordingError, Writer
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.exchange import kept_headers
 from mockserver.inprocess import InProcessMock
@@ -523,3 +523,63 @@ def test_replayed_files_read_like_scenarios(record):
             - role: user
               content: count
     """) in textwrap.dedent("\n".join(line[4:] for line in count.splitlines()) + "\n")
+
+
+class _Breaks:
+    """An upstream that starts a whole JSON reply and drops the connection half way."""
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        await receive()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"100")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"id": "chat', "more_body": True})
+        raise RuntimeError("the upstream breaks")
+
+
+def test_a_whole_reply_that_breaks_off_is_passed_on_and_not_recorded(tmp_path):
+    up = BackgroundServer(_Breaks()).start()  # type: ignore[arg-type]
+    lines: list[str] = []
+    writer = Writer(tmp_path / "out")
+    proxy = BackgroundServer(
+        RecordingProxy(ProxySettings(upstream=up.url), writer, report=lines.append)  # type: ignore[arg-type]
+    ).start()
+    try:
+        with httpx.Client(timeout=10) as client:
+            got = post(client, proxy.url, chat("hello"))
+    finally:
+        proxy.stop()
+        up.stop()
+    assert got.aborted
+    assert got.body == b'{"id": "chat'
+    assert lines == [
+        "not recorded: the upstream broke off a whole (non-stream) /v1/chat/completions reply"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (RecordingError("refusing to write x"), "not recorded: refusing to write x"),
+        (
+            OSError(28, "No space left on device"),
+            "not recorded: cannot write: [Errno 28] No space left on device",
+        ),
+    ],
+)
+def test_a_write_that_fails_is_reported_and_the_client_still_answered(
+    record, monkeypatch, error, said
+):
+    rec = record()
+
+    def fail(exchange):
+        raise error
+
+    monkeypatch.setattr(rec.writer, "write", fail)
+    with httpx.Client(timeout=10) as client:
+        got = post(client, rec.url, chat("hello"))
+    assert got.status == 200
+    assert json.loads(got.body)["choices"][0]["message"]["content"] == "Hello there."
+    assert rec.lines == [said]
