@@ -21,13 +21,20 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+try:
+    import fcntl
+
+    _FLOCK: Callable[[int, int], None] | None = fcntl.flock
+except ImportError:  # pragma: no cover - Windows
+    _FLOCK = None
 
 from mockserver.errors import ScenarioError
 from mockserver.exchange import Exchange, kept_headers
@@ -178,11 +185,24 @@ _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_LOCK = threading.Lock()
 
 
-def file_lock(path: Path) -> threading.Lock:
-    """One lock per file, shared by every writer of this process."""
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold `path` for a read-modify-write: a lock per file among this process's threads, and
+    an advisory lock on its folder among processes (two recorders, pytest-xdist workers)."""
     key = str(path.resolve())
     with _LOCKS_LOCK:
-        return _LOCKS.setdefault(key, threading.Lock())
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _FLOCK is None:  # pragma: no cover - Windows: threads only
+            yield
+            return
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            _FLOCK(folder, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(folder)  # releases the flock
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -35,7 +35,7 @@ KEY_PATTERNS = (
     r"(?<![A-Za-z0-9])proj_[A-Za-z0-9]{16,}",  # OpenAI project ids
     r"(?<![A-Za-z0-9])(?:gsk|xai|hf)[_-][A-Za-z0-9]{20,}",  # Groq, xAI, Hugging Face
     r"(?<![A-Za-z0-9])AIza[A-Za-z0-9_-]{30,}",  # Google
-    r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{8,}",  # any bearer token written out
+    r"(?i)(?<=bearer )[A-Za-z0-9._~+/=-]{20,}",  # any bearer token written out
 )
 """Key-shaped strings scrubbed by default (`--scrub` adds more)."""
 

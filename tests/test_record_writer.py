@@ -29,7 +29,8 @@ from mockserver.scrub import REDACTED, Scrubber, literals_of
         ("sess-AbCdEfGhIjKlMnOpQrStUvWx", "<scrubbed>"),
         ("in organization org-AbCdEfGhIjKlMnOpQrSt on", "in organization <scrubbed> on"),
         ("proj_AbCdEfGhIjKlMnOpQrSt", "<scrubbed>"),
-        ("Authorization: Bearer abc.def-ghi_jkl", "Authorization: Bearer <scrubbed>"),
+        ("Authorization: Bearer abc.def-ghi_jkl.mno-pqr", "Authorization: Bearer <scrubbed>"),
+        ("a bearer instrument", "a bearer instrument"),
         ("AIzaSyA1234567890abcdefghijklmnopqrstu", "<scrubbed>"),
         ("gsk_abcdefghijklmnopqrstuvwxyz0123", "<scrubbed>"),
         (
@@ -302,3 +303,34 @@ def test_threads_writing_one_file_lose_nothing(tmp_path):
     assert sorted(len(s.replies) for s in scenarios) == [10, 10, 10]
     bodies = sorted(r.raw.body for s in scenarios for r in s.replies)
     assert bodies == sorted(f"reply {n}".encode() for n in range(30))
+
+
+WRITER_PROCESS = """
+import json, sys
+from pathlib import Path
+from mockserver.cassette import Writer
+from mockserver.exchange import Exchange
+
+path, tag = Path(sys.argv[1]), sys.argv[2]
+writer = Writer(path, one_file=True)
+for n in range(15):
+    body = {"model": "m", "messages": [{"role": "user", "content": f"q{n % 2}"}]}
+    writer.write(Exchange(method="POST", url="u", request_body=json.dumps(body).encode(),
+                          status=200, body=f"{tag} {n}".encode()))
+"""
+
+
+def test_processes_writing_one_file_lose_nothing(tmp_path):
+    """Two recorders (or xdist workers) on one cassette: the folder lock serialises them."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.yaml"
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WRITER_PROCESS, str(path), tag])
+        for tag in ("a", "b", "c")
+    ]
+    assert [w.wait(60) for w in workers] == [0, 0, 0]
+    scenarios = load_scenarios([path]).scenarios
+    assert sorted(len(s.replies) for s in scenarios) == [21, 24]
+    assert len({r.raw.body for s in scenarios for r in s.replies}) == 45
