@@ -41,7 +41,7 @@ class RecordingEngine(MockEngine):
     ) -> None:
         super().__init__(scenarios, config)
         self.writer = writer
-        self.upstream = upstream.rstrip("/")
+        self.upstream = upstream
         self.api_key = api_key
         self._missing_key = missing_key
         self._placeholders = {None, *(f"Bearer {k}".encode() for k in placeholder_keys)}
@@ -62,10 +62,10 @@ class RecordingEngine(MockEngine):
                 f"mockserver cannot record without an API key for {self.upstream}: "
                 f"{self._missing_key}"
             )
+        base, _, query = self.upstream.partition("?")  # e.g. Azure's ?api-version=...
+        url = base.rstrip("/") + "/chat/completions" + (f"?{query}" if query else "")
         try:
-            exchange = fetch(
-                self.upstream + "/chat/completions", raw, headers, api_key=self.api_key
-            )
+            exchange = fetch(url, raw, headers, api_key=self.api_key)
         except UpstreamError as exc:
             return self._error(f"mockserver could not record: {exc}")
         if exchange.end == "abort" and not exchange.streamed:

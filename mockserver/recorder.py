@@ -81,11 +81,17 @@ def forward_headers(
     headers: Iterable[tuple[bytes, bytes]], api_key: str | None
 ) -> list[tuple[bytes, bytes]]:
     """The request headers to send upstream: the client's, minus the connection's own, with
-    `api_key` (if given) in place of the client's credentials, and no compression asked."""
+    `api_key` (if given) in place of the client's credentials (in `api-key` if the client sent
+    only that header, as Azure clients do, else as a bearer token), and no compression asked."""
     out = [(k.lower(), v) for k, v in headers if k.lower().decode("latin-1") not in HOP_BY_HOP]
     if api_key is not None:
+        names = {k for k, _ in out}
+        azure = b"api-key" in names and b"authorization" not in names
         out = [(k, v) for k, v in out if k not in (b"authorization", b"api-key")]
-        out.append((b"authorization", f"Bearer {api_key}".encode("latin-1")))
+        if azure:
+            out.append((b"api-key", api_key.encode("latin-1")))
+        else:
+            out.append((b"authorization", f"Bearer {api_key}".encode("latin-1")))
     out.append((b"accept-encoding", b"identity"))
     return out
 
