@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -305,6 +305,7 @@ class Writer:
         self._started: set[str] = set()
         self._lock = threading.Lock()
         self.written: list[Written] = []
+        """Every exchange written so far (without its mapping)."""
 
     def path_for(self, body: dict[str, Any]) -> Path:
         if self.one_file:
@@ -323,7 +324,7 @@ class Writer:
         with file_lock(path):
             written = self._add(path, match, reply)
         with self._lock:
-            self.written.append(written)
+            self.written.append(replace(written, mapping={}))  # a long session keeps no bodies
         return written
 
     def _add(self, path: Path, match: dict[str, Any], reply: dict[str, Any]) -> Written:
