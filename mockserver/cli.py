@@ -61,7 +61,7 @@ def _size(text: str) -> int:
 
 
 def _match_on(text: str) -> tuple[str, ...]:
-    from mockserver.match_on import MatchOnError, parse_match_on
+    from mockserver.recording.match_on import MatchOnError, parse_match_on
 
     try:
         return parse_match_on(text)
@@ -80,7 +80,7 @@ def _regex(text: str) -> str:
 
 
 def _upstream(text: str) -> str:
-    from mockserver.recorder import check_upstream
+    from mockserver.recording.proxy import check_upstream
 
     try:
         return check_upstream(text)
@@ -286,11 +286,11 @@ def _out_dir(text: str) -> Path | None:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from mockserver.cassette import Writer
     from mockserver.ids import clock_for
-    from mockserver.match_on import DEFAULT
-    from mockserver.recorder import ProxySettings, RecordingProxy
-    from mockserver.scrub import Scrubber
+    from mockserver.recording.cassette import Writer
+    from mockserver.recording.match_on import DEFAULT
+    from mockserver.recording.proxy import ProxySettings, RecordingProxy
+    from mockserver.recording.scrub import Scrubber
     from mockserver.server import base_url, bind, serve
 
     key = None
@@ -339,8 +339,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _import_vcr(args: argparse.Namespace) -> int:
-    from mockserver.match_on import DEFAULT
-    from mockserver.vcr import CassetteError, import_cassettes
+    from mockserver.recording.match_on import DEFAULT
+    from mockserver.recording.vcr import CassetteError, import_cassettes
 
     out = _out_dir(args.out)
     if out is None:

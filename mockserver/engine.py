@@ -23,7 +23,7 @@ from mockserver.outcome import Frame, Headers, Outcome
 from mockserver.request import ChatRequest
 from mockserver.scenarios import ErrorSpec, RawReply, Reply, Scenario, ScenarioSet
 from mockserver.validation import decode_body, parse_chat_request
-from mockserver.validation_strict import check_strict
+from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON, Model
 
 NO_MATCH = "mockserver_no_match"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import pytest
 
 if TYPE_CHECKING:
-    from mockserver.cassette import Update
+    from mockserver.recording.cassette import Update
     from mockserver.scenarios import ScenarioSet
     from pytest_plugin.mock import Mockserver
 
@@ -114,7 +114,7 @@ def configure(config: pytest.Config) -> None:
 
 
 def _match_on(config: pytest.Config) -> tuple[str, ...]:
-    from mockserver.match_on import DEFAULT, MatchOnError, parse_match_on
+    from mockserver.recording.match_on import DEFAULT, MatchOnError, parse_match_on
 
     text = config.getini("mockserver_match_on")
     if not text:
@@ -163,7 +163,7 @@ def cassette_path(item: pytest.Item) -> Path:
 
 
 def upstream_url(config: pytest.Config) -> str:
-    from mockserver.recorder import check_upstream
+    from mockserver.recording.proxy import check_upstream
 
     raw = os.environ.get("MOCKSERVER_UPSTREAM") or config.getini("mockserver_upstream")
     try:
@@ -209,9 +209,9 @@ def attach(request: pytest.FixtureRequest, mock: Mockserver) -> None:
         else:
             request.addfinalizer(lambda: _hint(item, mock, path))
         return
-    from mockserver.cassette import Writer
-    from mockserver.forwarding import RecordingEngine
-    from mockserver.scrub import Scrubber
+    from mockserver.recording.cassette import Writer
+    from mockserver.recording.forwarding import RecordingEngine
+    from mockserver.recording.scrub import Scrubber
 
     upstream = upstream_url(item.config)
     key_env = item.config.getini("mockserver_api_key_env") or "OPENAI_API_KEY"

@@ -16,8 +16,8 @@ import yaml
 from mockserver.cli import main
 from mockserver.engine import MockEngine
 from mockserver.inprocess import InProcessMock
+from mockserver.recording.vcr import CassetteError, exchange_of, import_cassettes, read_cassette
 from mockserver.scenarios import load_scenarios
-from mockserver.vcr import CassetteError, exchange_of, import_cassettes, read_cassette
 from tests.support import sse_data
 
 CASSETTES = Path(__file__).parent / "data" / "cassettes"

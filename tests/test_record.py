@@ -22,13 +22,13 @@ import openai
 import pytest
 
 from mockserver.app import create_app
-from mockserver.cassette import RecordingError, Writer
 from mockserver.engine import EngineConfig, MockEngine
-from mockserver.exchange import kept_headers
 from mockserver.inprocess import InProcessMock
-from mockserver.recorder import ProxySettings, RecordingProxy
+from mockserver.recording.cassette import RecordingError, Writer
+from mockserver.recording.exchange import kept_headers
+from mockserver.recording.proxy import ProxySettings, RecordingProxy
+from mockserver.recording.scrub import Scrubber
 from mockserver.scenarios import load_scenarios, load_text
-from mockserver.scrub import Scrubber
 from mockserver.server import BackgroundServer
 from tests.support import sse_data
 
@@ -498,7 +498,7 @@ def test_the_upstream_url_keeps_path_and_query():
 
 @pytest.mark.parametrize("raw", ["api.openai.com", "ftp://x/v1", "http://"])
 def test_check_upstream_says_what_it_wants(raw):
-    from mockserver.recorder import check_upstream
+    from mockserver.recording.proxy import check_upstream
 
     with pytest.raises(ValueError, match="expected the upstream's base URL"):
         check_upstream(raw)
@@ -590,7 +590,7 @@ def test_a_write_that_fails_is_reported_and_the_client_still_answered(
 def test_the_recording_engine_forwards_misses_with_the_upstreams_query(tmp_path):
     """What the pytest record modes run on, used directly: scenarios first, misses forwarded
     (to an Azure-style URL with `?api-version=`), written, answered from what was written."""
-    from mockserver.forwarding import RecordingEngine
+    from mockserver.recording.forwarding import RecordingEngine
 
     upstream = MockEngine(load_text(UPSTREAM, "upstream.yaml"))
     inner = create_app(upstream)

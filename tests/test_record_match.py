@@ -8,8 +8,8 @@ import pytest
 
 from mockserver.engine import MockEngine
 from mockserver.errors import ScenarioError
-from mockserver.match_on import DEFAULT, MatchOnError, derive_match, parse_match_on
 from mockserver.matching import Matcher, json_difference, normal_json
+from mockserver.recording.match_on import DEFAULT, MatchOnError, derive_match, parse_match_on
 from mockserver.scenarios import load_text
 from mockserver.validation import parse_chat_request
 

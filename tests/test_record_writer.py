@@ -9,11 +9,11 @@ import threading
 import pytest
 import yaml
 
-from mockserver.cassette import RecordingError, Writer, render, write_atomically
 from mockserver.engine import MockEngine
-from mockserver.exchange import Exchange, RecordedEvent, Tape, kept_headers
+from mockserver.recording.cassette import RecordingError, Writer, render, write_atomically
+from mockserver.recording.exchange import Exchange, RecordedEvent, Tape, kept_headers
+from mockserver.recording.scrub import REDACTED, Scrubber, literals_of
 from mockserver.scenarios import load_scenarios
-from mockserver.scrub import REDACTED, Scrubber, literals_of
 
 # -- scrubbing ------------------------------------------------------------------------------
 
@@ -308,8 +308,8 @@ def test_threads_writing_one_file_lose_nothing(tmp_path):
 WRITER_PROCESS = """
 import json, sys
 from pathlib import Path
-from mockserver.cassette import Writer
-from mockserver.exchange import Exchange
+from mockserver.recording.cassette import Writer
+from mockserver.recording.exchange import Exchange
 
 path, tag = Path(sys.argv[1]), sys.argv[2]
 writer = Writer(path, one_file=True)

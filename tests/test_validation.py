@@ -19,7 +19,7 @@ from mockserver.request import (
     build_message,
 )
 from mockserver.validation import KNOWN_FIELDS, decode_body, parse_chat_request
-from mockserver.validation_strict import strict_error
+from mockserver.validation.strict import strict_error
 from tests.support import schema_errors
 from tests.validation_cases import (
     BEYOND_SCHEMA,

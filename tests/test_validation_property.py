@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 from mockserver.errors import ApiError
 from mockserver.validation import KNOWN_FIELDS, parse_chat_request
-from mockserver.validation_fast import fast_function_tools, fast_message
-from mockserver.validation_messages import detailed_message
-from mockserver.validation_tools import parse_tools
+from mockserver.validation.fast import fast_function_tools, fast_message
+from mockserver.validation.messages import detailed_message
+from mockserver.validation.tools import parse_tools
 from tests.support import check_reply, schema_errors
 from tests.validation_cases import BEYOND_SCHEMA, VALID
 

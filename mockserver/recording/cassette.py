@@ -37,10 +37,10 @@ except ImportError:  # pragma: no cover - Windows
     _FLOCK = None
 
 from mockserver.errors import ScenarioError
-from mockserver.exchange import Exchange, kept_headers
-from mockserver.match_on import DEFAULT, derive_match
+from mockserver.recording.exchange import Exchange, kept_headers
+from mockserver.recording.match_on import DEFAULT, derive_match
+from mockserver.recording.scrub import Scrubber, literals_of
 from mockserver.scenarios import VERSION, load_text
-from mockserver.scrub import Scrubber, literals_of
 
 Update = Literal["append", "replace", "fresh"]
 """How recording into an existing file goes: `append` to it; `replace` the scenarios this

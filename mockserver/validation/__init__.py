@@ -4,11 +4,11 @@ Everything OpenAI's `CreateChatCompletionRequest` accepts is accepted; everythin
 refuses for every model is refused, with its wording, `param` path and `code` (wire-format.md
 §2). The work is split by concept:
 
-- `validation_errors`: the error builders and value checks,
-- `validation_messages`: messages, content parts, harmony messages, tool-call pairing,
-- `validation_tools`: tools, `tool_choice`, legacy functions, `response_format`, JSON Schemas,
-- `validation_params`: every other top-level parameter,
-- `validation_strict`: what only strict mode refuses (unknown parameters, model-specific rules).
+- `errors`: the error builders and value checks,
+- `messages`: messages, content parts, harmony messages, tool-call pairing,
+- `tools`: tools, `tool_choice`, legacy functions, `response_format`, JSON Schemas,
+- `params`: every other top-level parameter,
+- `strict`: what only strict mode refuses (unknown parameters, model-specific rules).
 
 This module decodes the body, runs those checks, applies the cross-field rules and builds the
 `ChatRequest`. Unknown top-level parameters (vLLM's `top_k`, `chat_template_kwargs`, ...) and
@@ -22,10 +22,10 @@ from typing import NoReturn
 
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest, build_request
-from mockserver.validation_errors import empty_string, missing, rule, wrong_type
-from mockserver.validation_messages import parse_messages
-from mockserver.validation_params import CHECKS
-from mockserver.validation_tools import (
+from mockserver.validation.errors import empty_string, missing, rule, wrong_type
+from mockserver.validation.messages import parse_messages
+from mockserver.validation.params import CHECKS
+from mockserver.validation.tools import (
     Tools,
     parse_function_call,
     parse_response_format,
@@ -37,7 +37,7 @@ from mockserver.wire import JSON
 OWN_FIELDS = frozenset(
     {"model", "messages", "tools", "functions", "tool_choice", "function_call", "response_format"}
 )
-"""Top-level parameters checked here rather than through `validation_params.CHECKS`."""
+"""Top-level parameters checked here rather than through `params.CHECKS`."""
 KNOWN_FIELDS = OWN_FIELDS | frozenset(CHECKS)
 """Every parameter of OpenAI's `CreateChatCompletionRequest` (37 of them)."""
 

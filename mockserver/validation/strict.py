@@ -20,7 +20,7 @@ import re
 
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest
-from mockserver.validation_errors import rule, show
+from mockserver.validation.errors import rule, show
 
 REASONING_MODELS = re.compile(r"(o[1-9]|gpt-5)(?!.*-chat)")
 NON_REASONING_MODELS = re.compile(r"gpt-(4|3\.5)")

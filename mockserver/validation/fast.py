@@ -1,7 +1,7 @@
 """The fast paths: common, valid messages and function tools accepted without building a single
 `param` path.
 
-Validation runs on every request, and the detailed validator (`validation_messages`) formats a
+Validation runs on every request, and the detailed validator (`messages`) formats a
 path such as `messages[1].content[2].image_url.url` for every value it checks, in case it has to
 name it. Here the common shapes are checked with plain type and membership tests instead, and
 anything unusual (an unknown key, a `name` that needs its pattern explained, a legacy form, any
@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 
 from mockserver.request import PART_KINDS, RequestMessage, build_message
-from mockserver.validation_errors import MAX_STRING
-from mockserver.validation_schema import schema_is_valid
+from mockserver.validation.errors import MAX_STRING
+from mockserver.validation.schema import schema_is_valid
 from mockserver.wire import JSON
 
 _PLAIN = frozenset({"system", "developer", "user", "assistant"})

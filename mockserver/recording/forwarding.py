@@ -15,12 +15,12 @@ from typing import Any
 
 import yaml
 
-from mockserver.cassette import RecordingError, Writer
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ApiError
 from mockserver.outcome import Outcome
+from mockserver.recording.cassette import RecordingError, Writer
+from mockserver.recording.upstream import UpstreamError, fetch
 from mockserver.scenarios import Scenario, ScenarioSet, load_text
-from mockserver.upstream import UpstreamError, fetch
 
 RECORD_ERROR = "mockserver_record_error"
 

@@ -8,7 +8,7 @@ items and of developer `instructions` is what matching reads, as for any other m
 from __future__ import annotations
 
 from mockserver.request import RequestMessage, build_message
-from mockserver.validation_errors import (
+from mockserver.validation.errors import (
     array,
     choice,
     note_unknown,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mockserver.errors import invalid
-from mockserver.validation_errors import (
+from mockserver.validation.errors import (
     array,
     boolean,
     choice,
@@ -25,7 +25,7 @@ from mockserver.validation_errors import (
     too_long_string,
     wrong_type,
 )
-from mockserver.validation_parts import check_breakpoint
+from mockserver.validation.parts import check_breakpoint
 from mockserver.wire import AUDIO_FORMATS, JSON
 
 Check = Callable[[JSON, str, list[str]], object]

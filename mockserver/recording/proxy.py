@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from mockserver.app import Receive, Scope, Send, StreamAborted, send_outcome
-from mockserver.cassette import RecordingError, Writer
 from mockserver.engine import JSON_TYPE
 from mockserver.errors import ApiError
-from mockserver.exchange import Tape
 from mockserver.ids import IdFactory
 from mockserver.outcome import Outcome
+from mockserver.recording.cassette import RecordingError, Writer
+from mockserver.recording.exchange import Tape
 
 HOP_BY_HOP = frozenset(
     {

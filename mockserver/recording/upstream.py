@@ -12,8 +12,8 @@ import http.client
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from mockserver.exchange import Exchange, Tape
-from mockserver.recorder import forward_headers
+from mockserver.recording.exchange import Exchange, Tape
+from mockserver.recording.proxy import forward_headers
 
 
 class UpstreamError(Exception):

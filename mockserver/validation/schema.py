@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import NoReturn
 
 from mockserver.errors import ApiError
-from mockserver.validation_errors import show
+from mockserver.validation.errors import show
 from mockserver.wire import JSON
 
 SCHEMA_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})

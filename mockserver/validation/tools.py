@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from mockserver.validation_errors import (
+from mockserver.validation.errors import (
     array,
     boolean,
     choice,
@@ -21,8 +21,8 @@ from mockserver.validation_errors import (
     string,
     wrong_type,
 )
-from mockserver.validation_fast import fast_function_tools
-from mockserver.validation_schema import check_schema
+from mockserver.validation.fast import fast_function_tools
+from mockserver.validation.schema import check_schema
 from mockserver.wire import JSON
 
 TOOL_TYPES = ("function", "custom")
@@ -104,7 +104,7 @@ def _custom_format(value: JSON, param: str) -> None:
 def parse_tools(body: dict[str, JSON], unknown: list[str], *, fast: bool = True) -> Tools:
     """`tools` and legacy `functions`, validated; the names they offer.
 
-    Plain function tools take the fast path (`validation_fast`) unless `fast` is false.
+    Plain function tools take the fast path (`fast`) unless `fast` is false.
     """
     functions: list[str] = []
     custom: list[str] = []

@@ -12,7 +12,7 @@ import re
 from typing import NoReturn
 
 from mockserver.request import RequestMessage, build_message
-from mockserver.validation_errors import (
+from mockserver.validation.errors import (
     MAX_STRING,
     array,
     bad_value,
@@ -29,9 +29,9 @@ from mockserver.validation_errors import (
     too_long_string,
     wrong_type,
 )
-from mockserver.validation_fast import fast_message
-from mockserver.validation_harmony import parse_harmony
-from mockserver.validation_parts import parse_parts
+from mockserver.validation.fast import fast_message
+from mockserver.validation.harmony import parse_harmony
+from mockserver.validation.parts import parse_parts
 from mockserver.wire import JSON
 
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
@@ -129,7 +129,7 @@ def _assistant_extras(
 def parse_message(raw: JSON, index: int, unknown: list[str]) -> RequestMessage:
     """One message of `messages`, validated (pairing with tool calls is checked by the caller).
 
-    Common shapes take the fast path (`validation_fast`); the rest, and every error, this one.
+    Common shapes take the fast path (`fast`); the rest, and every error, this one.
     """
     message = fast_message(raw)
     if message is not None:

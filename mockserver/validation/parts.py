@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from mockserver.errors import invalid
 from mockserver.request import PART_KINDS
-from mockserver.validation_errors import (
+from mockserver.validation.errors import (
     MAX_STRING,
     bad_value,
     choice,

@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 
 from mockserver import sse
-from mockserver.cassette import RecordingError, Writer
-from mockserver.exchange import Exchange, RecordedEvent, is_event_stream
-from mockserver.match_on import DEFAULT
-from mockserver.recorder import is_chat
-from mockserver.scrub import Scrubber
+from mockserver.recording.cassette import RecordingError, Writer
+from mockserver.recording.exchange import Exchange, RecordedEvent, is_event_stream
+from mockserver.recording.match_on import DEFAULT
+from mockserver.recording.proxy import is_chat
+from mockserver.recording.scrub import Scrubber
 
 
 class CassetteError(Exception):
