@@ -7,6 +7,7 @@ import argparse
 import difflib
 import os
 import re
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -222,11 +223,22 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _listen(host: str, port: int) -> socket.socket | None:
+    """The listening socket, or None after saying why there is none."""
+    from mockserver.server import bind
+
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        print(f"mockserver: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from mockserver.app import create_app
     from mockserver.engine import EngineConfig, MockEngine
     from mockserver.scenarios import load_scenarios
-    from mockserver.server import base_url, bind, serve
+    from mockserver.server import base_url, serve
 
     scenarios = load_scenarios(args.paths)
     config = EngineConfig(
@@ -237,13 +249,8 @@ def _serve(args: argparse.Namespace) -> int:
         recorded_timing=args.recorded_timing,
     )
     app = create_app(MockEngine(scenarios, config))
-    try:
-        sock = bind(args.host, args.port)
-    except OSError as exc:
-        print(
-            f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+    sock = _listen(args.host, args.port)
+    if sock is None:
         return 1
     url = base_url(sock)
     count = len(scenarios.scenarios)
@@ -291,7 +298,7 @@ def _record(args: argparse.Namespace) -> int:
     from mockserver.recording.match_on import DEFAULT
     from mockserver.recording.proxy import ProxySettings, RecordingProxy
     from mockserver.recording.scrub import Scrubber
-    from mockserver.server import base_url, bind, serve
+    from mockserver.server import base_url, serve
 
     key = None
     if args.api_key_env is not None:
@@ -320,13 +327,8 @@ def _record(args: argparse.Namespace) -> int:
     proxy = RecordingProxy(
         ProxySettings(upstream=args.upstream, api_key=key), writer, report=report, seed=args.seed
     )
-    try:
-        sock = bind(args.host, args.port)
-    except OSError as exc:
-        print(
-            f"mockserver: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+    sock = _listen(args.host, args.port)
+    if sock is None:
         return 1
     url = base_url(sock)
 
