@@ -228,18 +228,14 @@ class MockEngine:
             if self.config.strict:
                 check_strict(request)
             scenario, turn = self._match(request)
-            if scenario.strict and not self.config.strict:
-                check_strict(request)
             reply = self._pick(scenario, turn)
+            delay = reply.delay_ms / 1000
             if reply.raw is not None:
                 outcome = replay(reply.raw, reply.delay_ms, timing=self.config.recorded_timing)
-                index = min(turn, len(scenario.replies) - 1)
-                self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
-                return outcome
-            delay = reply.delay_ms / 1000
-            if reply.error is not None:
+            elif reply.error is not None:
                 raise error_from_spec(reply.error, request.model)
-            outcome = self._reply(request, scenario, reply, request_id)
+            else:
+                outcome = self._reply(request, scenario, reply, request_id)
         except ApiError as error:
             name = scenario.name if scenario else None
             self._record(JournalEntry(request, body, error.status, name, turn, error))
@@ -268,15 +264,22 @@ class MockEngine:
         return scenario.after == "next" and self._state.used[position] >= len(scenario.replies)
 
     def _match(self, request: ChatRequest) -> tuple[Scenario, int]:
-        """The scenario that answers, and how many requests it answered before this one."""
+        """The scenario that answers, and how many requests it answered before this one.
+
+        A strict file's rules are checked before the scenario's turn is used up, so a request
+        it refuses does not move its sequence on.
+        """
         with self._lock:
             position = self._matcher.find(request, self._exhausted if self._has_next else None)
             if position is not None:
+                scenario = self._list[position]
+                if scenario.strict and not self.config.strict:
+                    check_strict(request)
                 turn = self._state.used[position]
                 self._state.used[position] = turn + 1
         if position is None:
             raise self._no_match(request)
-        return self._list[position], turn
+        return scenario, turn
 
     @staticmethod
     def _pick(scenario: Scenario, turn: int) -> Reply:

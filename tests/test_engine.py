@@ -534,3 +534,16 @@ def test_raw_reply_problems():
         engine("scenarios: [{reply: {raw: {status: 200}}}]")
     with pytest.raises(ScenarioError, match="a raw reply cannot also have content"):
         engine("scenarios: [{reply: {raw: {status: 200, body: x}, content: y}}]")
+
+
+def test_a_strict_file_refusal_does_not_use_up_a_turn():
+    e = engine("""
+        strict: true
+        scenarios:
+          - name: s
+            sequence: [{content: first}, {content: second}]
+    """)
+    refused = e.handle_chat(body(top_k=5))
+    assert refused.status == 400
+    assert json.loads(refused.body)["error"]["code"] == "unknown_parameter"
+    assert json.loads(e.handle_chat(body()).body)["choices"][0]["message"]["content"] == "first"
