@@ -1,0 +1,646 @@
+"""Load benchmark for mockserver (owned by bench/: a script, not a test).
+
+In one sitting and under the same wrk load it measures requests/s and p50/p99 latency of
+
+  mockserver          `mockserver serve DIR --port 0 --seed 1`, non-streaming, matching the last
+                      of 100 scenarios
+  mockserver-stream   the same server, `"stream": true`, a 50-chunk reply without delays
+  bare-uvloop         bench/bare_app.py: Starlette + uvicorn (uvloop, httptools), a fixed reply;
+                      the ceiling of mockserver's stack
+  bare-asyncio        the same app on asyncio + h11, for context
+  wiremock            WireMock standalone (Java, jar from npm) with one stub, same fixed reply
+
+plus mockserver's startup time (spawn to first answered chat completion), and prints the ratios
+against their goals. Every target is verified with one real request before it is measured.
+
+    python bench/load.py [--duration 10] [--connections 32] [--json bench/results/run.json]
+
+See bench/README.md for what is measured and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import importlib.metadata
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import load_payloads as payloads
+import load_procs as procs
+import load_report as report
+import load_verify as verify
+import load_wiremock as wiremock
+import load_wrk as wrk
+from load_procs import BenchError, Server
+from load_report import FAILED, OK, SKIPPED, StartupResult, TargetResult
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+BARE_APP = BENCH_DIR / "bare_app.py"
+
+MOCKSERVER = "mockserver"
+MOCKSERVER_STREAM = "mockserver-stream"
+BARE_UVLOOP = "bare-uvloop"
+BARE_ASYNCIO = "bare-asyncio"
+WIREMOCK = "wiremock"
+STARTUP = "startup"
+TARGETS = (MOCKSERVER, MOCKSERVER_STREAM, BARE_UVLOOP, BARE_ASYNCIO, WIREMOCK, STARTUP)
+
+DESCRIPTIONS = {
+    MOCKSERVER: "mockserver, non-streaming, last of 100 scenarios",
+    MOCKSERVER_STREAM: "mockserver, stream: true, 50 content chunks",
+    BARE_UVLOOP: "bare Starlette+uvicorn, uvloop+httptools",
+    BARE_ASYNCIO: "bare Starlette+uvicorn, asyncio+h11",
+    WIREMOCK: "WireMock standalone, one stub",
+}
+BARE_STACKS = {BARE_UVLOOP: ("uvloop", "httptools"), BARE_ASYNCIO: ("asyncio", "h11")}
+
+READY_TIMEOUT_S = 30.0
+JVM_READY_TIMEOUT_S = 120.0
+STARTUP_POLL_S = 0.002
+BUSY_LOAD_AVG = 0.5  # 1-minute load average above which other work skews the numbers
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run depends on, fixed before the first target starts."""
+
+    targets: tuple[str, ...]
+    load: wrk.WrkSettings
+    warmup_s: int
+    jvm_warmup_s: int
+    startup_runs: int
+    rounds: int
+    server_cpu: int | None
+    wrk_cpu: int | None
+    mockserver_cmd: tuple[str, ...]
+    wiremock_version: str
+    wiremock_flags: tuple[str, ...]
+    java_opts: tuple[str, ...]
+    cache_dir: Path
+    work_dir: Path
+    scenario_dir: Path
+    non_stream_body: Path
+    stream_body: Path
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def target_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(set(names) - set(TARGETS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown target(s) {unknown}; pick from {TARGETS}")
+    return names
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Load benchmark: mockserver vs a bare Starlette app vs WireMock (wrk).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--duration", type=positive, default=10, help="measured seconds per target")
+    add("--connections", type=positive, default=32, help="wrk connections (-c)")
+    add("--threads", type=positive, default=1, help="wrk threads (-t)")
+    add("--timeout", type=positive, default=2, help="wrk request timeout, seconds")
+    add("--warmup", type=not_negative, default=3, help="wrk warm-up seconds before measuring")
+    add("--jvm-warmup", type=not_negative, default=60, help="warm-up seconds for WireMock (JIT)")
+    add("--rounds", type=positive, default=3, help="interleaved measured runs per target (median)")
+    add("--startup-runs", type=positive, default=5, help="startup measurements (median reported)")
+    add("--targets", type=target_list, default=",".join(TARGETS), help="comma-separated subset")
+    add("--json", type=Path, metavar="PATH", help="also write the results as JSON")
+    add("--no-pin", action="store_true", help="do not pin server and wrk to CPUs (taskset)")
+    add("--server-cpu", type=int, help="CPU for the servers (None: the first usable CPU)")
+    add("--wrk-cpu", type=int, help="CPU for wrk (None: the second usable CPU)")
+    add("--mockserver-cmd", default=f"{sys.executable} -m mockserver", help="how to run it")
+    add("--wiremock-version", default=wiremock.VERSION, help="npm version of `wiremock`")
+    add("--wiremock-flags", default=shlex.join(wiremock.TUNING_FLAGS), help="tuning flags")
+    add("--java-opts", default="", help="extra JVM options for WireMock, e.g. -Xmx512m")
+    add("--cache-dir", type=Path, default=BENCH_DIR / ".cache", help="where the jar goes")
+    add("--strict", action="store_true", help="exit 1 when a ratio misses its goal")
+    return parser.parse_args(argv)
+
+
+def pinning(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    if args.no_pin:
+        return None, None
+    defaults = procs.default_cpus()
+    if defaults is None:
+        log("not pinning CPUs (needs taskset and two usable CPUs)")
+        return None, None
+    server = defaults[0] if args.server_cpu is None else args.server_cpu
+    client = defaults[1] if args.wrk_cpu is None else args.wrk_cpu
+    return server, client
+
+
+def write_inputs(work_dir: Path) -> tuple[Path, Path, Path]:
+    """The generated scenario directory and the two request bodies wrk sends."""
+    scenario_dir = work_dir / "scenarios"
+    scenario_dir.mkdir()
+    (scenario_dir / "bench.yaml").write_text(payloads.scenario_yaml())
+    non_stream = work_dir / "non_stream.json"
+    non_stream.write_bytes(payloads.non_stream_request())
+    stream = work_dir / "stream.json"
+    stream.write_bytes(payloads.stream_request())
+    return scenario_dir, non_stream, stream
+
+
+def make_config(args: argparse.Namespace, work_dir: Path) -> Config:
+    server_cpu, wrk_cpu = pinning(args)
+    scenario_dir, non_stream, stream = write_inputs(work_dir)
+    return Config(
+        targets=args.targets,
+        load=wrk.WrkSettings(args.threads, args.connections, args.duration, args.timeout),
+        warmup_s=args.warmup,
+        jvm_warmup_s=args.jvm_warmup,
+        startup_runs=args.startup_runs,
+        rounds=args.rounds,
+        server_cpu=server_cpu,
+        wrk_cpu=wrk_cpu,
+        mockserver_cmd=tuple(shlex.split(args.mockserver_cmd)),
+        wiremock_version=args.wiremock_version,
+        wiremock_flags=wiremock.split_flags(args.wiremock_flags),
+        java_opts=tuple(shlex.split(args.java_opts)),
+        cache_dir=args.cache_dir.resolve(),
+        work_dir=work_dir,
+        scenario_dir=scenario_dir,
+        non_stream_body=non_stream,
+        stream_body=stream,
+    )
+
+
+# --------------------------------------------------------------------------- servers
+
+
+@contextlib.contextmanager
+def running(
+    cfg: Config, name: str, cmd: Sequence[str], cwd: Path | None = None
+) -> Iterator[Server]:
+    """A server pinned to the server CPU, stopped (whole process group) on the way out."""
+    server = procs.spawn(name, [*procs.pin_prefix(cfg.server_cpu), *cmd], cfg.work_dir, cwd=cwd)
+    try:
+        yield server
+    finally:
+        procs.stop(server.proc)
+
+
+def origin(base_url: str) -> str:
+    """http://host:port of a base URL such as http://host:port/v1."""
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def ready_url(server: Server) -> str:
+    """Wait for the printed base URL and a 200 from GET /health; return the completions URL."""
+    base = procs.wait_for_url(server, READY_TIMEOUT_S)
+    procs.wait_for_health(server, f"{origin(base)}/health", READY_TIMEOUT_S)
+    return f"{base}/chat/completions"
+
+
+def mockserver_serve(cfg: Config) -> list[str]:
+    return [*cfg.mockserver_cmd, "serve", str(cfg.scenario_dir), "--port", "0", "--seed", "1"]
+
+
+def bare_app_cmd(name: str) -> list[str]:
+    loop, http = BARE_STACKS[name]
+    return [sys.executable, str(BARE_APP), "--port", "0", "--loop", loop, "--http", http]
+
+
+def mockserver_missing(cfg: Config) -> str | None:
+    """Why the mockserver CLI cannot be benchmarked yet, or None when `serve --help` works."""
+    cmd = [*cfg.mockserver_cmd, "serve", "--help"]
+    try:
+        done = procs.run_captured(cmd, cwd=REPO_ROOT, timeout_s=60)
+    except (OSError, BenchError) as err:
+        return f"mockserver CLI not available yet ({shlex.join(cmd)}: {err})"
+    if done.returncode == 0:
+        return None
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    last = lines[-1] if lines else "no output"
+    return f"mockserver CLI not available yet ({shlex.join(cmd)} exited {done.returncode}: {last})"
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Live:
+    """A verified, warmed-up target whose server is running, and its measured rounds."""
+
+    name: str
+    server: Server
+    url: str
+    body: Path
+    reply_bytes: int
+    warmup_s: int
+    rounds: list[wrk.WrkResult] = field(default_factory=list)
+    error: str = ""
+
+
+def skipped(name: str, reason: str) -> TargetResult:
+    return TargetResult(name, DESCRIPTIONS[name], SKIPPED, reason)
+
+
+def failed(name: str, err: Exception | str) -> TargetResult:
+    log(f"!!! {name} FAILED: {err}")
+    return TargetResult(name, DESCRIPTIONS[name], FAILED, str(err))
+
+
+def load_once(cfg: Config, live: Live, duration_s: int) -> wrk.WrkResult:
+    """One wrk run; any non-2xx reply, socket error or dead server is a BenchError."""
+    res = wrk.run_wrk(live.url, live.body, cfg.load, duration_s, cfg.wrk_cpu)
+    if live.server.proc.poll() is not None:
+        raise live.server.failure(f"exited with {live.server.proc.returncode} during the load")
+    hard_errors = {k: v for k, v in res.socket_errors.items() if v and k != "timeout"}
+    if res.non_2xx or hard_errors:
+        raise BenchError(f"{res.non_2xx} non-2xx replies, socket errors {hard_errors or 'none'}")
+    return res
+
+
+def warm_up(cfg: Config, live: Live) -> Live:
+    if live.warmup_s > 0:
+        log(f"{live.name}: warm-up {live.warmup_s}s")
+        load_once(cfg, live, live.warmup_s)
+    return live
+
+
+class Session:
+    """Targets of one run: started and verified first, then measured in interleaved rounds."""
+
+    def __init__(self, cfg: Config, stack: contextlib.ExitStack) -> None:
+        self.cfg = cfg
+        self.stack = stack
+        self.live: list[Live] = []
+        self.finished: dict[str, TargetResult] = {}
+
+    def start(self, name: str, cmd: Sequence[str], cwd: Path | None = None) -> Server:
+        """A pinned server that runs until the session ends."""
+        return self.stack.enter_context(running(self.cfg, name, cmd, cwd))
+
+    def add(self, name: str, prepare: Callable[[], Live]) -> None:
+        """Start/verify/warm one target; an error marks it failed, loudly."""
+        try:
+            self.live.append(warm_up(self.cfg, prepare()))
+        except (BenchError, OSError) as err:  # OSError: e.g. the admin API refused the stub
+            self.finished[name] = failed(name, err)
+
+    def skip(self, names: Sequence[str], reason: str) -> None:
+        for name in names:
+            self.finished[name] = skipped(name, reason)
+
+    def measure(self) -> None:
+        """cfg.rounds rounds; each round loads every live target once, in turn."""
+        for index in range(self.cfg.rounds):
+            for live in self.live:
+                if live.error:
+                    continue
+                log(
+                    f"{live.name}: round {index + 1}/{self.cfg.rounds}, {self.cfg.load.duration_s}s"
+                )
+                try:
+                    res = load_once(self.cfg, live, self.cfg.load.duration_s)
+                except BenchError as err:
+                    live.error = str(err)
+                    log(f"!!! {live.name} FAILED: {err}")
+                    continue
+                live.rounds.append(res)
+                log(
+                    f"{live.name}: {res.requests_per_s:,.0f} req/s, p50 {res.p50_ms:.2f} ms, "
+                    f"p99 {res.p99_ms:.2f} ms"
+                )
+
+    def results(self) -> list[TargetResult]:
+        done = dict(self.finished)
+        done.update((live.name, summarize(live)) for live in self.live)
+        return [done[name] for name in TARGETS if name in done]
+
+
+def summarize(live: Live) -> TargetResult:
+    """The median round by req/s (its own p50/p99 with it), and every round's req/s."""
+    if live.error:
+        return TargetResult(live.name, DESCRIPTIONS[live.name], FAILED, live.error)
+    ranked = sorted(live.rounds, key=lambda res: res.requests_per_s)
+    median = ranked[len(ranked) // 2]  # the upper median when the count is even
+    timeouts = sum(res.socket_errors.get("timeout", 0) for res in live.rounds)
+    return TargetResult(
+        name=live.name,
+        description=DESCRIPTIONS[live.name],
+        status=OK,
+        reason=f"{timeouts} wrk timeouts" if timeouts else "",
+        requests_per_s=median.requests_per_s,
+        p50_ms=median.p50_ms,
+        p99_ms=median.p99_ms,
+        requests=median.requests,
+        reply_bytes=live.reply_bytes,
+        warmup_s=live.warmup_s,
+        rounds_rps=[res.requests_per_s for res in live.rounds],
+        socket_errors=median.socket_errors,
+    )
+
+
+def verified_completion(name: str, url: str, cfg: Config) -> int:
+    want = payloads.answer(payloads.LAST_INDEX)
+    size = verify.check_completion(url, cfg.non_stream_body.read_bytes(), want)
+    log(f"{name}: verified (chat.completion {want!r}, {size} bytes)")
+    return size
+
+
+def verified_stream(name: str, url: str, cfg: Config) -> int:
+    size = verify.check_stream(url, cfg.stream_body.read_bytes(), payloads.STREAM_WORDS)
+    log(f"{name}: verified ({payloads.STREAM_CHUNKS} content chunks + [DONE], {size} bytes)")
+    return size
+
+
+def prepare_mockserver(session: Session, server: Server, url: str, name: str) -> Live:
+    cfg = session.cfg
+    if name == MOCKSERVER_STREAM:
+        size = verified_stream(name, url, cfg)
+        return Live(name, server, url, cfg.stream_body, size, cfg.warmup_s)
+    size = verified_completion(name, url, cfg)
+    return Live(name, server, url, cfg.non_stream_body, size, cfg.warmup_s)
+
+
+def add_mockserver(session: Session, missing: str | None) -> None:
+    """Both mockserver targets, against one server process."""
+    cfg = session.cfg
+    wanted = [name for name in (MOCKSERVER, MOCKSERVER_STREAM) if name in cfg.targets]
+    if not wanted or missing:
+        session.skip(wanted, missing or "")
+        return
+    log(f"mockserver: starting {shlex.join(mockserver_serve(cfg))}")
+    try:
+        server = session.start(MOCKSERVER, mockserver_serve(cfg), cwd=REPO_ROOT)
+        url = ready_url(server)
+    except BenchError as err:
+        for name in wanted:
+            session.finished[name] = failed(name, err)
+        return
+    for name in wanted:
+        session.add(name, partial(prepare_mockserver, session, server, url, name))
+
+
+def prepare_bare(session: Session, name: str) -> Live:
+    log(f"{name}: starting bench/bare_app.py")
+    server = session.start(name, bare_app_cmd(name))
+    url = ready_url(server)
+    size = verified_completion(name, url, session.cfg)
+    return Live(name, server, url, session.cfg.non_stream_body, size, session.cfg.warmup_s)
+
+
+def prepare_wiremock(session: Session) -> Live:
+    cfg = session.cfg
+    jar = wiremock.install_jar(cfg.cache_dir, cfg.wiremock_version)
+    port = procs.free_port()
+    root = cfg.work_dir / "wiremock"
+    root.mkdir()
+    cmd = wiremock.command(jar, port, root, cfg.java_opts, cfg.wiremock_flags)
+    log(f"{WIREMOCK}: starting {shlex.join(cmd)}")
+    server = session.start(WIREMOCK, cmd)
+    base = f"http://127.0.0.1:{port}"
+    procs.wait_for_health(server, f"{base}/__admin/health", JVM_READY_TIMEOUT_S)
+    wiremock.register_stub(base, payloads.chat_completion_body())
+    url = f"{base}/v1/chat/completions"
+    size = verified_completion(WIREMOCK, url, cfg)
+    return Live(WIREMOCK, server, url, cfg.non_stream_body, size, cfg.jvm_warmup_s)
+
+
+def add_wiremock(session: Session) -> None:
+    if WIREMOCK not in session.cfg.targets:
+        return
+    missing = wiremock.unavailable(session.cfg.cache_dir, session.cfg.wiremock_version)
+    if missing:
+        session.skip([WIREMOCK], missing)
+        return
+    session.add(WIREMOCK, partial(prepare_wiremock, session))
+
+
+def bench_load(cfg: Config, missing: str | None) -> list[TargetResult]:
+    """Start and verify every target, warm each up, then measure them in rounds."""
+    with contextlib.ExitStack() as stack:
+        session = Session(cfg, stack)
+        add_mockserver(session, missing)
+        for name in (BARE_UVLOOP, BARE_ASYNCIO):
+            if name in cfg.targets:
+                session.add(name, partial(prepare_bare, session, name))
+        add_wiremock(session)
+        session.measure()
+        return session.results()
+
+
+# --------------------------------------------------------------------------- startup
+
+
+def answered(host: str, port: int, body: bytes) -> bool:
+    """One chat completion attempt on a fresh connection: True on a 200 chat.completion."""
+    conn = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        data = response.read()
+    except OSError:
+        return False
+    finally:
+        conn.close()
+    return response.status == 200 and b'"chat.completion"' in data
+
+
+def time_to_first_answer(cfg: Config, name: str, cmd: Sequence[str], cwd: Path | None) -> float:
+    """Milliseconds from spawning cmd to its first answered chat completion (2 ms polling)."""
+    body = cfg.non_stream_body.read_bytes()
+    started = time.perf_counter()
+    with running(cfg, f"{name}-startup", cmd, cwd=cwd) as server:
+        parts = urlsplit(procs.wait_for_url(server, READY_TIMEOUT_S))
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not answered(host, port, body):
+            if server.proc.poll() is not None:
+                raise server.failure(f"exited with {server.proc.returncode} before answering")
+            if time.monotonic() > deadline:
+                raise server.failure(f"no chat completion answered within {READY_TIMEOUT_S:.0f}s")
+            time.sleep(STARTUP_POLL_S)
+        return (time.perf_counter() - started) * 1000
+
+
+def startup(cfg: Config, name: str, cmd: Sequence[str], cwd: Path | None) -> StartupResult:
+    result = StartupResult(name, OK)
+    try:
+        for _ in range(cfg.startup_runs):
+            result.runs_ms.append(time_to_first_answer(cfg, name, cmd, cwd))
+    except BenchError as err:
+        log(f"!!! startup of {name} FAILED: {err}")
+        return StartupResult(name, FAILED, str(err), result.runs_ms)
+    log(f"startup {name}: median {result.median_ms:.0f} ms over {cfg.startup_runs} runs")
+    return result
+
+
+def bench_startup(cfg: Config, missing: str | None) -> list[StartupResult]:
+    """mockserver's startup time, and the bare app's as the floor of the stack (context)."""
+    if STARTUP not in cfg.targets:
+        return []
+    bare = startup(cfg, BARE_UVLOOP, bare_app_cmd(BARE_UVLOOP), None)
+    if missing:
+        return [StartupResult(MOCKSERVER, SKIPPED, missing), bare]
+    return [startup(cfg, MOCKSERVER, mockserver_serve(cfg), REPO_ROOT), bare]
+
+
+# --------------------------------------------------------------------------- report
+
+
+def version_of(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def meta(
+    cfg: Config, results: Sequence[TargetResult], loads: tuple[float, float]
+) -> dict[str, Any]:
+    ran_wiremock = any(r.name == WIREMOCK and r.status != SKIPPED for r in results)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": loads[0],
+        "load_average_at_end": loads[1],
+        "rounds": cfg.rounds,
+        "python": platform.python_version(),
+        "versions": {p: version_of(p) for p in ("uvicorn", "starlette", "uvloop", "httptools")},
+        "wrk": shlex.join(wrk.wrk_command("URL", cfg.load, cfg.load.duration_s, cfg.wrk_cpu)),
+        "warmup_s": cfg.warmup_s,
+        "jvm_warmup_s": cfg.jvm_warmup_s,
+        "server_cpu": cfg.server_cpu,
+        "wrk_cpu": cfg.wrk_cpu,
+        "mockserver_cmd": shlex.join(mockserver_serve(cfg)),
+        "wiremock": {
+            "version": cfg.wiremock_version,
+            "flags": list(cfg.wiremock_flags),
+            "java_opts": list(cfg.java_opts),
+            "java": wiremock.java_version() if ran_wiremock else None,
+        },
+    }
+
+
+def busy_warning(load_avg: float) -> str | None:
+    if load_avg <= BUSY_LOAD_AVG:
+        return None
+    return (
+        f"WARNING: load average {load_avg:.2f} at start: other processes compete for the CPUs, "
+        "numbers will be noisy (and multi-threaded WireMock wins CPU share from one-thread servers)"
+    )
+
+
+def header(cfg: Config, loads: tuple[float, float]) -> str:
+    load = cfg.load
+    pins = (
+        f"servers on CPU {cfg.server_cpu}, wrk on CPU {cfg.wrk_cpu}"
+        if cfg.server_cpu is not None
+        else "no CPU pinning"
+    )
+    text = (
+        f"mockserver load benchmark: wrk -t{load.threads} -c{load.connections} "
+        f"-d{load.duration_s}s x {cfg.rounds} interleaved rounds (median shown), "
+        f"warm-up {cfg.warmup_s}s (WireMock {cfg.jvm_warmup_s}s)\n"
+        f"{pins}; 1-min load average {loads[0]:.2f} at start, {loads[1]:.2f} at end "
+        "(the run itself adds ~2)"
+    )
+    warning = busy_warning(loads[0])
+    return f"{text}\n{warning}" if warning else text
+
+
+def exit_code(
+    results: Sequence[TargetResult],
+    startups: Sequence[StartupResult],
+    ratios: Sequence[report.Ratio],
+    strict: bool,
+) -> int:
+    """1 when a target failed, or (with --strict) when a ratio missed its goal; else 0."""
+    statuses = [r.status for r in results] + [s.status for s in startups]
+    if FAILED in statuses:
+        return 1
+    if strict and any(r.verdict == "FAIL" for r in ratios):
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run(cfg: Config) -> tuple[list[TargetResult], list[StartupResult]]:
+    missing = None
+    if {MOCKSERVER, MOCKSERVER_STREAM, STARTUP} & set(cfg.targets):
+        missing = mockserver_missing(cfg)
+        if missing:
+            log(f"skipping mockserver targets: {missing}")
+    results = bench_load(cfg, missing)  # every server is stopped again before startup timing
+    return results, bench_startup(cfg, missing)
+
+
+def bench(args: argparse.Namespace) -> int:
+    load_avg = os.getloadavg()[0]
+    warning = busy_warning(load_avg)
+    if warning:
+        log(warning)
+    with tempfile.TemporaryDirectory(prefix="mockserver-bench-") as tmp:
+        cfg = make_config(args, Path(tmp))
+        results, startups = run(cfg)
+    loads = (load_avg, os.getloadavg()[0])
+    ratios = report.all_ratios(results, startups)
+    print(report.render(header(cfg, loads), results, startups, ratios), flush=True)
+    if args.json:
+        report.write_json(args.json, meta(cfg, results, loads), results, startups, ratios)
+        log(f"wrote {args.json}")
+    return exit_code(results, startups, ratios, args.strict)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing_wrk = wrk.wrk_missing()
+    if missing_wrk:
+        print(f"error: {missing_wrk}", file=sys.stderr)
+        return 2
+    procs.install_cleanup()
+    try:
+        return bench(args)
+    except KeyboardInterrupt:
+        log("interrupted; stopping servers")
+        return 130
+    finally:
+        procs.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

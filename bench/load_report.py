@@ -1,0 +1,191 @@
+"""Results of the load benchmark: per-target numbers, the ratios and their goals, table and JSON."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+OK, SKIPPED, FAILED = "ok", "skipped", "failed"
+
+
+@dataclass
+class TargetResult:
+    """One throughput target measured by wrk."""
+
+    name: str
+    description: str
+    status: str
+    reason: str = ""
+    requests_per_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    requests: int | None = None
+    reply_bytes: int | None = None
+    warmup_s: int | None = None
+    rounds_rps: list[float] = field(default_factory=list)
+    socket_errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def spread(self) -> str:
+        """min-max req/s over the rounds, when there were several."""
+        if len(self.rounds_rps) < 2:
+            return "-"
+        return f"{min(self.rounds_rps):,.0f}-{max(self.rounds_rps):,.0f}"
+
+
+@dataclass
+class StartupResult:
+    """Spawn-to-first-answered-chat-completion times of one server command."""
+
+    name: str
+    status: str
+    reason: str = ""
+    runs_ms: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float | None:
+        return statistics.median(self.runs_ms) if self.runs_ms else None
+
+
+@dataclass(frozen=True)
+class RatioSpec:
+    numerator: str
+    denominator: str
+    goal: float | None  # minimum wanted; None for context-only ratios
+
+
+@dataclass
+class Ratio:
+    name: str
+    value: float | None
+    goal: str
+    verdict: str  # "pass", "FAIL", "n/a (...)" or "context"
+
+
+RATIOS = (
+    RatioSpec("mockserver", "bare-uvloop", 0.8),
+    RatioSpec("mockserver", "wiremock", 1.0),
+    RatioSpec("mockserver-stream", "mockserver", 0.8),
+    RatioSpec("bare-uvloop", "wiremock", None),
+    RatioSpec("bare-asyncio", "bare-uvloop", None),
+)
+STARTUP_GOAL_MS = 300.0
+
+
+def _rps(results: Sequence[TargetResult], name: str) -> tuple[float | None, str]:
+    """A target's req/s, or None and why there is none."""
+    for result in results:
+        if result.name == name:
+            if result.status == OK and result.requests_per_s:
+                return result.requests_per_s, ""
+            return None, f"{name} {result.status}"
+    return None, f"{name} not run"
+
+
+def ratio(results: Sequence[TargetResult], spec: RatioSpec) -> Ratio:
+    name = f"{spec.numerator} / {spec.denominator}"
+    goal = f">= {spec.goal:.2f}" if spec.goal is not None else "-"
+    top, why_top = _rps(results, spec.numerator)
+    bottom, why_bottom = _rps(results, spec.denominator)
+    if top is None or bottom is None:
+        return Ratio(name, None, goal, f"n/a ({why_top or why_bottom})")
+    value = top / bottom
+    if spec.goal is None:
+        return Ratio(name, value, goal, "context")
+    return Ratio(name, value, goal, "pass" if value >= spec.goal else "FAIL")
+
+
+def startup_ratio(startups: Sequence[StartupResult]) -> Ratio:
+    goal = f"< {STARTUP_GOAL_MS:.0f} ms"
+    for result in startups:
+        if result.name == "mockserver":
+            median = result.median_ms
+            if median is None:
+                return Ratio("mockserver startup ms", None, goal, f"n/a (startup {result.status})")
+            verdict = "pass" if median < STARTUP_GOAL_MS else "FAIL"
+            return Ratio("mockserver startup ms", median, goal, verdict)
+    return Ratio("mockserver startup ms", None, goal, "n/a (startup not run)")
+
+
+def all_ratios(results: Sequence[TargetResult], startups: Sequence[StartupResult]) -> list[Ratio]:
+    return [*(ratio(results, spec) for spec in RATIOS), startup_ratio(startups)]
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def target_table(results: Sequence[TargetResult]) -> list[str]:
+    head = (
+        f"{'target':<19}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'reply B':>9}"
+        f"  {'rounds req/s':<15}status"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(
+            f"{r.name:<19}{_num(r.requests_per_s, 0):>9}{_num(r.p50_ms, 2):>9}"
+            f"{_num(r.p99_ms, 2):>9}{_num(r.reply_bytes, 0):>9}  {r.spread:<15}{r.status}"
+        )
+    return lines
+
+
+def ratio_table(ratios: Sequence[Ratio]) -> list[str]:
+    head = f"{'ratio':<34}{'value':>8}  {'goal':<10}verdict"
+    lines = [head, "-" * len(head)]
+    for r in ratios:
+        digits = 0 if r.name.endswith("ms") else 2
+        lines.append(f"{r.name:<34}{_num(r.value, digits):>8}  {r.goal:<10}{r.verdict}")
+    return lines
+
+
+def startup_table(startups: Sequence[StartupResult]) -> list[str]:
+    lines = []
+    for s in startups:
+        runs = ", ".join(f"{ms:.0f}" for ms in s.runs_ms) or "-"
+        status = "" if s.status == OK else f"  {s.status}"
+        lines.append(
+            f"startup {s.name:<19} median {_num(s.median_ms, 0):>6} ms  (runs: {runs}){status}"
+        )
+    return lines
+
+
+def problems(results: Sequence[TargetResult], startups: Sequence[StartupResult]) -> list[str]:
+    """Skipped and failed targets with their reasons."""
+    rows = [(r.status, r.name, r.reason) for r in results]
+    rows += [(s.status, f"startup {s.name}", s.reason) for s in startups]
+    return [f"{status.upper()} {name}: {reason}" for status, name, reason in rows if status != OK]
+
+
+def render(
+    header: str,
+    results: Sequence[TargetResult],
+    startups: Sequence[StartupResult],
+    ratios: Sequence[Ratio],
+) -> str:
+    parts = [header, "", *target_table(results), "", *startup_table(startups), ""]
+    parts += [*ratio_table(ratios), ""]
+    notes = problems(results, startups)
+    if notes:
+        parts += ["skipped / failed:", *(f"  {note}" for note in notes), ""]
+    return "\n".join(parts)
+
+
+def write_json(
+    path: Path,
+    meta: dict[str, Any],
+    results: Sequence[TargetResult],
+    startups: Sequence[StartupResult],
+    ratios: Sequence[Ratio],
+) -> None:
+    data = {
+        "meta": meta,
+        "targets": [asdict(r) for r in results],
+        "startup": [{**asdict(s), "median_ms": s.median_ms} for s in startups],
+        "ratios": [asdict(r) for r in ratios],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
