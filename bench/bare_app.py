@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         access_log=False,
         server_header=False,
+        proxy_headers=False,
     )
     print(f"bare_app: listening on http://{host}:{port}/v1 ({args.loop}+{args.http})", flush=True)
     uvicorn.Server(config).run(sockets=[sock])

@@ -10,17 +10,17 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from urllib.parse import unquote
 
-from mockserver import completions, sse
+from mockserver import completions, memo, sse
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory, clock_for
-from mockserver.matching import Matcher
+from mockserver.matching import HeaderIs, Matcher
 from mockserver.outcome import Frame, Headers, Outcome
-from mockserver.request import ChatRequest
+from mockserver.request import ChatRequest, lazy, with_headers
 from mockserver.scenarios import ErrorSpec, RawReply, Reply, Scenario, ScenarioSet
 from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
@@ -131,16 +131,39 @@ class EngineConfig:
     """Replay every recorded (`raw`) stream with its recorded waits, as `timing: true` does."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class JournalEntry:
-    """One request the engine answered, and how."""
+    """One request the engine answered, and how.
 
-    request: ChatRequest | None
-    body: JSON
+    It keeps the request's bytes and headers, and parses them again only when `body` or
+    `request` is read: a server journal of thousands of parsed requests kept the garbage
+    collector busy enough to halve the server's throughput.
+    """
+
+    raw: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
     status: int
     scenario: str | None = None
     reply_index: int | None = None
     error: ApiError | None = None
+
+    @lazy
+    def body(self) -> JSON:
+        """The decoded request body, or None when it was not a JSON object."""
+        try:
+            return decode_body(self.raw)
+        except ApiError:
+            return None
+
+    @lazy
+    def request(self) -> ChatRequest | None:
+        """The validated request, or None when it was refused before matching."""
+        if self.body is None:
+            return None
+        try:
+            return parse_chat_request(self.body, self.headers)
+        except ApiError:
+            return None
 
 
 @dataclass
@@ -165,6 +188,9 @@ class MockEngine:
         self._padding = self._ids.padding_pool(64)
         self._state = _State(used=[0] * len(self._list))
         self._state.journal = deque(maxlen=self.config.journal_size)
+        self._needs_headers = _needs_headers(self._list)
+        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
+        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -185,6 +211,7 @@ class MockEngine:
             self.scenarios = ScenarioSet(tuple(self._list), self.scenarios.files)
             self._matcher = Matcher(self._list)
             self._has_next = any(s.after == "next" for s in self._list)
+            self._needs_headers = _needs_headers(self._list)
             self._state.used.extend(0 for _ in added)
 
     @property
@@ -217,14 +244,12 @@ class MockEngine:
     def handle_chat(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Outcome:
         """Answer one `POST /v1/chat/completions` body."""
         request_id = self._ids.request()
-        body: JSON = None
-        request = None
+        headers = tuple(headers)
         scenario = None
         turn = None
         delay = 0.0
         try:
-            body = decode_body(raw)
-            request = parse_chat_request(body, tuple(headers))
+            request = self._parse(raw, headers)
             if self.config.strict:
                 check_strict(request)
             scenario, turn = self._match(request)
@@ -235,13 +260,13 @@ class MockEngine:
             elif reply.error is not None:
                 raise error_from_spec(reply.error, request.model)
             else:
-                outcome = self._reply(request, scenario, reply, request_id)
+                outcome = self._reply(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
-            self._record(JournalEntry(request, body, error.status, name, turn, error))
+            self._record(JournalEntry(raw, headers, error.status, name, turn, error))
             return self.error_outcome(error, request_id, delay)
         index = min(turn, len(scenario.replies) - 1)
-        self._record(JournalEntry(request, body, outcome.status, scenario.name, index))
+        self._record(JournalEntry(raw, headers, outcome.status, scenario.name, index))
         return outcome
 
     def answers(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
@@ -254,6 +279,17 @@ class MockEngine:
         with self._lock:
             skip = self._exhausted if self._has_next else None
             return self._matcher.find(request, skip) is not None
+
+    def _parse(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> ChatRequest:
+        """The request a body holds, parsed once per distinct body (see `memo`)."""
+        request = self._parsed.get(raw)
+        if request is None:
+            request = parse_chat_request(decode_body(raw), ())
+            if len(raw) <= memo.MAX_BODY:
+                self._parsed.put(raw, request)
+        if self._needs_headers and headers:
+            return with_headers(request, headers)
+        return request
 
     def _record(self, entry: JournalEntry) -> None:
         with self._lock:
@@ -339,9 +375,45 @@ class MockEngine:
         )
 
     def _reply(
-        self, request: ChatRequest, scenario: Scenario, reply: Reply, request_id: str
+        self,
+        request: ChatRequest,
+        scenario: Scenario,
+        reply: Reply,
+        request_id: str,
+        raw: bytes | None = None,
     ) -> Outcome:
         stamp = self._stamp(request, reply)
+        offset = self._ids.below(64) if request.stream else 0
+        if raw is None or len(raw) > memo.MAX_BODY or not _templatable(request, reply):
+            return self._render(
+                request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
+            )
+        key = (raw, id(reply), offset)
+        template = self._templates.get(key)
+        if template is None:
+            marked = replace(stamp, id=memo.TEMPLATE_ID, created=memo.TEMPLATE_CREATED)
+            rendered = self._render(
+                request,
+                scenario,
+                reply,
+                stamp=marked,
+                request_id=memo.TEMPLATE_REQUEST_ID,
+                offset=offset,
+            )
+            template = memo.Template(rendered)
+            self._templates.put(key, template)
+        return template.fill(stamp.id, stamp.created, request_id)
+
+    def _render(
+        self,
+        request: ChatRequest,
+        scenario: Scenario,
+        reply: Reply,
+        *,
+        stamp: Stamp,
+        request_id: str,
+        offset: int,
+    ) -> Outcome:
         turns = completions.resolve(
             request,
             reply,
@@ -356,7 +428,7 @@ class MockEngine:
         if not request.stream:
             body = completions.completion_body(request, stamp, turns, usage)
             return Outcome(200, headers, body, delay=delay)
-        envelope = Envelope.for_stream(request, stamp, self._padding, self._ids.below(64))
+        envelope = Envelope.for_stream(request, stamp, self._padding, offset)
         events = completions.chunk_events(
             request,
             turns,
@@ -442,6 +514,24 @@ class MockEngine:
             *STATIC_HEADERS,
         ]
         return Outcome(status, headers, completions.encode(body).encode())
+
+
+def _needs_headers(scenarios: Iterable[Scenario]) -> bool:
+    """Whether any scenario matches on request headers (parsed requests are shared otherwise)."""
+    return any(isinstance(c, HeaderIs) for s in scenarios for c in s.conditions)
+
+
+def _templatable(request: ChatRequest, reply: Reply) -> bool:
+    """Whether the reply makes no ids of its own (tool calls, audio): then only the completion
+    id, `created` and `x-request-id` differ between responses, and a template serves."""
+    if "audio" in request.modalities:
+        return False
+    return all(
+        choice.audio is None
+        and choice.function_call is None
+        and all(call.id for call in choice.tool_calls)
+        for choice in reply.choices
+    )
 
 
 def replay(raw: RawReply, delay_ms: float = 0.0, *, timing: bool = False) -> Outcome:

@@ -188,3 +188,11 @@ def build_request(values: dict[str, Any]) -> ChatRequest:
     instance = _new(ChatRequest)
     _set(instance, "__dict__", values)
     return instance
+
+
+def with_headers(request: ChatRequest, raw_headers: tuple[tuple[bytes, bytes], ...]) -> ChatRequest:
+    """The same request with other headers (the parsed body shared, lazy fields kept)."""
+    values = dict(request.__dict__)
+    values.pop("headers", None)  # the lazy view of the old headers
+    values["raw_headers"] = raw_headers
+    return build_request(values)

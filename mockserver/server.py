@@ -69,6 +69,7 @@ def config(app: ASGIApp, *, log_level: str = "warning", access_log: bool = False
         log_level=log_level,
         access_log=access_log,
         server_header=False,
+        proxy_headers=False,  # a local mock trusts no X-Forwarded-*; uvicorn's middleware costs
         timeout_graceful_shutdown=2,
     )
 

@@ -547,3 +547,62 @@ def test_a_strict_file_refusal_does_not_use_up_a_turn():
     assert refused.status == 400
     assert json.loads(refused.body)["error"]["code"] == "unknown_parameter"
     assert json.loads(e.handle_chat(body()).body)["choices"][0]["message"]["content"] == "first"
+
+
+MEMO = """
+    scenarios:
+      - name: text
+        match: {last_user_message: text}
+        reply: {content: "Hello there, friend!"}
+      - name: pinned-tools
+        match: {last_user_message: pinned}
+        reply: {tool_calls: [{name: f, id: call_pinned, arguments: {a: 1}}]}
+      - name: generated-tools
+        match: {last_user_message: generated}
+        reply: {tool_calls: [{name: f, arguments: {a: 1}}]}
+      - name: slow
+        match: {last_user_message: slow}
+        reply: {content: "a b c", stream: {chunk_delay_ms: 1, interrupt: {after_chunks: 2, error: 500}}}
+      - name: many
+        reply: {choices: [{content: one}, {refusal: two}]}
+"""
+
+
+def test_replies_rendered_from_memory_are_the_bytes_of_a_fresh_render():
+    from mockserver import memo
+
+    requests = [
+        body("text"),
+        body("text"),
+        body("text", stream=True, stream_options={"include_usage": True}),
+        body("text", stream=True, stream_options={"include_usage": True}),
+        body("text", max_completion_tokens=2, logprobs=True, top_logprobs=2),
+        body("pinned"),
+        body("pinned", stream=True),
+        body("generated"),
+        body("generated", stream=True),
+        body("slow", stream=True),
+        body("slow", stream=True),
+        body("other", n=3),
+        body("other", n=3, stream=True),
+    ] * 3
+    remembering, fresh = engine(MEMO), engine(MEMO)
+    for raw in requests:
+        fresh._parsed, fresh._templates = memo.Bounded(1), memo.Bounded(1)
+        a, b = remembering.handle_chat(raw), fresh.handle_chat(raw)
+        assert a.content() == b.content()
+        assert a.headers == b.headers
+        assert [f.delay for f in a.frames or ()] == [f.delay for f in b.frames or ()]
+    assert len(remembering._templates) > 0
+
+
+def test_header_conditions_see_each_requests_headers_through_the_memory():
+    e = engine("""
+        scenarios:
+          - {name: blue, match: {headers: {x-team: blue}}, reply: {content: blue}}
+          - {name: other, reply: {content: other}}
+    """)
+    raw = body("same body")
+    for team, expected in [("blue", "blue"), ("red", "other"), ("blue", "blue")]:
+        outcome = e.handle_chat(raw, [(b"x-team", team.encode())])
+        assert json.loads(outcome.body)["choices"][0]["message"]["content"] == expected
