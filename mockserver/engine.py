@@ -400,7 +400,7 @@ class MockEngine:
                 request_id=memo.TEMPLATE_REQUEST_ID,
                 offset=offset,
             )
-            template = memo.Template(rendered)
+            template = memo.Template.of(rendered)
             self._templates.put(key, template)
         return template.fill(stamp.id, stamp.created, request_id)
 

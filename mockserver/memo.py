@@ -21,10 +21,12 @@ MAX_BODY = 64 * 1024
 TEMPLATE_ID = "chatcmpl-mockserver-template-id"
 TEMPLATE_CREATED = 1_000_000_000_000_000_007
 TEMPLATE_REQUEST_ID = "req_mockserver-template-request-id"
-# Unescaped quotes only occur as JSON syntax, never inside a string value, so these cannot
-# match anything a scenario's text puts in a reply.
-_ID = f'"id":"{TEMPLATE_ID}"'.encode()
-_CREATED = f'"created":{TEMPLATE_CREATED}'.encode()
+
+
+def _stamp(completion_id: str, obj: str, created: int) -> bytes:
+    """How a completion or chunk starts: `"id":...,"object":...,"created":...`."""
+    return f'"id":"{completion_id}","object":"{obj}","created":{created}'.encode()
+
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -51,22 +53,46 @@ class Bounded(Generic[K, V]):
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A reply rendered with `TEMPLATE_*` values, ready to be filled in per response."""
+    """A reply rendered with the `TEMPLATE_*` values, cut where they stand.
 
-    outcome: Outcome
+    Every completion and chunk starts with `"id":...,"object":...,"created":...`; the template
+    keeps the pieces between those starts, and a response joins them with its own. Unescaped
+    quotes only occur as JSON syntax, never inside a string, so no scenario text can look like
+    that start.
+    """
+
+    status: int
+    headers: Headers
+    delay: float
+    object: str
+    body: tuple[bytes, ...]
+    frames: tuple[tuple[float, tuple[bytes, ...], bool], ...] | None
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Template:
+        streamed = outcome.frames is not None
+        obj = "chat.completion.chunk" if streamed else "chat.completion"
+        mark = _stamp(TEMPLATE_ID, obj, TEMPLATE_CREATED)
+        frames = None
+        if outcome.frames is not None:
+            frames = tuple((f.delay, tuple(f.data.split(mark)), f.abort) for f in outcome.frames)
+        return cls(
+            status=outcome.status,
+            headers=outcome.headers,
+            delay=outcome.delay,
+            object=obj,
+            body=tuple(outcome.body.split(mark)),
+            frames=frames,
+        )
 
     def fill(self, completion_id: str, created: int, request_id: str) -> Outcome:
-        marked = self.outcome
-        fresh_id = f'"id":"{completion_id}"'.encode()
-        fresh_created = f'"created":{created}'.encode()
+        stamp = _stamp(completion_id, self.object, created)
         headers: Headers = [
-            (k, request_id.encode()) if k == b"x-request-id" else (k, v) for k, v in marked.headers
+            (k, request_id.encode()) if k == b"x-request-id" else (k, v) for k, v in self.headers
         ]
-        if marked.frames is None:
-            body = marked.body.replace(_ID, fresh_id).replace(_CREATED, fresh_created)
-            return Outcome(marked.status, headers, body, delay=marked.delay)
+        if self.frames is None:
+            return Outcome(self.status, headers, stamp.join(self.body), delay=self.delay)
         frames = tuple(
-            Frame(f.delay, f.data.replace(_ID, fresh_id).replace(_CREATED, fresh_created), f.abort)
-            for f in marked.frames
+            Frame(delay, stamp.join(pieces), abort) for delay, pieces, abort in self.frames
         )
-        return Outcome(marked.status, headers, frames=frames, delay=marked.delay)
+        return Outcome(self.status, headers, frames=frames, delay=self.delay)
