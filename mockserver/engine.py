@@ -384,13 +384,13 @@ class MockEngine:
     ) -> Outcome:
         stamp = self._stamp(request, reply)
         offset = self._ids.below(64) if request.stream else 0
-        if raw is None or len(raw) > memo.MAX_BODY or not _templatable(request, reply):
-            return self._render(
-                request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
-            )
-        key = (raw, id(reply), offset)
-        template = self._templates.get(key)
+        key = (raw or b"", id(reply), offset)
+        template = self._templates.get(key) if raw is not None else None
         if template is None:
+            if raw is None or len(raw) > memo.MAX_BODY or not _templatable(request, reply):
+                return self._render(
+                    request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
+                )
             marked = replace(stamp, id=memo.TEMPLATE_ID, created=memo.TEMPLATE_CREATED)
             rendered = self._render(
                 request,

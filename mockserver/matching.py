@@ -599,16 +599,19 @@ class Matcher:
                 self._index.setdefault(key[0], {}).setdefault(key[1], []).append(position)
 
     def _candidates(self, request: ChatRequest) -> list[int]:
-        found: list[int] = []
+        """The positions worth testing, in precedence order."""
+        found: list[int] | None = None
         for feature, table in self._index.items():
             value = _FEATURES[feature](request)
             if value is not None and (hits := table.get(value)):
-                found.extend(hits)
-        if not found:
+                found = hits if found is None else [*found, *hits]
+        if found is None:
             return self._always
-        found.extend(self._always)
-        found.sort(key=self._rank.__getitem__)
-        return found
+        if not self._always and len(self._index) == 1:
+            return found  # one index's hits are already in precedence order
+        merged = [*found, *self._always]
+        merged.sort(key=self._rank.__getitem__)
+        return merged
 
     def find(self, request: ChatRequest, skip: Callable[[int], bool] | None = None) -> int | None:
         """The position of the first scenario whose conditions all hold, or None."""

@@ -62,7 +62,10 @@ class Template:
     """
 
     status: int
-    headers: Headers
+    head: Headers
+    tail: Headers
+    request_id: bool
+    """Whether the headers carry the generated `x-request-id` (a scenario may pin or drop it)."""
     delay: float
     object: str
     body: tuple[bytes, ...]
@@ -76,9 +79,13 @@ class Template:
         frames = None
         if outcome.frames is not None:
             frames = tuple((f.delay, tuple(f.data.split(mark)), f.abort) for f in outcome.frames)
+        slot = (b"x-request-id", TEMPLATE_REQUEST_ID.encode())
+        at = outcome.headers.index(slot) if slot in outcome.headers else None
         return cls(
             status=outcome.status,
-            headers=outcome.headers,
+            head=outcome.headers if at is None else outcome.headers[:at],
+            tail=[] if at is None else outcome.headers[at + 1 :],
+            request_id=at is not None,
             delay=outcome.delay,
             object=obj,
             body=tuple(outcome.body.split(mark)),
@@ -87,9 +94,9 @@ class Template:
 
     def fill(self, completion_id: str, created: int, request_id: str) -> Outcome:
         stamp = _stamp(completion_id, self.object, created)
-        headers: Headers = [
-            (k, request_id.encode()) if k == b"x-request-id" else (k, v) for k, v in self.headers
-        ]
+        headers: Headers = self.head
+        if self.request_id:
+            headers = [*self.head, (b"x-request-id", request_id.encode()), *self.tail]
         if self.frames is None:
             return Outcome(self.status, headers, stamp.join(self.body), delay=self.delay)
         frames = tuple(

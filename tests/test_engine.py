@@ -563,6 +563,12 @@ MEMO = """
       - name: slow
         match: {last_user_message: slow}
         reply: {content: "a b c", stream: {chunk_delay_ms: 1, interrupt: {after_chunks: 2, error: 500}}}
+      - name: pinned-request-id
+        match: {last_user_message: pinned id}
+        reply: {content: x, headers: {x-request-id: req_pinned}}
+      - name: no-request-id
+        match: {last_user_message: no id}
+        reply: {content: x, headers: {x-request-id: null}}
       - name: many
         reply: {choices: [{content: one}, {refusal: two}]}
 """
@@ -585,6 +591,8 @@ def test_replies_rendered_from_memory_are_the_bytes_of_a_fresh_render():
         body("slow", stream=True),
         body("other", n=3),
         body("other", n=3, stream=True),
+        body("pinned id"),
+        body("no id"),
     ] * 3
     remembering, fresh = engine(MEMO), engine(MEMO)
     for raw in requests:
@@ -594,6 +602,8 @@ def test_replies_rendered_from_memory_are_the_bytes_of_a_fresh_render():
         assert a.headers == b.headers
         assert [f.delay for f in a.frames or ()] == [f.delay for f in b.frames or ()]
     assert len(remembering._templates) > 0
+    assert remembering.handle_chat(body("pinned id")).header("x-request-id") == "req_pinned"
+    assert remembering.handle_chat(body("no id")).header("x-request-id") is None
 
 
 def test_header_conditions_see_each_requests_headers_through_the_memory():
