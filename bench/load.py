@@ -5,6 +5,11 @@ In one sitting and under the same wrk load it measures requests/s and p50/p99 la
   mockserver          `mockserver serve DIR --port 0 --seed 1`, non-streaming, matching the last
                       of 100 scenarios
   mockserver-stream   the same server, `"stream": true`, a 50-chunk reply without delays
+  mockserver-mixed    the same server, a request of 5 messages of mixed parts (image, tool call
+                      and result, audio, file) matching the same scenario
+  mockserver-distinct, mockserver-mixed-distinct
+                      the plain and the mixed request with a counter in `user`, so no two
+                      bodies are equal and mockserver's per-body memory never helps
   bare-uvloop         bench/bare_app.py: Starlette + uvicorn (uvloop, httptools), a fixed reply;
                       the ceiling of mockserver's stack
   bare-asyncio        the same app on asyncio + h11, for context
@@ -53,15 +58,28 @@ BARE_APP = BENCH_DIR / "bare_app.py"
 
 MOCKSERVER = "mockserver"
 MOCKSERVER_STREAM = "mockserver-stream"
+MOCKSERVER_MIXED = "mockserver-mixed"
+MOCKSERVER_DISTINCT = "mockserver-distinct"
+MOCKSERVER_MIXED_DISTINCT = "mockserver-mixed-distinct"
+MOCKSERVER_TARGETS = (
+    MOCKSERVER,
+    MOCKSERVER_STREAM,
+    MOCKSERVER_MIXED,
+    MOCKSERVER_DISTINCT,
+    MOCKSERVER_MIXED_DISTINCT,
+)
 BARE_UVLOOP = "bare-uvloop"
 BARE_ASYNCIO = "bare-asyncio"
 WIREMOCK = "wiremock"
 STARTUP = "startup"
-TARGETS = (MOCKSERVER, MOCKSERVER_STREAM, BARE_UVLOOP, BARE_ASYNCIO, WIREMOCK, STARTUP)
+TARGETS = (*MOCKSERVER_TARGETS, BARE_UVLOOP, BARE_ASYNCIO, WIREMOCK, STARTUP)
 
 DESCRIPTIONS = {
     MOCKSERVER: "mockserver, non-streaming, last of 100 scenarios",
     MOCKSERVER_STREAM: "mockserver, stream: true, 50 content chunks",
+    MOCKSERVER_MIXED: "mockserver, 5 messages of mixed parts",
+    MOCKSERVER_DISTINCT: "mockserver, every body different",
+    MOCKSERVER_MIXED_DISTINCT: "mockserver, mixed parts, every body different",
     BARE_UVLOOP: "bare Starlette+uvicorn, uvloop+httptools",
     BARE_ASYNCIO: "bare Starlette+uvicorn, asyncio+h11",
     WIREMOCK: "WireMock standalone, one stub",
@@ -95,6 +113,9 @@ class Config:
     scenario_dir: Path
     non_stream_body: Path
     stream_body: Path
+    mixed_body: Path
+    distinct_body: Path
+    mixed_distinct_body: Path
 
 
 def log(message: str) -> None:
@@ -166,21 +187,28 @@ def pinning(args: argparse.Namespace) -> tuple[int | None, int | None]:
     return server, client
 
 
-def write_inputs(work_dir: Path) -> tuple[Path, Path, Path]:
-    """The generated scenario directory and the two request bodies wrk sends."""
+def write_inputs(work_dir: Path) -> tuple[Path, dict[str, Path]]:
+    """The generated scenario directory, and the request body files wrk sends, by name."""
     scenario_dir = work_dir / "scenarios"
     scenario_dir.mkdir()
     (scenario_dir / "bench.yaml").write_text(payloads.scenario_yaml())
-    non_stream = work_dir / "non_stream.json"
-    non_stream.write_bytes(payloads.non_stream_request())
-    stream = work_dir / "stream.json"
-    stream.write_bytes(payloads.stream_request())
-    return scenario_dir, non_stream, stream
+    bodies = {
+        "non_stream": payloads.non_stream_request(),
+        "stream": payloads.stream_request(),
+        "mixed": payloads.mixed_request(),
+        "distinct": payloads.distinct(payloads.non_stream_request()),
+        "mixed_distinct": payloads.distinct(payloads.mixed_request()),
+    }
+    files = {}
+    for name, body in bodies.items():
+        files[name] = work_dir / f"{name}.json"
+        files[name].write_bytes(body)
+    return scenario_dir, files
 
 
 def make_config(args: argparse.Namespace, work_dir: Path) -> Config:
     server_cpu, wrk_cpu = pinning(args)
-    scenario_dir, non_stream, stream = write_inputs(work_dir)
+    scenario_dir, bodies = write_inputs(work_dir)
     return Config(
         targets=args.targets,
         load=wrk.WrkSettings(args.threads, args.connections, args.duration, args.timeout),
@@ -197,8 +225,11 @@ def make_config(args: argparse.Namespace, work_dir: Path) -> Config:
         cache_dir=args.cache_dir.resolve(),
         work_dir=work_dir,
         scenario_dir=scenario_dir,
-        non_stream_body=non_stream,
-        stream_body=stream,
+        non_stream_body=bodies["non_stream"],
+        stream_body=bodies["stream"],
+        mixed_body=bodies["mixed"],
+        distinct_body=bodies["distinct"],
+        mixed_distinct_body=bodies["mixed_distinct"],
     )
 
 
@@ -266,6 +297,7 @@ class Live:
     body: Path
     reply_bytes: int
     warmup_s: int
+    script: Path = wrk.LUA_SCRIPT
     rounds: list[wrk.WrkResult] = field(default_factory=list)
     error: str = ""
 
@@ -281,7 +313,7 @@ def failed(name: str, err: Exception | str) -> TargetResult:
 
 def load_once(cfg: Config, live: Live, duration_s: int) -> wrk.WrkResult:
     """One wrk run; any non-2xx reply, socket error or dead server is a BenchError."""
-    res = wrk.run_wrk(live.url, live.body, cfg.load, duration_s, cfg.wrk_cpu)
+    res = wrk.run_wrk(live.url, live.body, cfg.load, duration_s, cfg.wrk_cpu, live.script)
     if live.server.proc.poll() is not None:
         raise live.server.failure(f"exited with {live.server.proc.returncode} during the load")
     hard_errors = {k: v for k, v in res.socket_errors.items() if v and k != "timeout"}
@@ -371,9 +403,10 @@ def summarize(live: Live) -> TargetResult:
     )
 
 
-def verified_completion(name: str, url: str, cfg: Config) -> int:
+def verified_completion(name: str, url: str, cfg: Config, body: Path | None = None) -> int:
     want = payloads.answer(payloads.LAST_INDEX)
-    size = verify.check_completion(url, cfg.non_stream_body.read_bytes(), want)
+    sent = (body or cfg.non_stream_body).read_bytes().replace(payloads.COUNTER.encode(), b"0")
+    size = verify.check_completion(url, sent, want)
     log(f"{name}: verified (chat.completion {want!r}, {size} bytes)")
     return size
 
@@ -389,14 +422,20 @@ def prepare_mockserver(session: Session, server: Server, url: str, name: str) ->
     if name == MOCKSERVER_STREAM:
         size = verified_stream(name, url, cfg)
         return Live(name, server, url, cfg.stream_body, size, cfg.warmup_s)
-    size = verified_completion(name, url, cfg)
-    return Live(name, server, url, cfg.non_stream_body, size, cfg.warmup_s)
+    body, script = {
+        MOCKSERVER: (cfg.non_stream_body, wrk.LUA_SCRIPT),
+        MOCKSERVER_MIXED: (cfg.mixed_body, wrk.LUA_SCRIPT),
+        MOCKSERVER_DISTINCT: (cfg.distinct_body, wrk.DISTINCT_LUA_SCRIPT),
+        MOCKSERVER_MIXED_DISTINCT: (cfg.mixed_distinct_body, wrk.DISTINCT_LUA_SCRIPT),
+    }[name]
+    size = verified_completion(name, url, cfg, body)
+    return Live(name, server, url, body, size, cfg.warmup_s, script)
 
 
 def add_mockserver(session: Session, missing: str | None) -> None:
-    """Both mockserver targets, against one server process."""
+    """Every mockserver target, against one server process."""
     cfg = session.cfg
-    wanted = [name for name in (MOCKSERVER, MOCKSERVER_STREAM) if name in cfg.targets]
+    wanted = [name for name in MOCKSERVER_TARGETS if name in cfg.targets]
     if not wanted or missing:
         session.skip(wanted, missing or "")
         return
@@ -601,7 +640,7 @@ def exit_code(
 
 def run(cfg: Config) -> tuple[list[TargetResult], list[StartupResult]]:
     missing = None
-    if {MOCKSERVER, MOCKSERVER_STREAM, STARTUP} & set(cfg.targets):
+    if {*MOCKSERVER_TARGETS, STARTUP} & set(cfg.targets):
         missing = mockserver_missing(cfg)
         if missing:
             log(f"skipping mockserver targets: {missing}")

@@ -60,6 +60,68 @@ def stream_request() -> bytes:
     return chat_request(STREAM_PROMPT, stream=True)
 
 
+COUNTER = "__N__"
+"""Where bench/load_post_distinct.lua writes a request counter, so no two bodies are equal."""
+
+_TINY_PNG = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+_TINY_WAV = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAwF0AAIC7AAACABAAZGF0YQAAAAA="
+_TINY_PDF = "data:application/pdf;base64,JVBERi0xLjAKJSVFT0YK"
+
+
+def mixed_request() -> bytes:
+    """Five messages of mixed parts (image, tool call and result, audio, file), whose last
+    user message is still "question 99": what validation costs on a realistic request."""
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is in this picture?"},
+                    {"type": "image_url", "image_url": {"url": _TINY_PNG, "detail": "low"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_bench0000000000000000001",
+                        "type": "function",
+                        "function": {"name": "describe", "arguments": '{"detail":"low"}'},
+                    }
+                ],
+            },
+            {
+                "role": "tool",
+                "tool_call_id": "call_bench0000000000000000001",
+                "content": "A single white pixel.",
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": question(LAST_INDEX)},
+                    {"type": "input_audio", "input_audio": {"data": _TINY_WAV, "format": "wav"}},
+                    {"type": "file", "file": {"file_data": _TINY_PDF, "filename": "a.pdf"}},
+                ],
+            },
+        ],
+    }
+    return encode(body)
+
+
+def distinct(body: bytes) -> bytes:
+    """The body with a `user` field carrying COUNTER: each request differs from the last,
+    so nothing mockserver remembers about a body helps (a field no scenario matches on)."""
+    value = json.loads(body)
+    value["user"] = f"bench-{COUNTER}"
+    return encode(value)
+
+
 def chat_completion() -> dict[str, Any]:
     """A realistic `chat.completion` answering the non-streaming request (what OpenAI sends)."""
     return {

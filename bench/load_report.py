@@ -70,10 +70,19 @@ RATIOS = (
     RatioSpec("mockserver", "bare-uvloop", 0.8),
     RatioSpec("mockserver", "wiremock", 1.0),
     RatioSpec("mockserver-stream", "mockserver", 0.8),
+    RatioSpec("mockserver-mixed", "bare-uvloop", None),
+    RatioSpec("mockserver-distinct", "bare-uvloop", None),
+    RatioSpec("mockserver-mixed-distinct", "bare-uvloop", None),
     RatioSpec("bare-uvloop", "wiremock", None),
     RatioSpec("bare-asyncio", "bare-uvloop", None),
 )
 STARTUP_GOAL_MS = 300.0
+DROPS = (
+    ("mockserver-mixed", "mockserver"),
+    ("mockserver-mixed-distinct", "mockserver-distinct"),
+)
+"""(mixed, plain): mixed parts may cost at most MAX_DROP_POINTS of the ratio to the bare app."""
+MAX_DROP_POINTS = 5.0
 
 
 def _rps(results: Sequence[TargetResult], name: str) -> tuple[float | None, str]:
@@ -111,8 +120,25 @@ def startup_ratio(startups: Sequence[StartupResult]) -> Ratio:
     return Ratio("mockserver startup ms", None, goal, "n/a (startup not run)")
 
 
+def drop(results: Sequence[TargetResult], mixed: str, plain: str) -> Ratio:
+    """How many points of the ratio to the bare app a request of mixed parts costs."""
+    name = f"drop {plain} -> {mixed} (points)"
+    goal = f"<= {MAX_DROP_POINTS:.0f}"
+    top, why_top = _rps(results, mixed)
+    base, why_base = _rps(results, plain)
+    bare, why_bare = _rps(results, "bare-uvloop")
+    if top is None or base is None or bare is None:
+        return Ratio(name, None, goal, f"n/a ({why_top or why_base or why_bare})")
+    points = (base - top) / bare * 100
+    return Ratio(name, points, goal, "pass" if points <= MAX_DROP_POINTS else "FAIL")
+
+
 def all_ratios(results: Sequence[TargetResult], startups: Sequence[StartupResult]) -> list[Ratio]:
-    return [*(ratio(results, spec) for spec in RATIOS), startup_ratio(startups)]
+    return [
+        *(ratio(results, spec) for spec in RATIOS),
+        *(drop(results, mixed, plain) for mixed, plain in DROPS),
+        startup_ratio(startups),
+    ]
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -121,24 +147,24 @@ def _num(value: float | None, digits: int) -> str:
 
 def target_table(results: Sequence[TargetResult]) -> list[str]:
     head = (
-        f"{'target':<19}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'reply B':>9}"
+        f"{'target':<27}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'reply B':>9}"
         f"  {'rounds req/s':<15}status"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         lines.append(
-            f"{r.name:<19}{_num(r.requests_per_s, 0):>9}{_num(r.p50_ms, 2):>9}"
+            f"{r.name:<27}{_num(r.requests_per_s, 0):>9}{_num(r.p50_ms, 2):>9}"
             f"{_num(r.p99_ms, 2):>9}{_num(r.reply_bytes, 0):>9}  {r.spread:<15}{r.status}"
         )
     return lines
 
 
 def ratio_table(ratios: Sequence[Ratio]) -> list[str]:
-    head = f"{'ratio':<34}{'value':>8}  {'goal':<10}verdict"
+    head = f"{'ratio':<62}{'value':>8}  {'goal':<10}verdict"
     lines = [head, "-" * len(head)]
     for r in ratios:
         digits = 0 if r.name.endswith("ms") else 2
-        lines.append(f"{r.name:<34}{_num(r.value, digits):>8}  {r.goal:<10}{r.verdict}")
+        lines.append(f"{r.name:<62}{_num(r.value, digits):>8}  {r.goal:<10}{r.verdict}")
     return lines
 
 

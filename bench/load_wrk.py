@@ -11,6 +11,7 @@ from pathlib import Path
 from load_procs import BenchError, pin_prefix, run_captured
 
 LUA_SCRIPT = Path(__file__).resolve().with_name("load_post.lua")
+DISTINCT_LUA_SCRIPT = LUA_SCRIPT.with_name("load_post_distinct.lua")
 INSTALL_HINT = "install it with: sudo apt-get install -y wrk   (Debian/Ubuntu)"
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -74,7 +75,13 @@ def parse_wrk(text: str) -> WrkResult:
     )
 
 
-def wrk_command(url: str, settings: WrkSettings, duration_s: int, cpu: int | None) -> list[str]:
+def wrk_command(
+    url: str,
+    settings: WrkSettings,
+    duration_s: int,
+    cpu: int | None,
+    script: Path = LUA_SCRIPT,
+) -> list[str]:
     return [
         *pin_prefix(cpu),
         "wrk",
@@ -84,17 +91,22 @@ def wrk_command(url: str, settings: WrkSettings, duration_s: int, cpu: int | Non
         f"--timeout={settings.timeout_s}s",
         "--latency",
         "-s",
-        str(LUA_SCRIPT),
+        str(script),
         url,
     ]
 
 
 def run_wrk(
-    url: str, body_file: Path, settings: WrkSettings, duration_s: int, cpu: int | None
+    url: str,
+    body_file: Path,
+    settings: WrkSettings,
+    duration_s: int,
+    cpu: int | None,
+    script: Path = LUA_SCRIPT,
 ) -> WrkResult:
     """POST body_file's bytes to url for duration_s seconds; parse the report."""
     env = {**os.environ, "BENCH_BODY_FILE": str(body_file)}
-    cmd = wrk_command(url, settings, duration_s, cpu)
+    cmd = wrk_command(url, settings, duration_s, cpu, script)
     done = run_captured(cmd, env=env, timeout_s=duration_s + settings.timeout_s + 30)
     if done.returncode != 0:
         raise BenchError(f"wrk exited with {done.returncode}: {done.stderr.strip()}")

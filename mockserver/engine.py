@@ -190,7 +190,9 @@ class MockEngine:
         self._state.journal = deque(maxlen=self.config.journal_size)
         self._needs_headers = _needs_headers(self._list)
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
-        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
+        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template | object] = (
+            memo.Bounded(1024)
+        )
 
     # -- state -------------------------------------------------------------------------------
 
@@ -386,8 +388,11 @@ class MockEngine:
         offset = self._ids.below(64) if request.stream else 0
         key = (raw or b"", id(reply), offset)
         template = self._templates.get(key) if raw is not None else None
-        if template is None:
-            if raw is None or len(raw) > memo.MAX_BODY or not _templatable(request, reply):
+        if not isinstance(template, memo.Template):
+            if template is None or raw is None or not _templatable(request, reply):
+                # Seen for the first time (or not worth it): render; a template comes next time.
+                if raw is not None and len(raw) <= memo.MAX_BODY:
+                    self._templates.put(key, memo.SEEN)
                 return self._render(
                     request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
                 )

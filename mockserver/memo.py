@@ -10,6 +10,7 @@ of the work. Both tables are bounded and keep only small bodies.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -28,23 +29,30 @@ def _stamp(completion_id: str, obj: str, created: int) -> bytes:
     return f'"id":"{completion_id}","object":"{obj}","created":{created}'.encode()
 
 
+SEEN = object()
+"""What the template table holds for a body seen once: a template pays off from the second."""
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
 class Bounded(Generic[K, V]):
-    """A dict that forgets its oldest entry once it holds `size` of them."""
+    """A mapping that forgets its oldest entry once it holds `size` of them.
+
+    An OrderedDict: dropping a plain dict's first key again and again makes finding the
+    first key slower each time (the freed slots stay in front until the dict is rebuilt).
+    """
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: dict[K, V] = {}
+        self._items: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
         return self._items.get(key)
 
     def put(self, key: K, value: V) -> None:
         if len(self._items) >= self._size:
-            del self._items[next(iter(self._items))]
+            self._items.popitem(last=False)
         self._items[key] = value
 
     def __len__(self) -> int:
