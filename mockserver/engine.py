@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import unquote
 
@@ -26,6 +26,8 @@ from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON, Model
 
+_new = object.__new__
+_set = object.__setattr__
 NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -265,10 +267,10 @@ class MockEngine:
                 outcome = self._reply(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
-            self._record(JournalEntry(raw, headers, error.status, name, turn, error))
+            self._record(raw, headers, error.status, scenario=name, reply_index=turn, error=error)
             return self.error_outcome(error, request_id, delay)
         index = min(turn, len(scenario.replies) - 1)
-        self._record(JournalEntry(raw, headers, outcome.status, scenario.name, index))
+        self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
         return outcome
 
     def answers(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
@@ -293,7 +295,29 @@ class MockEngine:
             return with_headers(request, headers)
         return request
 
-    def _record(self, entry: JournalEntry) -> None:
+    def _record(
+        self,
+        raw: bytes,
+        headers: tuple[tuple[bytes, bytes], ...],
+        status: int,
+        *,
+        scenario: str | None,
+        reply_index: int | None,
+        error: ApiError | None = None,
+    ) -> None:
+        entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
+        _set(
+            entry,
+            "__dict__",
+            {
+                "raw": raw,
+                "headers": headers,
+                "status": status,
+                "scenario": scenario,
+                "reply_index": reply_index,
+                "error": error,
+            },
+        )
         with self._lock:
             self._state.journal.append(entry)
 
@@ -362,15 +386,15 @@ class MockEngine:
             headers=(("x-should-retry", "false"),),
         )
 
-    def _stamp(self, request: ChatRequest, reply: Reply) -> Stamp:
+    def _stamp(self, request: ChatRequest, reply: Reply, completion_id: str, created: int) -> Stamp:
         tier = reply.service_tier or request.service_tier or "default"
         if tier == "auto":
             tier = "default"
         elif tier == "fast":
             tier = "priority"
         return Stamp(
-            id=self._ids.completion(),
-            created=self._clock(),
+            id=completion_id,
+            created=created,
             model=reply.model or request.model,
             fingerprint=reply.system_fingerprint or self._fingerprint,
             service_tier=tier,
@@ -384,7 +408,7 @@ class MockEngine:
         request_id: str,
         raw: bytes | None = None,
     ) -> Outcome:
-        stamp = self._stamp(request, reply)
+        completion_id, created = self._ids.completion(), self._clock()
         offset = self._ids.below(64) if request.stream else 0
         key = (raw or b"", id(reply), offset)
         template = self._templates.get(key) if raw is not None else None
@@ -393,10 +417,11 @@ class MockEngine:
                 # Seen for the first time (or not worth it): render; a template comes next time.
                 if raw is not None and len(raw) <= memo.MAX_BODY:
                     self._templates.put(key, memo.SEEN)
+                stamp = self._stamp(request, reply, completion_id, created)
                 return self._render(
                     request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
                 )
-            marked = replace(stamp, id=memo.TEMPLATE_ID, created=memo.TEMPLATE_CREATED)
+            marked = self._stamp(request, reply, memo.TEMPLATE_ID, memo.TEMPLATE_CREATED)
             rendered = self._render(
                 request,
                 scenario,
@@ -407,7 +432,7 @@ class MockEngine:
             )
             template = memo.Template.of(rendered)
             self._templates.put(key, template)
-        return template.fill(stamp.id, stamp.created, request_id)
+        return template.fill(completion_id, created, request_id)
 
     def _render(
         self,
