@@ -13,7 +13,10 @@ In one sitting and under the same wrk load it measures requests/s and p50/p99 la
   bare-uvloop         bench/bare_app.py: Starlette + uvicorn (uvloop, httptools), a fixed reply;
                       the ceiling of mockserver's stack
   bare-asyncio        the same app on asyncio + h11, for context
-  wiremock            WireMock standalone (Java, jar from npm) with one stub, same fixed reply
+  wiremock            WireMock standalone (Java, jar from npm) with one stub, same fixed reply,
+                      tuned for speed (its request journal off, fewer threads: see load_wiremock)
+  wiremock-default    the same WireMock with its default flags (it journals every request, as
+                      mockserver does)
 
 plus mockserver's startup time (spawn to first answered chat completion), and prints the ratios
 against their goals. Every target is verified with one real request before it is measured.
@@ -71,8 +74,9 @@ MOCKSERVER_TARGETS = (
 BARE_UVLOOP = "bare-uvloop"
 BARE_ASYNCIO = "bare-asyncio"
 WIREMOCK = "wiremock"
+WIREMOCK_DEFAULT = "wiremock-default"
 STARTUP = "startup"
-TARGETS = (*MOCKSERVER_TARGETS, BARE_UVLOOP, BARE_ASYNCIO, WIREMOCK, STARTUP)
+TARGETS = (*MOCKSERVER_TARGETS, BARE_UVLOOP, BARE_ASYNCIO, WIREMOCK, WIREMOCK_DEFAULT, STARTUP)
 
 DESCRIPTIONS = {
     MOCKSERVER: "mockserver, non-streaming, last of 100 scenarios",
@@ -82,7 +86,8 @@ DESCRIPTIONS = {
     MOCKSERVER_MIXED_DISTINCT: "mockserver, mixed parts, every body different",
     BARE_UVLOOP: "bare Starlette+uvicorn, uvloop+httptools",
     BARE_ASYNCIO: "bare Starlette+uvicorn, asyncio+h11",
-    WIREMOCK: "WireMock standalone, one stub",
+    WIREMOCK: "WireMock standalone, one stub, tuned",
+    WIREMOCK_DEFAULT: "WireMock standalone, one stub, default flags",
 }
 BARE_STACKS = {BARE_UVLOOP: ("uvloop", "httptools"), BARE_ASYNCIO: ("asyncio", "h11")}
 
@@ -459,31 +464,34 @@ def prepare_bare(session: Session, name: str) -> Live:
     return Live(name, server, url, session.cfg.non_stream_body, size, session.cfg.warmup_s)
 
 
-def prepare_wiremock(session: Session) -> Live:
+def prepare_wiremock(session: Session, name: str) -> Live:
     cfg = session.cfg
     jar = wiremock.install_jar(cfg.cache_dir, cfg.wiremock_version)
     port = procs.free_port()
-    root = cfg.work_dir / "wiremock"
+    root = cfg.work_dir / name
     root.mkdir()
-    cmd = wiremock.command(jar, port, root, cfg.java_opts, cfg.wiremock_flags)
-    log(f"{WIREMOCK}: starting {shlex.join(cmd)}")
-    server = session.start(WIREMOCK, cmd)
+    flags = cfg.wiremock_flags if name == WIREMOCK else ()
+    cmd = wiremock.command(jar, port, root, cfg.java_opts, flags)
+    log(f"{name}: starting {shlex.join(cmd)}")
+    server = session.start(name, cmd)
     base = f"http://127.0.0.1:{port}"
     procs.wait_for_health(server, f"{base}/__admin/health", JVM_READY_TIMEOUT_S)
     wiremock.register_stub(base, payloads.chat_completion_body())
     url = f"{base}/v1/chat/completions"
-    size = verified_completion(WIREMOCK, url, cfg)
-    return Live(WIREMOCK, server, url, cfg.non_stream_body, size, cfg.jvm_warmup_s)
+    size = verified_completion(name, url, cfg)
+    return Live(name, server, url, cfg.non_stream_body, size, cfg.jvm_warmup_s)
 
 
 def add_wiremock(session: Session) -> None:
-    if WIREMOCK not in session.cfg.targets:
+    wanted = [name for name in (WIREMOCK, WIREMOCK_DEFAULT) if name in session.cfg.targets]
+    if not wanted:
         return
     missing = wiremock.unavailable(session.cfg.cache_dir, session.cfg.wiremock_version)
     if missing:
-        session.skip([WIREMOCK], missing)
+        session.skip(wanted, missing)
         return
-    session.add(WIREMOCK, partial(prepare_wiremock, session))
+    for name in wanted:
+        session.add(name, partial(prepare_wiremock, session, name))
 
 
 def bench_load(cfg: Config, missing: str | None) -> list[TargetResult]:
@@ -568,7 +576,9 @@ def version_of(package: str) -> str:
 def meta(
     cfg: Config, results: Sequence[TargetResult], loads: tuple[float, float]
 ) -> dict[str, Any]:
-    ran_wiremock = any(r.name == WIREMOCK and r.status != SKIPPED for r in results)
+    ran_wiremock = any(
+        r.name in (WIREMOCK, WIREMOCK_DEFAULT) and r.status != SKIPPED for r in results
+    )
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": platform.node(),

@@ -68,12 +68,14 @@ class Ratio:
 
 RATIOS = (
     RatioSpec("mockserver", "bare-uvloop", 0.8),
-    RatioSpec("mockserver", "wiremock", 1.0),
+    RatioSpec("mockserver", "wiremock-default", 1.0),
+    RatioSpec("mockserver", "wiremock", None),
     RatioSpec("mockserver-stream", "mockserver", 0.8),
     RatioSpec("mockserver-mixed", "bare-uvloop", None),
     RatioSpec("mockserver-distinct", "bare-uvloop", None),
     RatioSpec("mockserver-mixed-distinct", "bare-uvloop", None),
     RatioSpec("bare-uvloop", "wiremock", None),
+    RatioSpec("bare-uvloop", "wiremock-default", None),
     RatioSpec("bare-asyncio", "bare-uvloop", None),
 )
 STARTUP_GOAL_MS = 300.0
