@@ -191,7 +191,7 @@ class MockEngine:
         self._state = _State(used=[0] * len(self._list))
         self._state.journal = deque(maxlen=self.config.journal_size)
         self._needs_headers = _needs_headers(self._list)
-        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
+        self._parsed: memo.Bounded[bytes, ChatRequest | object] = memo.Bounded(1024)
         self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template | object] = (
             memo.Bounded(1024)
         )
@@ -285,12 +285,14 @@ class MockEngine:
             return self._matcher.find(request, skip) is not None
 
     def _parse(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> ChatRequest:
-        """The request a body holds, parsed once per distinct body (see `memo`)."""
+        """The request a body holds; a body seen before is parsed only once (see `memo`)."""
         request = self._parsed.get(raw)
-        if request is None:
-            request = parse_chat_request(decode_body(raw), ())
+        if not isinstance(request, ChatRequest):
+            parsed = parse_chat_request(decode_body(raw), ())
             if len(raw) <= memo.MAX_BODY:
-                self._parsed.put(raw, request)
+                # Kept from the second sighting: a stream of distinct bodies keeps nothing alive.
+                self._parsed.put(raw, parsed if request is memo.SEEN else memo.SEEN)
+            request = parsed
         if self._needs_headers and headers:
             return with_headers(request, headers)
         return request
