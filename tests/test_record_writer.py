@@ -11,9 +11,9 @@ import yaml
 
 from mockserver.engine import MockEngine
 from mockserver.recording.cassette import RecordingError, Writer, render, write_atomically
-from mockserver.recording.exchange import Exchange, RecordedEvent, Tape, kept_headers
+from mockserver.recording.exchange import Exchange, Tape, kept_headers
 from mockserver.recording.scrub import REDACTED, Scrubber, literals_of
-from mockserver.scenarios import load_scenarios
+from mockserver.scenarios import RawEvent, load_scenarios
 
 # -- scrubbing ------------------------------------------------------------------------------
 
@@ -100,9 +100,9 @@ def test_the_tape_times_each_event_from_the_one_before():
     exchange = tape.finish()
     assert exchange.waited_ms == 100.0
     assert exchange.events == (
-        RecordedEvent(data="one", delay_ms=50.0),
-        RecordedEvent(data="two", delay_ms=250.0),
-        RecordedEvent(data="three", event="error", delay_ms=0.0),
+        RawEvent(data="one", delay_ms=50.0),
+        RawEvent(data="two", delay_ms=250.0),
+        RawEvent(data="three", event="error", delay_ms=0.0),
     )
     assert exchange.body is None
     assert exchange.end == "close"
@@ -254,9 +254,9 @@ def test_replies_replay_their_body_and_events_exactly(tmp_path):
         status=200,
         headers=(("content-type", "text/event-stream"),),
         events=(
-            RecordedEvent(data='{"a":"it\'s"}', delay_ms=5),
-            RecordedEvent(data="two\nlines", delay_ms=1.25),
-            RecordedEvent(data="[DONE]"),
+            RawEvent(data='{"a":"it\'s"}', delay_ms=5),
+            RawEvent(data="two\nlines", delay_ms=1.25),
+            RawEvent(data="[DONE]"),
         ),
     )
     writer.write(streamed)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mockserver import sse
+from mockserver.scenarios import RawEvent
 
 KEPT_HEADERS = frozenset(
     {
@@ -45,15 +46,6 @@ def kept_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], .
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RecordedEvent:
-    """One server-sent event as received: its data, its `event:` name, the wait before it."""
-
-    data: str
-    delay_ms: float = 0.0
-    event: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Exchange:
     """A request and the response the upstream gave it.
 
@@ -68,7 +60,7 @@ class Exchange:
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
-    events: tuple[RecordedEvent, ...] | None = None
+    events: tuple[RawEvent, ...] | None = None
     end: End = "close"
     waited_ms: float = 0.0
     """Time from sending the request to the response's head."""
@@ -116,7 +108,7 @@ class Tape:
         self._headers: tuple[tuple[str, str], ...] = ()
         self._waited = 0.0
         self._decoder: sse.Decoder | None = None
-        self._events: list[RecordedEvent] = []
+        self._events: list[RawEvent] = []
         self._body = bytearray()
 
     def head(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
@@ -140,14 +132,14 @@ class Tape:
         self._last = now
         for n, event in enumerate(events):
             self._events.append(
-                RecordedEvent(data=event.data, event=event.event, delay_ms=wait if n == 0 else 0.0)
+                RawEvent(data=event.data, event=event.event, delay_ms=wait if n == 0 else 0.0)
             )
 
     def finish(self, *, aborted: bool = False) -> Exchange:
         """The exchange; `aborted` when the connection broke before the response ended."""
         if self._decoder is not None and not aborted:
             for event in self._decoder.close():
-                self._events.append(RecordedEvent(data=event.data, event=event.event))
+                self._events.append(RawEvent(data=event.data, event=event.event))
         streamed = self._decoder is not None
         return Exchange(
             method=self._method,

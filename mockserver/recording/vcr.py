@@ -21,10 +21,11 @@ import yaml
 
 from mockserver import sse
 from mockserver.recording.cassette import RecordingError, Writer
-from mockserver.recording.exchange import Exchange, RecordedEvent, is_event_stream
+from mockserver.recording.exchange import Exchange, is_event_stream
 from mockserver.recording.match_on import DEFAULT
 from mockserver.recording.proxy import is_chat
 from mockserver.recording.scrub import Scrubber
+from mockserver.scenarios import RawEvent
 
 
 class CassetteError(Exception):
@@ -154,7 +155,7 @@ def exchange_of(interaction: Mapping[str, Any]) -> Exchange:
         "headers": tuple(headers),
     }
     if is_event_stream(headers):
-        events = tuple(RecordedEvent(data=e.data, event=e.event) for e in sse.parse(content))
+        events = tuple(RawEvent(data=e.data, event=e.event) for e in sse.parse(content))
         return Exchange(events=events, **common)
     return Exchange(body=content, **common)
 
