@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -56,6 +58,17 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}/v1"
 
 
+def _log_config(log_level: str) -> dict[str, Any]:
+    """uvicorn's logging, but every line on stderr (stdout carries the "listening on" line that
+    scripts read), and the access log at INFO whatever the level: `access_log` decides it."""
+    settings: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    settings["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    settings["loggers"]["uvicorn"]["level"] = log_level.upper()
+    settings["loggers"]["uvicorn.error"]["level"] = log_level.upper()
+    settings["loggers"]["uvicorn.access"]["level"] = "INFO"
+    return settings
+
+
 class _Quiet(logging.Filter):
     """Drops uvicorn's traceback for streams a scenario interrupts on purpose."""
 
@@ -68,10 +81,10 @@ def config(app: ASGIApp, *, log_level: str = "warning", access_log: bool = False
     logging.getLogger("uvicorn.error").addFilter(_Quiet())
     return uvicorn.Config(
         app,
+        log_config=_log_config(log_level),
         loop=LOOP,
         http=HTTP,
         lifespan="off",
-        log_level=log_level,
         access_log=access_log,
         server_header=False,
         proxy_headers=False,  # a local mock trusts no X-Forwarded-*; uvicorn's middleware costs

@@ -653,3 +653,12 @@ def test_health_and_unknown_routes(serve):
     assert missing.status_code == 404
     assert json.loads(missing.content)["error"]["code"] == "unknown_url"
     assert served.stop()[0] == 0
+
+
+def test_access_log_goes_to_stderr_and_stdout_keeps_only_the_url_line(serve):
+    served = serve(str(SCENARIOS), "--port", "0", "--access-log")
+    assert hello(served.url) == "Hello! How can I help you today?"
+    code, _, out, err = served.stop()
+    assert code == 0
+    assert out == ""
+    assert '"POST /v1/chat/completions HTTP/1.1" 200' in err
