@@ -17,7 +17,7 @@ from mockserver import audio, tokens
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest
 from mockserver.scenarios import ChoiceSpec, Reply, ToolCallSpec
-from mockserver.wire import JSON, ChatCompletion, Choice, Logprobs, Message, Usage
+from mockserver.wire import JSON, Choice, Logprobs, Message, Usage
 
 SCENARIO_ERROR = "mockserver_scenario_error"
 
@@ -265,41 +265,20 @@ def _call_json(call: Call) -> dict[str, JSON]:
     }
 
 
-def _choice_object(turn: Turn, request: ChatRequest) -> Choice:
+def _choice_object(turn: Turn, logprobs: bool, top: int) -> Choice:
+    """One choice of a `chat.completion`, keys in the order OpenAI sends them."""
     return {
         "index": turn.index,
         "message": _message(turn),
-        "logprobs": _logprobs(turn, request.top_logprobs) if request.logprobs else None,
+        "logprobs": _logprobs(turn, top) if logprobs else None,
         "finish_reason": turn.finish_reason,  # type: ignore[typeddict-item]
-    }
-
-
-def completion(
-    request: ChatRequest, stamp: Stamp, turns: Sequence[Turn], usage_: Usage
-) -> ChatCompletion:
-    """The `chat.completion` object, keys in the order OpenAI sends them."""
-    return {
-        "id": stamp.id,
-        "object": "chat.completion",
-        "created": stamp.created,
-        "model": stamp.model,
-        "choices": [_choice_object(turn, request) for turn in turns],
-        "usage": usage_,
-        "service_tier": stamp.service_tier,
-        "system_fingerprint": stamp.fingerprint,
     }
 
 
 @lru_cache(maxsize=4096)
 def _text_choice_json(turn: Turn, logprobs: bool, top: int) -> str:
     """A choice without generated ids, encoded once (the usual reply repeats)."""
-    return encode(_choice_object(turn, _Shape(logprobs, top)))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    logprobs: bool
-    top_logprobs: int
+    return encode(_choice_object(turn, logprobs, top))
 
 
 def _usage_json(u: Usage) -> str:
@@ -319,11 +298,11 @@ def _usage_json(u: Usage) -> str:
 def completion_body(
     request: ChatRequest, stamp: Stamp, turns: Sequence[Turn], usage_: Usage
 ) -> bytes:
-    """`completion(...)` encoded; the same bytes, assembled from cached pieces where it can."""
+    """The `chat.completion` body (keys in OpenAI's order), assembled from cached pieces."""
     choices = ",".join(
         _text_choice_json(turn, request.logprobs, request.top_logprobs)
         if not turn.tool_calls and turn.audio is None and turn.function_call is None
-        else encode(_choice_object(turn, request))
+        else encode(_choice_object(turn, request.logprobs, request.top_logprobs))
         for turn in turns
     )
     return (
