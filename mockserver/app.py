@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -89,9 +89,7 @@ async def send_outcome(outcome: Outcome, send: Send, receive: Receive) -> None:
     await _send_frames(frames, send, receive)
 
 
-async def _send_frames(
-    frames: list[Frame] | tuple[Frame, ...] | Any, send: Send, receive: Receive
-) -> None:
+async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) -> None:
     watcher: asyncio.Future[None] | None = None
     try:
         for frame in frames:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
 
@@ -171,7 +171,7 @@ class JournalEntry:
 @dataclass
 class _State:
     used: list[int]
-    journal: deque[JournalEntry] = field(default_factory=deque)
+    journal: deque[JournalEntry]
 
 
 class MockEngine:
@@ -188,8 +188,7 @@ class MockEngine:
         self._clock: Clock = clock_for(self.config.seed)
         self._fingerprint = self._ids.fingerprint()
         self._padding = self._ids.padding_pool(64)
-        self._state = _State(used=[0] * len(self._list))
-        self._state.journal = deque(maxlen=self.config.journal_size)
+        self._state = self._fresh_state()
         self._needs_headers = _needs_headers(self._list)
         self._parsed: memo.Bounded[bytes, ChatRequest | object] = memo.Bounded(1024)
         self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template | object] = (
@@ -198,11 +197,13 @@ class MockEngine:
 
     # -- state -------------------------------------------------------------------------------
 
+    def _fresh_state(self) -> _State:
+        return _State(used=[0] * len(self._list), journal=deque(maxlen=self.config.journal_size))
+
     def reset(self) -> None:
         """Forget sequence positions and the journal (a test starts clean)."""
         with self._lock:
-            self._state = _State(used=[0] * len(self._list))
-            self._state.journal = deque(maxlen=self.config.journal_size)
+            self._state = self._fresh_state()
 
     def add_scenarios(self, scenarios: Iterable[Scenario]) -> None:
         """Append scenarios while serving (a test adds inline ones after its first requests).
