@@ -217,42 +217,19 @@ class ScenarioSet:
 
 
 def _int(node: Node, minimum: int | None = None, maximum: int | None = None) -> int | None:
-    value = node.value
-    if not isinstance(value, int) or isinstance(value, bool):
-        node.fail(f"expected an integer, got {describe(value)}")
-        return None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        node.fail(f"expected an integer {bounds}, got {value}")
-        return None
-    return value
+    return node.integer(minimum, maximum)
 
 
 def _ms(node: Node | None) -> float:
-    if node is None:
-        return 0.0
-    value = node.value
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        node.fail(f"expected a number of milliseconds >= 0, got {describe(value)}")
-        return 0.0
-    return float(value)
+    return 0.0 if node is None else node.milliseconds()
 
 
 def _str(node: Node | None, *, nullable: bool = False) -> str | None:
-    if node is None:
-        return None
-    if isinstance(node.value, str) or (nullable and node.value is None):
-        return node.value
-    node.fail(f"expected a string, got {describe(node.value)}")
-    return None
+    return None if node is None else node.string(nullable=nullable)
 
 
 def _enum(node: Node | None, allowed: Sequence[str]) -> str | None:
-    value = _str(node)
-    if node is not None and value is not None and value not in allowed:
-        node.fail(f"unknown value {value!r} (allowed: {', '.join(allowed)})")
-        return None
-    return value
+    return None if node is None else node.choice(allowed)
 
 
 def _json_text(node: Node) -> str | None:
@@ -435,8 +412,8 @@ def _raw(node: Node) -> RawReply | None:
             return None
         events = tuple(e for n in events_node.elements() if (e := _event(n)) is not None)
     timing = node.get("timing")
-    if timing is not None and not isinstance(timing.value, bool):
-        timing.fail(f"expected true or false, got {describe(timing.value)}")
+    if timing is not None:
+        timing.boolean()
     if status is None:
         return None
     return RawReply(
@@ -532,8 +509,8 @@ def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | No
         node.child("after").fail("`after` applies to a `sequence`")
     priority = _int(p) if (p := node.get("priority")) is not None else 0
     optional = node.get("optional")
-    if optional is not None and not isinstance(optional.value, bool):
-        optional.fail(f"expected true or false, got {describe(optional.value)}")
+    if optional is not None:
+        optional.boolean()
     conditions = parse_match(m) if (m := node.get("match")) is not None else ()
     if not replies:
         return None
@@ -572,10 +549,7 @@ def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], li
         _recorded_at(root.get("recorded_at"))
         strict = False
         if (s := root.get("strict")) is not None:
-            if isinstance(s.value, bool):
-                strict = s.value
-            else:
-                s.fail(f"expected true or false, got {describe(s.value)}")
+            strict = bool(s.boolean())
         body = root.get("scenarios")
         if body is not None:
             if isinstance(body.value, list):

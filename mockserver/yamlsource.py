@@ -116,6 +116,56 @@ class Node:
         for i in range(len(self.value)):
             yield self.child(i)
 
+    # -- typed readers: each returns the value, or records a problem here and returns None ----
+
+    def string(self, *, nullable: bool = False) -> str | None:
+        if isinstance(self.value, str) or (nullable and self.value is None):
+            return self.value
+        self.fail(f"expected a string, got {describe(self.value)}")
+        return None
+
+    def strings(self) -> tuple[str, ...] | None:
+        """A string, or a list of strings."""
+        if isinstance(self.value, str):
+            return (self.value,)
+        if isinstance(self.value, list) and all(isinstance(v, str) for v in self.value):
+            return tuple(self.value)
+        self.fail(f"expected a string or a list of strings, got {describe(self.value)}")
+        return None
+
+    def boolean(self) -> bool | None:
+        if isinstance(self.value, bool):
+            return self.value
+        self.fail(f"expected true or false, got {describe(self.value)}")
+        return None
+
+    def integer(self, minimum: int | None = None, maximum: int | None = None) -> int | None:
+        value = self.value
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(f"expected an integer, got {describe(value)}")
+            return None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            self.fail(f"expected an integer {bounds}, got {value}")
+            return None
+        return value
+
+    def milliseconds(self) -> float:
+        """A number of milliseconds >= 0 (0 when it is not one)."""
+        value = self.value
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            self.fail(f"expected a number of milliseconds >= 0, got {describe(value)}")
+            return 0.0
+        return float(value)
+
+    def choice(self, allowed: Sequence[str]) -> str | None:
+        """A string out of `allowed`."""
+        value = self.string()
+        if value is not None and value not in allowed:
+            self.fail(f"unknown value {value!r} (allowed: {', '.join(allowed)})")
+            return None
+        return value
+
     def is_mapping(self, what: str = "a mapping") -> bool:
         if isinstance(self.value, dict):
             return True
