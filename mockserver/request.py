@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from mockserver import tokens
+from mockserver.normal import normal_key
 from mockserver.wire import JSON
 
 T = TypeVar("T")
@@ -124,6 +125,11 @@ class ChatRequest:
         """The text of every system and developer message, joined by newlines."""
         texts = [m.text for m in self.messages if m.role in ("system", "developer")]
         return "\n".join(texts) if texts else None
+
+    @lazy
+    def messages_key(self) -> str:
+        """`messages` in normal form, as `match: {messages: ...}` compares them (`normal_key`)."""
+        return normal_key(self.body.get("messages"))
 
     @lazy
     def part_kinds(self) -> frozenset[str]:

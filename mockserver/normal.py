@@ -1,0 +1,109 @@
+"""JSON as the API reads it: the normal form `messages:` conditions compare, and its hash key.
+
+A null member is the same as an absent one, a content list holding one text part is the same as
+that text, key order never matters, `1` equals `1.0` and `true` is not `1`. `normal_json` gives
+the normal form (recordings write it); `normal_key` gives a string equal for two values exactly
+when `json_difference` finds no difference between their normal forms, so equality can be a
+hash lookup.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mockserver.wire import JSON
+
+__all__ = ["json_difference", "json_holds", "normal_json", "normal_key", "show", "show_text"]
+
+
+def normal_json(value: JSON) -> JSON:
+    """`value` with null members dropped and one-text-part contents read as their text."""
+    return _normal(value, whole=False)
+
+
+def normal_key(value: JSON) -> str:
+    """A string that two values share exactly when their normal forms do not differ."""
+    return json.dumps(
+        _normal(value, whole=True), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _normal(value: JSON, *, whole: bool) -> JSON:
+    """The normal form; with `whole`, floats holding a whole number become ints too (`1.0` and
+    `1` must give one key, while `json.dumps` writes them differently)."""
+    if isinstance(value, dict):
+        out = {k: _normal(v, whole=whole) for k, v in value.items() if v is not None}
+        content = out.get("content")
+        if isinstance(content, list) and len(content) == 1:
+            part = content[0]
+            if isinstance(part, dict) and part.keys() == {"type", "text"}:
+                out["content"] = part["text"] if part["type"] == "text" else content
+        return out
+    if isinstance(value, list):
+        return [_normal(v, whole=whole) for v in value]
+    if whole and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def json_holds(actual: JSON, expected: JSON) -> bool:
+    """JSON equality, except that a mapping only needs the keys it gives (recursively).
+
+    1 equals 1.0, but true is not 1.
+    """
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and json_holds(actual[key], value) for key, value in expected.items()
+        )
+    return actual == expected and isinstance(actual, bool) == isinstance(expected, bool)
+
+
+def show_text(text: str | None) -> str:
+    """A text for messages: quoted, cut when long, "nothing" for None."""
+    if text is None:
+        return "nothing"
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def show(value: JSON) -> str:
+    """A JSON value for messages: strings as `show_text` does, the rest as short JSON."""
+    if isinstance(value, str):
+        return show_text(value)
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _mapping_difference(actual: JSON, expected: dict[str, JSON], path: str) -> str | None:
+    if not isinstance(actual, dict):
+        return f"expected {path} to be a mapping, got {show(actual)}"
+    for key, value in expected.items():
+        if key not in actual:
+            return f"expected {path}.{key}, the request has none"
+        found = json_difference(actual[key], value, f"{path}.{key}")
+        if found is not None:
+            return found
+    extra = [k for k in actual if k not in expected]
+    return f"the request has {path}.{extra[0]}, which the scenario has not" if extra else None
+
+
+def _list_difference(actual: JSON, expected: list[JSON], path: str) -> str | None:
+    if not isinstance(actual, list):
+        return f"expected {path} to be a list, got {show(actual)}"
+    for n, (a, e) in enumerate(zip(actual, expected, strict=False)):
+        found = json_difference(a, e, f"{path}[{n}]")
+        if found is not None:
+            return found
+    if len(actual) != len(expected):
+        return f"expected {len(expected)} items in {path}, got {len(actual)}"
+    return None
+
+
+def json_difference(actual: JSON, expected: JSON, path: str) -> str | None:
+    """Where two JSON values differ (`1` equals `1.0`, `true` is not `1`), or None if equal."""
+    if isinstance(expected, dict):
+        return _mapping_difference(actual, expected, path)
+    if isinstance(expected, list):
+        return _list_difference(actual, expected, path)
+    if actual == expected and isinstance(actual, bool) == isinstance(expected, bool):
+        return None
+    return f"expected {path} {show(expected)}, got {show(actual)}"
