@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 import load_payloads as payloads
 import load_procs as procs
 import load_report as report
+import load_sets as sets
 import load_verify as verify
 import load_wiremock as wiremock
 import load_wrk as wrk
@@ -71,12 +72,21 @@ MOCKSERVER_TARGETS = (
     MOCKSERVER_DISTINCT,
     MOCKSERVER_MIXED_DISTINCT,
 )
+SET_TARGETS = tuple(n for name in sets.SETS for n in (name, f"{name}-distinct"))
 BARE_UVLOOP = "bare-uvloop"
 BARE_ASYNCIO = "bare-asyncio"
 WIREMOCK = "wiremock"
 WIREMOCK_DEFAULT = "wiremock-default"
 STARTUP = "startup"
-TARGETS = (*MOCKSERVER_TARGETS, BARE_UVLOOP, BARE_ASYNCIO, WIREMOCK, WIREMOCK_DEFAULT, STARTUP)
+TARGETS = (
+    *MOCKSERVER_TARGETS,
+    *SET_TARGETS,
+    BARE_UVLOOP,
+    BARE_ASYNCIO,
+    WIREMOCK,
+    WIREMOCK_DEFAULT,
+    STARTUP,
+)
 
 DESCRIPTIONS = {
     MOCKSERVER: "mockserver, non-streaming, last of 100 scenarios",
@@ -89,6 +99,10 @@ DESCRIPTIONS = {
     WIREMOCK: "WireMock standalone, one stub, tuned",
     WIREMOCK_DEFAULT: "WireMock standalone, one stub, default flags",
 }
+DESCRIPTIONS.update(
+    {name: f"mockserver, {name} set, request matches the last" for name in sets.SETS}
+    | {f"{name}-distinct": f"mockserver, {name} set, every body different" for name in sets.SETS}
+)
 BARE_STACKS = {BARE_UVLOOP: ("uvloop", "httptools"), BARE_ASYNCIO: ("asyncio", "h11")}
 
 READY_TIMEOUT_S = 30.0
@@ -121,6 +135,18 @@ class Config:
     mixed_body: Path
     distinct_body: Path
     mixed_distinct_body: Path
+    sets: dict[str, SetInputs]
+
+
+@dataclass(frozen=True)
+class SetInputs:
+    """A scenario set's folder, the request matching its last scenario (and its distinct-body
+    form), and the content the answer carries."""
+
+    folder: Path
+    body: Path
+    distinct_body: Path
+    content: str
 
 
 def log(message: str) -> None:
@@ -211,6 +237,23 @@ def write_inputs(work_dir: Path) -> tuple[Path, dict[str, Path]]:
     return scenario_dir, files
 
 
+def write_sets(work_dir: Path, wanted: Sequence[str]) -> dict[str, SetInputs]:
+    """The scenario sets (load_sets) that some wanted target uses, each in its own folder."""
+    out: dict[str, SetInputs] = {}
+    for name, make in sets.SETS.items():
+        if name not in wanted and f"{name}-distinct" not in wanted:
+            continue
+        folder = work_dir / "sets" / name
+        folder.mkdir(parents=True)
+        log(f"{name}: writing the scenario set")
+        written = make(folder)
+        body, distinct = work_dir / f"{name}.json", work_dir / f"{name}-distinct.json"
+        body.write_bytes(written.body)
+        distinct.write_bytes(payloads.distinct(written.body))
+        out[name] = SetInputs(folder, body, distinct, written.content)
+    return out
+
+
 def make_config(args: argparse.Namespace, work_dir: Path) -> Config:
     server_cpu, wrk_cpu = pinning(args)
     scenario_dir, bodies = write_inputs(work_dir)
@@ -235,6 +278,9 @@ def make_config(args: argparse.Namespace, work_dir: Path) -> Config:
         mixed_body=bodies["mixed"],
         distinct_body=bodies["distinct"],
         mixed_distinct_body=bodies["mixed_distinct"],
+        sets=write_sets(
+            work_dir, (*args.targets, *((sets.BIG,) if STARTUP in args.targets else ()))
+        ),
     )
 
 
@@ -266,8 +312,9 @@ def ready_url(server: Server) -> str:
     return f"{base}/chat/completions"
 
 
-def mockserver_serve(cfg: Config) -> list[str]:
-    return [*cfg.mockserver_cmd, "serve", str(cfg.scenario_dir), "--port", "0", "--seed", "1"]
+def mockserver_serve(cfg: Config, folder: Path | None = None) -> list[str]:
+    where = str(folder or cfg.scenario_dir)
+    return [*cfg.mockserver_cmd, "serve", where, "--port", "0", "--seed", "1"]
 
 
 def bare_app_cmd(name: str) -> list[str]:
@@ -456,6 +503,36 @@ def add_mockserver(session: Session, missing: str | None) -> None:
         session.add(name, partial(prepare_mockserver, session, server, url, name))
 
 
+def prepare_set(session: Session, server: Server, url: str, name: str, inputs: SetInputs) -> Live:
+    distinct = name.endswith("-distinct")
+    body = inputs.distinct_body if distinct else inputs.body
+    sent = body.read_bytes().replace(payloads.COUNTER.encode(), b"0")
+    size = verify.check_completion(url, sent, inputs.content)
+    log(f"{name}: verified (chat.completion {inputs.content!r}, {size} bytes)")
+    script = wrk.DISTINCT_LUA_SCRIPT if distinct else wrk.LUA_SCRIPT
+    return Live(name, server, url, body, size, session.cfg.warmup_s, script)
+
+
+def add_sets(session: Session, missing: str | None) -> None:
+    """Each scenario set on a server of its own: its repeated-body and distinct-body targets."""
+    for set_name, inputs in session.cfg.sets.items():
+        wanted = [n for n in (set_name, f"{set_name}-distinct") if n in session.cfg.targets]
+        if not wanted or missing:
+            session.skip(wanted, missing or "")
+            continue
+        cmd = mockserver_serve(session.cfg, inputs.folder)
+        log(f"{set_name}: starting {shlex.join(cmd)}")
+        try:
+            server = session.start(set_name, cmd, cwd=REPO_ROOT)
+            url = ready_url(server)
+        except BenchError as err:
+            for name in wanted:
+                session.finished[name] = failed(name, err)
+            continue
+        for name in wanted:
+            session.add(name, partial(prepare_set, session, server, url, name, inputs))
+
+
 def prepare_bare(session: Session, name: str) -> Live:
     log(f"{name}: starting bench/bare_app.py")
     server = session.start(name, bare_app_cmd(name))
@@ -499,6 +576,7 @@ def bench_load(cfg: Config, missing: str | None) -> list[TargetResult]:
     with contextlib.ExitStack() as stack:
         session = Session(cfg, stack)
         add_mockserver(session, missing)
+        add_sets(session, missing)
         for name in (BARE_UVLOOP, BARE_ASYNCIO):
             if name in cfg.targets:
                 session.add(name, partial(prepare_bare, session, name))
@@ -524,9 +602,11 @@ def answered(host: str, port: int, body: bytes) -> bool:
     return response.status == 200 and b'"chat.completion"' in data
 
 
-def time_to_first_answer(cfg: Config, name: str, cmd: Sequence[str], cwd: Path | None) -> float:
+def time_to_first_answer(
+    cfg: Config, name: str, cmd: Sequence[str], cwd: Path | None, body_file: Path | None = None
+) -> float:
     """Milliseconds from spawning cmd to its first answered chat completion (2 ms polling)."""
-    body = cfg.non_stream_body.read_bytes()
+    body = (body_file or cfg.non_stream_body).read_bytes()
     started = time.perf_counter()
     with running(cfg, f"{name}-startup", cmd, cwd=cwd) as server:
         parts = urlsplit(procs.wait_for_url(server, READY_TIMEOUT_S))
@@ -541,11 +621,13 @@ def time_to_first_answer(cfg: Config, name: str, cmd: Sequence[str], cwd: Path |
         return (time.perf_counter() - started) * 1000
 
 
-def startup(cfg: Config, name: str, cmd: Sequence[str], cwd: Path | None) -> StartupResult:
+def startup(
+    cfg: Config, name: str, cmd: Sequence[str], cwd: Path | None, body_file: Path | None = None
+) -> StartupResult:
     result = StartupResult(name, OK)
     try:
         for _ in range(cfg.startup_runs):
-            result.runs_ms.append(time_to_first_answer(cfg, name, cmd, cwd))
+            result.runs_ms.append(time_to_first_answer(cfg, name, cmd, cwd, body_file))
     except BenchError as err:
         log(f"!!! startup of {name} FAILED: {err}")
         return StartupResult(name, FAILED, str(err), result.runs_ms)
@@ -560,7 +642,12 @@ def bench_startup(cfg: Config, missing: str | None) -> list[StartupResult]:
     bare = startup(cfg, BARE_UVLOOP, bare_app_cmd(BARE_UVLOOP), None)
     if missing:
         return [StartupResult(MOCKSERVER, SKIPPED, missing), bare]
-    return [startup(cfg, MOCKSERVER, mockserver_serve(cfg), REPO_ROOT), bare]
+    big = cfg.sets[sets.BIG]
+    return [
+        startup(cfg, MOCKSERVER, mockserver_serve(cfg), REPO_ROOT),
+        startup(cfg, report.BIG_STARTUP, mockserver_serve(cfg, big.folder), REPO_ROOT, big.body),
+        bare,
+    ]
 
 
 # --------------------------------------------------------------------------- report
@@ -650,7 +737,7 @@ def exit_code(
 
 def run(cfg: Config) -> tuple[list[TargetResult], list[StartupResult]]:
     missing = None
-    if {*MOCKSERVER_TARGETS, STARTUP} & set(cfg.targets):
+    if {*MOCKSERVER_TARGETS, *SET_TARGETS, STARTUP} & set(cfg.targets):
         missing = mockserver_missing(cfg)
         if missing:
             log(f"skipping mockserver targets: {missing}")
