@@ -10,6 +10,7 @@ hash lookup.
 from __future__ import annotations
 
 import json
+import re
 
 from mockserver.wire import JSON
 
@@ -22,28 +23,60 @@ def normal_json(value: JSON) -> JSON:
 
 
 def normal_key(value: JSON) -> str:
-    """A string that two values share exactly when their normal forms do not differ."""
-    return json.dumps(
-        _normal(value, whole=True), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+    """A string that two values share exactly when their normal forms do not differ.
+
+    Most values are in normal form already: their text is then the key, and building the
+    normal form (the costly part for a long conversation) is skipped. `_NOT_NORMAL` finds
+    every text whose value may not be (a null member, a content list, a whole float); a
+    string that merely looks like one only sends that value the slow way.
+    """
+    if type(value) is list:  # `content: null` on assistant messages is common: drop it cheaply
+        value = [_without_nulls(v) if type(v) is dict else v for v in value]
+    text = _dumps(value)
+    if _NOT_NORMAL.search(text) is None:
+        return text
+    return _dumps(_normal(value, whole=True))
+
+
+def _without_nulls(value: dict[str, JSON]) -> dict[str, JSON]:
+    return {k: v for k, v in value.items() if v is not None} if None in value.values() else value
+
+
+_dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+_NOT_NORMAL = re.compile(r':null|"content":\[|\d\.0(?!\d)|\de[+-]?\d')
 
 
 def _normal(value: JSON, *, whole: bool) -> JSON:
     """The normal form; with `whole`, floats holding a whole number become ints too (`1.0` and
-    `1` must give one key, while `json.dumps` writes them differently)."""
-    if isinstance(value, dict):
-        out = {k: _normal(v, whole=whole) for k, v in value.items() if v is not None}
-        content = out.get("content")
-        if isinstance(content, list) and len(content) == 1:
-            part = content[0]
-            if isinstance(part, dict) and part.keys() == {"type", "text"}:
-                out["content"] = part["text"] if part["type"] == "text" else content
-        return out
-    if isinstance(value, list):
-        return [_normal(v, whole=whole) for v in value]
-    if whole and isinstance(value, float) and value.is_integer():
-        return int(value)
+    `1` must give one key, while `json.dumps` writes them differently).
+
+    Written for speed (a recorded conversation's messages are normalised on every request):
+    strings and ints, most of the leaves, are taken as they are without a call.
+    """
+    kind = type(value)
+    if kind is dict:
+        return _mapping(value, whole)  # type: ignore[arg-type]
+    if kind is list:
+        return [v if type(v) is str else _normal(v, whole=whole) for v in value]  # type: ignore[union-attr]
+    if whole and kind is float and value.is_integer():  # type: ignore[union-attr]
+        return int(value)  # type: ignore[arg-type]
     return value
+
+
+def _mapping(value: dict[str, JSON], whole: bool) -> dict[str, JSON]:
+    out: dict[str, JSON] = {}
+    for key, item in value.items():
+        kind = type(item)
+        if kind is str or kind is int or kind is bool:
+            out[key] = item
+        elif item is not None:
+            out[key] = _normal(item, whole=whole)
+    content = out.get("content")
+    if type(content) is list and len(content) == 1:  # type: ignore[arg-type]
+        part = content[0]  # type: ignore[index]
+        if type(part) is dict and part.keys() == {"type", "text"}:
+            out["content"] = part["text"] if part["type"] == "text" else content
+    return out
 
 
 def json_holds(actual: JSON, expected: JSON) -> bool:

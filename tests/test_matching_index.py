@@ -218,3 +218,30 @@ def test_re2_reads_the_usual_syntax(pattern, text, matches):
     matcher = Matcher(load_text(yaml, "r.yaml").scenarios)
     request = parse_chat_request({"model": "m", "messages": [{"role": "user", "content": text}]})
     assert (matcher.find(request) == 0) is matches
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from([0.0, 1.0, -0.0, 1.5, 1e20, 2.5e-3])
+    | st.sampled_from(["", "a", ":null", '"content":[', "1.0,", "x", "text", "type"]),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["content", "type", "text", "a", "b"]), children, max_size=3
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values)
+def test_normal_key_shortcut_gives_the_key_of_the_normal_form(value):
+    from mockserver.normal import _normal
+
+    slow = json.dumps(
+        _normal(value, whole=True), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    assert normal_key(value) == slow
