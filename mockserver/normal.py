@@ -55,11 +55,11 @@ def _normal(value: JSON, *, whole: bool) -> JSON:
     """
     kind = type(value)
     if kind is dict:
-        return _mapping(value, whole)  # type: ignore[arg-type]
+        return _mapping(value, whole)
     if kind is list:
-        return [v if type(v) is str else _normal(v, whole=whole) for v in value]  # type: ignore[union-attr]
-    if whole and kind is float and value.is_integer():  # type: ignore[union-attr]
-        return int(value)  # type: ignore[arg-type]
+        return [v if type(v) is str else _normal(v, whole=whole) for v in value]
+    if whole and kind is float and value.is_integer():
+        return int(value)
     return value
 
 
@@ -72,8 +72,8 @@ def _mapping(value: dict[str, JSON], whole: bool) -> dict[str, JSON]:
         elif item is not None:
             out[key] = _normal(item, whole=whole)
     content = out.get("content")
-    if type(content) is list and len(content) == 1:  # type: ignore[arg-type]
-        part = content[0]  # type: ignore[index]
+    if type(content) is list and len(content) == 1:
+        part = content[0]
         if type(part) is dict and part.keys() == {"type", "text"}:
             out["content"] = part["text"] if part["type"] == "text" else content
     return out
