@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver.engine import MockEngine, unknown_url
+from mockserver.engine import MockEngine
 from mockserver.errors import ApiError
 from mockserver.outcome import Frame, Outcome
+from mockserver.responses import unknown_url
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -11,17 +11,27 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
 from urllib.parse import unquote
 
-from mockserver import completions, memo, sse
+from mockserver import completions, memo
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import HeaderIs, Matcher
-from mockserver.outcome import Frame, Headers, Outcome
+from mockserver.outcome import Outcome
 from mockserver.request import ChatRequest, lazy, with_headers
-from mockserver.scenarios import ErrorSpec, RawReply, Reply, Scenario, ScenarioSet
+from mockserver.responses import (
+    JSON_TYPE,
+    SSE_TYPE,
+    error_from_spec,
+    error_outcome,
+    frames,
+    json_outcome,
+    replay,
+    reply_headers,
+    unknown_url,
+)
+from mockserver.scenarios import Reply, Scenario, ScenarioSet
 from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON, Model
@@ -32,92 +42,6 @@ NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MODEL_CREATED = 1_700_000_000
-
-JSON_TYPE = (b"content-type", b"application/json")
-SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
-STATIC_HEADERS: Headers = [
-    (b"openai-version", b"2020-10-01"),
-    (b"openai-organization", b"mockserver"),
-    (b"openai-project", b"proj_mockserver"),
-    (b"x-ratelimit-limit-requests", b"10000"),
-    (b"x-ratelimit-limit-tokens", b"30000000"),
-    (b"x-ratelimit-remaining-requests", b"9999"),
-    (b"x-ratelimit-remaining-tokens", b"29999000"),
-    (b"x-ratelimit-reset-requests", b"6ms"),
-    (b"x-ratelimit-reset-tokens", b"2ms"),
-    (b"access-control-expose-headers", b"X-Request-ID"),
-]
-
-_RETRYABLE = frozenset({408, 409, 429})
-_ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
-    400: ("invalid_request_error", None, "Invalid request."),
-    401: (
-        "invalid_request_error",
-        "invalid_api_key",
-        "Incorrect API key provided: sk-mock***. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
-    ),
-    403: ("invalid_request_error", None, "You are not allowed to sample from this model."),
-    404: (
-        "invalid_request_error",
-        "model_not_found",
-        "The model `{model}` does not exist or you do not have access to it.",
-    ),
-    409: ("invalid_request_error", None, "The request conflicted with another request."),
-    429: (
-        "requests",
-        "rate_limit_exceeded",
-        "Rate limit reached for {model} in organization org-mockserver on requests per min "
-        "(RPM): Limit 3, Used 3, Requested 1. Please try again in 20ms. Visit "
-        "https://platform.openai.com/account/rate-limits to learn more.",
-    ),
-    500: (
-        "server_error",
-        None,
-        "The server had an error while processing your request. Sorry about that!",
-    ),
-    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
-}
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"Request failed with status {status}"
-
-
-def error_from_spec(spec: ErrorSpec, model: str) -> ApiError:
-    """A scripted error with OpenAI's defaults for its status filled in.
-
-    Errors the SDKs retry get `retry-after-ms: 10` (tests stay fast) unless the scenario sets
-    `retry-after` or `retry-after-ms`, and quota errors `x-should-retry: false` unless it sets
-    that (null removes a header).
-    """
-    default_type, default_code, default_message = _ERROR_DEFAULTS.get(
-        spec.status,
-        (
-            "server_error" if spec.status >= 500 else "invalid_request_error",
-            None,
-            f"{_phrase(spec.status)}.",
-        ),
-    )
-    code = spec.code if spec.code is not None or spec.type is not None else default_code
-    headers: dict[str, str | None] = {}
-    timed = any(name in ("retry-after", "retry-after-ms") for name, _ in spec.headers)
-    if (spec.status in _RETRYABLE or spec.status >= 500) and not timed:
-        headers["retry-after-ms"] = "10"  # the SDKs read it before a scenario's retry-after
-    if code == "insufficient_quota":
-        headers["x-should-retry"] = "false"
-    headers.update(spec.headers)
-    return ApiError(
-        status=spec.status,
-        message=(spec.message or default_message).replace("{model}", model),
-        type=spec.type or default_type,
-        param=spec.param,
-        code=code,
-        headers=tuple((k, v) for k, v in headers.items() if v is not None),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,7 +381,7 @@ class MockEngine:
         )
         usage = completions.usage(request, turns, reply.usage)
         delay = reply.delay_ms / 1000
-        headers = self._headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
+        headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
             body = completions.completion_body(request, stamp, turns, usage)
             return Outcome(200, headers, body, delay=delay)
@@ -469,54 +393,15 @@ class MockEngine:
             chunk_size=reply.stream.chunk_size,
             usage_=usage if request.include_usage else None,
         )
-        return Outcome(200, headers, frames=self._frames(reply, events, stamp.model), delay=delay)
+        return Outcome(200, headers, frames=frames(reply, events, stamp.model), delay=delay)
 
-    def _frames(self, reply: Reply, events: list[str], model: str) -> tuple[Frame, ...]:
-        spec = reply.stream
-        tail = completions.DONE
-        abort = False
-        if spec.interrupt is not None:
-            events = events[: spec.interrupt.after_chunks]
-            if spec.interrupt.error is not None:
-                tail = completions.error_event(error_from_spec(spec.interrupt.error, model))
-            else:
-                tail, abort = "", True
-        first = spec.first_chunk_delay_ms / 1000
-        end = (Frame(0.0, abort=True),) if abort else ()
-        if not spec.chunk_delay_ms:
-            return (Frame(first, ("".join(events) + tail).encode()), *end)
-        gap = spec.chunk_delay_ms / 1000
-        frames = [Frame(first if n == 0 else gap, e.encode()) for n, e in enumerate(events)]
-        if tail:
-            frames.append(Frame(gap if frames else first, tail.encode()))
-        return (*frames, *end)
-
-    def _headers(self, content_type: tuple[bytes, bytes], request_id: str, reply: Reply) -> Headers:
-        processing = str(int(reply.delay_ms + reply.stream.first_chunk_delay_ms) + 1).encode()
-        headers: Headers = [
-            content_type,
-            (b"x-request-id", request_id.encode()),
-            (b"openai-processing-ms", processing),
-            *STATIC_HEADERS,
-        ]
-        if reply.headers:
-            headers = merge_headers(headers, reply.headers)
-        return headers
+    # -- models ------------------------------------------------------------------------------
 
     def error_outcome(
         self, error: ApiError, request_id: str | None = None, delay: float = 0.0
     ) -> Outcome:
         """The JSON error response for `error` (sent after `delay` seconds)."""
-        headers: Headers = [
-            JSON_TYPE,
-            (b"x-request-id", (request_id or self._ids.request()).encode()),
-            *STATIC_HEADERS,
-        ]
-        if error.headers:
-            headers = merge_headers(headers, error.headers)
-        return Outcome(error.status, headers, error.encode(), delay=delay)
-
-    # -- models ------------------------------------------------------------------------------
+        return error_outcome(error, request_id or self._ids.request(), delay)
 
     def model_names(self) -> tuple[str, ...]:
         names = dict.fromkeys(self.scenarios.model_names())
@@ -528,7 +413,7 @@ class MockEngine:
 
     def list_models(self) -> Outcome:
         body = {"object": "list", "data": [self._model(n) for n in self.model_names()]}
-        return self.json_outcome(body)
+        return json_outcome(body, self._ids.request())
 
     def get_model(self, name: str) -> Outcome:
         if name not in self.model_names():
@@ -538,15 +423,7 @@ class MockEngine:
                 code="model_not_found",
             )
             return self.error_outcome(error)
-        return self.json_outcome(self._model(name))
-
-    def json_outcome(self, body: JSON, status: int = 200) -> Outcome:
-        headers: Headers = [
-            JSON_TYPE,
-            (b"x-request-id", self._ids.request().encode()),
-            *STATIC_HEADERS,
-        ]
-        return Outcome(status, headers, completions.encode(body).encode())
+        return json_outcome(self._model(name), self._ids.request())
 
 
 def _needs_headers(scenarios: Iterable[Scenario]) -> bool:
@@ -564,46 +441,4 @@ def _templatable(request: ChatRequest, reply: Reply) -> bool:
         and choice.function_call is None
         and all(call.id for call in choice.tool_calls)
         for choice in reply.choices
-    )
-
-
-def replay(raw: RawReply, delay_ms: float = 0.0, *, timing: bool = False) -> Outcome:
-    """A recorded response, byte for byte (with its recorded waits when `timing` is on here or
-    in the reply)."""
-    headers: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in raw.headers]
-    if raw.events is None:
-        return Outcome(raw.status, headers, raw.body or b"", delay=delay_ms / 1000)
-    timed = timing or raw.timing
-    frames = [
-        Frame(
-            e.delay_ms / 1000 if timed else 0.0,
-            (f"event: {e.event}\n" if e.event is not None else "").encode()
-            + sse.encode_event(e.data).encode(),
-        )
-        for e in raw.events
-    ]
-    if not timed and frames:
-        frames = [Frame(0.0, b"".join(f.data for f in frames))]
-    if raw.end == "abort":
-        frames.append(Frame(0.0, abort=True))
-    return Outcome(raw.status, headers, frames=tuple(frames), delay=delay_ms / 1000)
-
-
-def merge_headers(headers: Headers, extra: Iterable[tuple[str, str | None]]) -> Headers:
-    """Scenario headers replace defaults of the same name; a null value removes one."""
-    overrides = {k.lower().encode("latin-1"): v for k, v in extra}
-    kept = [(k, v) for k, v in headers if k not in overrides]
-    kept.extend((k, v.encode("latin-1")) for k, v in overrides.items() if v is not None)
-    return kept
-
-
-def unknown_url(method: str, path: str) -> ApiError:
-    """OpenAI's answer to a route it does not have."""
-    return ApiError(
-        status=404,
-        message=(
-            f"Unknown request URL: {method} {path}. Please check the URL for typos, or see the "
-            "docs at https://platform.openai.com/docs/api-reference/."
-        ),
-        code="unknown_url",
     )

@@ -163,7 +163,7 @@ def cassette_path(item: pytest.Item) -> Path:
 
 
 def upstream_url(config: pytest.Config) -> str:
-    from mockserver.recording.proxy import check_upstream
+    from mockserver.recording.upstream import check_upstream
 
     raw = os.environ.get("MOCKSERVER_UPSTREAM") or config.getini("mockserver_upstream")
     try:

@@ -498,7 +498,7 @@ def test_the_upstream_url_keeps_path_and_query():
 
 @pytest.mark.parametrize("raw", ["api.openai.com", "ftp://x/v1", "http://"])
 def test_check_upstream_says_what_it_wants(raw):
-    from mockserver.recording.proxy import check_upstream
+    from mockserver.recording.upstream import check_upstream
 
     with pytest.raises(ValueError, match="expected the upstream's base URL"):
         check_upstream(raw)
