@@ -11,8 +11,9 @@ from mockserver.engine import EngineConfig, JournalEntry, MockEngine
 from mockserver.errors import Problem, ScenarioError
 from mockserver.inprocess import InProcessMock
 from mockserver.scenarios import Scenario, ScenarioSet, load_scenarios, load_text
-from pytest_plugin.journal import Call, calls_of
-from pytest_plugin.settings import STRICTNESS_DOC, Settings
+
+from .journal import Call, calls_of
+from .settings import STRICTNESS_DOC, Settings
 
 Mode = Literal["inprocess", "server"]
 

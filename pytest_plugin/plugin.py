@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_plugin import recording
-from pytest_plugin.settings import (
+from . import recording
+from .settings import (
     MARKER_HELP,
     SettingsError,
     add_options,
@@ -29,7 +29,8 @@ from pytest_plugin.settings import (
 # installing mockserver must not slow down every pytest start.
 if TYPE_CHECKING:
     from mockserver.server import BackgroundServer
-    from pytest_plugin.mock import Mockserver, Mode
+
+    from .mock import Mockserver, Mode
 
 API_KEY = "sk-mockserver"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -57,7 +58,8 @@ def pytest_runtest_makereport(
 
 def _build(request: pytest.FixtureRequest, mode: Mode, url: str) -> Mockserver:
     from mockserver.errors import ScenarioError
-    from pytest_plugin.mock import Mockserver
+
+    from .mock import Mockserver
 
     try:
         settings = settings_for(request.node)

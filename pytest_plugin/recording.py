@@ -25,7 +25,8 @@ import pytest
 if TYPE_CHECKING:
     from mockserver.recording.cassette import Update
     from mockserver.scenarios import ScenarioSet
-    from pytest_plugin.mock import Mockserver
+
+    from .mock import Mockserver
 
 Mode = Literal["none", "once", "new_episodes", "all", "rewrite"]
 MODES: tuple[Mode, ...] = ("none", "once", "new_episodes", "all", "rewrite")

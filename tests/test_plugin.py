@@ -24,9 +24,9 @@ from mockserver import builder  # noqa: F401
 from mockserver.app import create_app
 from mockserver.engine import MockEngine
 from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
+from mockserver.pytest_plugin import mock  # noqa: F401
 from mockserver.scenarios import ScenarioSet
 from mockserver.server import BackgroundServer
-from pytest_plugin import mock  # noqa: F401
 
 
 @pytest.fixture(scope="module", autouse=True)
