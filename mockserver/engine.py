@@ -132,12 +132,13 @@ class MockEngine:
     def add_scenarios(self, scenarios: Iterable[Scenario]) -> None:
         """Append scenarios while serving (a test adds inline ones after its first requests).
 
-        Sequence positions and the journal are kept; the caller keeps names unique.
+        Sequence positions and the journal are kept; a name already in use raises
+        `ScenarioError` (the `ScenarioSet` refuses it) and adds nothing.
         """
         added = tuple(scenarios)
         with self._lock:
-            self._list = (*self._list, *added)
-            self.scenarios = ScenarioSet(tuple(self._list), self.scenarios.files)
+            self.scenarios = self.scenarios.extend(added)
+            self._list = self.scenarios.scenarios
             self._matcher = Matcher(self._list)
             self._has_next = any(s.after == "next" for s in self._list)
             self._needs_headers = _needs_headers(self._list)
