@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -42,6 +42,12 @@ NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MODEL_CREATED = 1_700_000_000
+
+
+OnMiss = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], Iterable[Scenario]]
+"""Called with a valid chat request's body and headers when no scenario matched it: returns
+scenarios to add before one more try (none: the request is answered as unmatched), or raises
+`ApiError` to answer with that error. The pytest record modes record through it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +107,16 @@ class _State:
 class MockEngine:
     """Plays back scenarios: validation, matching (with sequence state), replies."""
 
-    def __init__(self, scenarios: ScenarioSet, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        scenarios: ScenarioSet,
+        config: EngineConfig | None = None,
+        *,
+        on_miss: OnMiss | None = None,
+    ) -> None:
         self.config = config or EngineConfig()
         self.scenarios = scenarios
+        self.on_miss = on_miss
         self._list: Sequence[Scenario] = scenarios.scenarios
         self._matcher = Matcher(self._list)
         self._has_next = any(s.after == "next" for s in self._list)
@@ -182,7 +195,12 @@ class MockEngine:
             request = self._parse(raw, headers)
             if self.config.strict:
                 check_strict(request)
-            scenario, turn = self._match(request)
+            found = self._match(request)
+            if found is None and self.on_miss is not None:
+                found = self._retry(request, raw, headers)
+            if found is None:
+                raise self._no_match(request)
+            scenario, turn = found
             reply = self._pick(scenario, turn)
             delay = reply.delay_ms / 1000
             if reply.raw is not None:
@@ -199,16 +217,17 @@ class MockEngine:
         self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
         return outcome
 
-    def answers(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
-        """Whether this chat request would be answered by a scenario, or refused as invalid,
-        rather than missed (state unchanged). The recorder forwards only the misses."""
-        try:
-            request = parse_chat_request(decode_body(raw), tuple(headers))
-        except ApiError:
-            return True
-        with self._lock:
-            skip = self._exhausted if self._has_next else None
-            return self._matcher.find(request, skip) is not None
+    def _retry(
+        self, request: ChatRequest, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]
+    ) -> tuple[Scenario, int] | None:
+        """Nothing matched: ask `on_miss` (outside the lock; it may take seconds, as a
+        recorder's upstream does) for scenarios to add, and match once more if it gave any."""
+        assert self.on_miss is not None
+        added = tuple(self.on_miss(raw, headers))
+        if not added:
+            return None
+        self.add_scenarios(added)
+        return self._match(request)
 
     def _parse(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> ChatRequest:
         """The request a body holds; a body seen before is parsed only once (see `memo`)."""
@@ -253,7 +272,7 @@ class MockEngine:
         scenario = self._list[position]
         return scenario.after == "next" and self._state.used[position] >= len(scenario.replies)
 
-    def _match(self, request: ChatRequest) -> tuple[Scenario, int]:
+    def _match(self, request: ChatRequest) -> tuple[Scenario, int] | None:
         """The scenario that answers, and how many requests it answered before this one.
 
         A strict file's rules are checked before the scenario's turn is used up, so a request
@@ -268,7 +287,7 @@ class MockEngine:
                 turn = self._state.used[position]
                 self._state.used[position] = turn + 1
         if position is None:
-            raise self._no_match(request)
+            return None
         return scenario, turn
 
     @staticmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mockserver import builder
-from mockserver.engine import EngineConfig, JournalEntry, MockEngine
+from mockserver.engine import EngineConfig, JournalEntry, MockEngine, OnMiss
 from mockserver.inprocess import InProcessMock
 from mockserver.scenarios import Scenario, ScenarioSet, load_scenarios, load_text
 
@@ -31,6 +31,9 @@ class Mockserver:
         settings: Settings,
         shared: ScenarioSet,
         own: ScenarioSet,
+        *,
+        cassette: ScenarioSet | None = None,
+        on_miss: OnMiss | None = None,
     ) -> None:
         self.mode: Mode = mode
         self.url = url
@@ -38,8 +41,9 @@ class Mockserver:
         self._checked: set[str] = {s.name for s in own.scenarios}
         self.inprocess: InProcessMock | None = None
         self.engine = MockEngine(
-            shared.extend(own),
+            shared.extend(own).extend(cassette or ScenarioSet()),
             EngineConfig(seed=settings.seed, models=settings.models, strict=settings.strict_params),
+            on_miss=on_miss,
         )
 
     def __repr__(self) -> str:

@@ -63,14 +63,17 @@ def _build(request: pytest.FixtureRequest, mode: Mode, url: str) -> Mockserver:
 
     try:
         settings = settings_for(request.node)
+        cassette = recording.cassette_for(request.node)  # in a record mode, it records misses
         mock = Mockserver(
             mode,
             url,
             settings,
             load_cached(settings.shared_paths),
             load_cached(settings.own_paths),
+            cassette=cassette.scenarios,
+            on_miss=cassette.on_miss,
         )
-        recording.attach(request, mock)  # the test's cassette; in a record mode, the upstream
+        request.addfinalizer(lambda: cassette.finish(mock))
         return mock
     except (SettingsError, recording.RecordingSettingsError) as exc:
         pytest.fail(f"mockserver: {exc}", pytrace=False)

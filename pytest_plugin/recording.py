@@ -17,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
 
 if TYPE_CHECKING:
+    from mockserver.engine import OnMiss
     from mockserver.recording.cassette import Update
     from mockserver.scenarios import ScenarioSet
 
@@ -197,21 +200,31 @@ def _hint(item: pytest.Item, mock: Mockserver, path: Path) -> None:
         )
 
 
-def attach(request: pytest.FixtureRequest, mock: Mockserver) -> None:
-    """Give the test its cassette: loaded for replay, and in a record mode a recording engine
-    that forwards what no scenario answers."""
-    item = request.node
+@dataclass(frozen=True, slots=True)
+class Cassette:
+    """What a test's cassette gives its mock, decided before the mock is built: scenarios to
+    replay, in a record mode the engine's `on_miss` hook that records, and what to say at
+    teardown."""
+
+    scenarios: ScenarioSet
+    on_miss: OnMiss | None
+    finish: Callable[[Mockserver], None]
+
+
+def cassette_for(item: pytest.Item) -> Cassette:
+    """The test's cassette: loaded for replay, and in a record mode a `Recorder` that forwards
+    what no scenario answers and writes it there."""
+    from mockserver.scenarios import ScenarioSet
+
     mode = record_mode(item)
     path = cassette_path(item)
     exists = path.is_file()
     if mode == "none" or (mode == "once" and exists):
         if exists:
-            mock.engine.add_scenarios(_loaded(path, once_each=False).scenarios)
-        else:
-            request.addfinalizer(lambda: _hint(item, mock, path))
-        return
+            return Cassette(_loaded(path, once_each=False), None, lambda mock: None)
+        return Cassette(ScenarioSet(), None, lambda mock: _hint(item, mock, path))
     from mockserver.recording.cassette import Writer
-    from mockserver.recording.forwarding import RecordingEngine
+    from mockserver.recording.forwarding import Recorder
     from mockserver.recording.scrub import Scrubber
 
     upstream = upstream_url(item.config)
@@ -226,20 +239,16 @@ def attach(request: pytest.FixtureRequest, mock: Mockserver) -> None:
         origin=f"Recorded by the mockserver pytest plugin ({mode}) from {upstream} "
         f"for {item.nodeid}",
     )
-    engine = RecordingEngine(
-        mock.engine.scenarios,
-        mock.engine.config,
+    recorder = Recorder(
         writer=writer,
         upstream=upstream,
         api_key=None if key == PLACEHOLDER_KEY else key,
         missing_key=f"set ${key_env} (ini mockserver_api_key_env names the variable)",
         placeholder_keys=(PLACEHOLDER_KEY,),
     )
-    if mode == "new_episodes" and exists:
-        engine.add_scenarios(_loaded(path, once_each=True).scenarios)
-    mock.engine = engine
+    replayed = _loaded(path, once_each=True) if mode == "new_episodes" and exists else None
 
-    def finish() -> None:
+    def finish(mock: Mockserver) -> None:
         if writer.written:
             item.add_report_section(
                 "teardown",
@@ -249,4 +258,4 @@ def attach(request: pytest.FixtureRequest, mock: Mockserver) -> None:
         elif mode == "rewrite" and path.is_file():
             path.unlink()  # rewritten to nothing: this run made no request
 
-    request.addfinalizer(finish)
+    return Cassette(replayed or ScenarioSet(), recorder, finish)
