@@ -127,10 +127,8 @@ class MockEngine:
         self._padding = self._ids.padding_pool(64)
         self._state = self._fresh_state()
         self._needs_headers = _needs_headers(self._list)
-        self._parsed: memo.Bounded[bytes, ChatRequest | object] = memo.Bounded(1024)
-        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template | object] = (
-            memo.Bounded(1024)
-        )
+        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
+        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -180,7 +178,7 @@ class MockEngine:
             return self.list_models()
         if route.startswith("/models/") and method == "GET":
             return self.get_model(unquote(route[len("/models/") :]))
-        return self.error_outcome(unknown_url(method, path))
+        return error_outcome(unknown_url(method, path), self._ids.request())
 
     # -- chat completions --------------------------------------------------------------------
 
@@ -212,7 +210,7 @@ class MockEngine:
         except ApiError as error:
             name = scenario.name if scenario else None
             self._record(raw, headers, error.status, scenario=name, reply_index=turn, error=error)
-            return self.error_outcome(error, request_id, delay)
+            return error_outcome(error, request_id, delay)
         index = min(turn, len(scenario.replies) - 1)
         self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
         return outcome
@@ -232,12 +230,10 @@ class MockEngine:
     def _parse(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> ChatRequest:
         """The request a body holds; a body seen before is parsed only once (see `memo`)."""
         request = self._parsed.get(raw)
-        if not isinstance(request, ChatRequest):
-            parsed = parse_chat_request(decode_body(raw), ())
-            if len(raw) <= memo.MAX_BODY:
-                # Kept from the second sighting: a stream of distinct bodies keeps nothing alive.
-                self._parsed.put(raw, parsed if request is memo.SEEN else memo.SEEN)
-            request = parsed
+        if request is None:
+            request = parse_chat_request(decode_body(raw), ())
+            if self._parsed.offer(raw, len(raw)):
+                self._parsed.put(raw, request)
         if self._needs_headers and headers:
             return with_headers(request, headers)
         return request
@@ -359,11 +355,12 @@ class MockEngine:
         offset = self._ids.below(64) if request.stream else 0
         key = (raw or b"", id(reply), offset)
         template = self._templates.get(key) if raw is not None else None
-        if not isinstance(template, memo.Template):
-            if template is None or raw is None or not _templatable(request, reply):
-                # Seen for the first time (or not worth it): render; a template comes next time.
-                if raw is not None and len(raw) <= memo.MAX_BODY:
-                    self._templates.put(key, memo.SEEN)
+        if template is None:
+            if (
+                raw is None
+                or not memo.templatable(request, reply)
+                or not self._templates.offer(key, len(raw))
+            ):
                 stamp = self._stamp(request, reply, completion_id, created)
                 return self._render(
                     request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
@@ -417,11 +414,10 @@ class MockEngine:
 
     # -- models ------------------------------------------------------------------------------
 
-    def error_outcome(
-        self, error: ApiError, request_id: str | None = None, delay: float = 0.0
-    ) -> Outcome:
-        """The JSON error response for `error` (sent after `delay` seconds)."""
-        return error_outcome(error, request_id or self._ids.request(), delay)
+    def request_id(self) -> str:
+        """A fresh `x-request-id` (from the engine's seeded stream), for the shells' own
+        responses (413, 500) rendered by `responses.error_outcome`."""
+        return self._ids.request()
 
     def model_names(self) -> tuple[str, ...]:
         names = dict.fromkeys(self.scenarios.model_names())
@@ -442,23 +438,10 @@ class MockEngine:
                 message=f"The model `{name}` does not exist or you do not have access to it.",
                 code="model_not_found",
             )
-            return self.error_outcome(error)
+            return error_outcome(error, self._ids.request())
         return json_outcome(self._model(name), self._ids.request())
 
 
 def _needs_headers(scenarios: Iterable[Scenario]) -> bool:
     """Whether any scenario matches on request headers (parsed requests are shared otherwise)."""
     return any(isinstance(c, HeaderIs) for s in scenarios for c in s.conditions)
-
-
-def _templatable(request: ChatRequest, reply: Reply) -> bool:
-    """Whether the reply makes no ids of its own (tool calls, audio): then only the completion
-    id, `created` and `x-request-id` differ between responses, and a template serves."""
-    if "audio" in request.modalities:
-        return False
-    return all(
-        choice.audio is None
-        and choice.function_call is None
-        and all(call.id for call in choice.tool_calls)
-        for choice in reply.choices
-    )
