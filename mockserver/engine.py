@@ -187,7 +187,7 @@ class MockEngine:
         request_id = self._ids.request()
         headers = tuple(headers)
         scenario = None
-        turn = None
+        reply_index = None
         delay = 0.0
         try:
             request = self._parse(raw, headers)
@@ -198,8 +198,8 @@ class MockEngine:
                 found = self._retry(request, raw, headers)
             if found is None:
                 raise self._no_match(request)
-            scenario, turn = found
-            reply = self._pick(scenario, turn)
+            scenario, reply_index = found
+            reply = self._pick(scenario, reply_index)
             delay = reply.delay_ms / 1000
             if reply.raw is not None:
                 outcome = replay(reply.raw, reply.delay_ms, timing=self.config.recorded_timing)
@@ -209,9 +209,11 @@ class MockEngine:
                 outcome = self._reply(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
-            self._record(raw, headers, error.status, scenario=name, reply_index=turn, error=error)
+            self._record(
+                raw, headers, error.status, scenario=name, reply_index=reply_index, error=error
+            )
             return error_outcome(error, request_id, delay)
-        index = min(turn, len(scenario.replies) - 1)
+        index = min(reply_index, len(scenario.replies) - 1)
         self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
         return outcome
 
@@ -271,8 +273,8 @@ class MockEngine:
     def _match(self, request: ChatRequest) -> tuple[Scenario, int] | None:
         """The scenario that answers, and how many requests it answered before this one.
 
-        A strict file's rules are checked before the scenario's turn is used up, so a request
-        it refuses does not move its sequence on.
+        A strict file's rules are checked before the scenario's reply index moves on, so a
+        request it refuses does not move its sequence on.
         """
         with self._lock:
             position = self._matcher.find(request, self._exhausted if self._has_next else None)
@@ -280,17 +282,17 @@ class MockEngine:
                 scenario = self._list[position]
                 if scenario.strict and not self.config.strict:
                     check_strict(request)
-                turn = self._state.used[position]
-                self._state.used[position] = turn + 1
+                reply_index = self._state.used[position]
+                self._state.used[position] = reply_index + 1
         if position is None:
             return None
-        return scenario, turn
+        return scenario, reply_index
 
     @staticmethod
-    def _pick(scenario: Scenario, turn: int) -> Reply:
-        """The reply for the scenario's `turn`-th request, following `after` once used up."""
-        if turn < len(scenario.replies):
-            return scenario.replies[turn]
+    def _pick(scenario: Scenario, reply_index: int) -> Reply:
+        """The reply at `reply_index` (requests answered before), following `after` past the end."""
+        if reply_index < len(scenario.replies):
+            return scenario.replies[reply_index]
         if scenario.after == "error":
             raise ApiError(
                 status=404,
@@ -298,7 +300,7 @@ class MockEngine:
                 message=(
                     f"Scenario {scenario.name!r} ({scenario.where}) has given all "
                     f"{len(scenario.replies)} replies of its sequence, and its `after: error` "
-                    f"refuses more (this was request {turn + 1})."
+                    f"refuses more (this was request {reply_index + 1})."
                 ),
                 headers=(("x-should-retry", "false"),),
             )
@@ -388,7 +390,7 @@ class MockEngine:
         request_id: str,
         offset: int,
     ) -> Outcome:
-        turns = completions.resolve(
+        resolved_choices = completions.resolve(
             request,
             reply,
             created=stamp.created,
@@ -396,16 +398,16 @@ class MockEngine:
             audio_id=self._ids.audio,
             where=f"{scenario.name!r} ({scenario.where})",
         )
-        usage = completions.usage(request, turns, reply.usage)
+        usage = completions.usage(request, resolved_choices, reply.usage)
         delay = reply.delay_ms / 1000
         headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
-            body = completions.completion_body(request, stamp, turns, usage)
+            body = completions.completion_body(request, stamp, resolved_choices, usage)
             return Outcome(200, headers, body, delay=delay)
         envelope = Envelope.for_stream(request, stamp, self._padding, offset)
         events = completions.chunk_events(
             request,
-            turns,
+            resolved_choices,
             envelope,
             chunk_size=reply.stream.chunk_size,
             usage_=usage if request.include_usage else None,

@@ -14,7 +14,7 @@ from mockserver.scenarios import Scenario, ScenarioSet, load_scenarios, load_tex
 from .journal import Call, calls_of
 from .settings import STRICTNESS_DOC, Settings
 
-Mode = Literal["inprocess", "server"]
+Serving = Literal["inprocess", "server"]
 
 
 class Mockserver:
@@ -26,7 +26,7 @@ class Mockserver:
 
     def __init__(
         self,
-        mode: Mode,
+        mode: Serving,
         url: str,
         settings: Settings,
         shared: ScenarioSet,
@@ -35,14 +35,14 @@ class Mockserver:
         cassette: ScenarioSet | None = None,
         on_miss: OnMiss | None = None,
     ) -> None:
-        self.mode: Mode = mode
+        self.mode: Serving = mode
         self.url = url
         self.settings = settings
         self._checked: set[str] = {s.name for s in own.scenarios}
         self.inprocess: InProcessMock | None = None
         self.engine = MockEngine(
             shared.extend(own).extend(cassette or ScenarioSet()),
-            EngineConfig(seed=settings.seed, models=settings.models, strict=settings.strict_params),
+            EngineConfig(seed=settings.seed, models=settings.models, strict=settings.strict),
             on_miss=on_miss,
         )
 

@@ -30,7 +30,7 @@ from .settings import (
 if TYPE_CHECKING:
     from mockserver.server import BackgroundServer
 
-    from .mock import Mockserver, Mode
+    from .mock import Mockserver, Serving
 
 API_KEY = "sk-mockserver"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -56,7 +56,7 @@ def pytest_runtest_makereport(
     return report
 
 
-def _build(request: pytest.FixtureRequest, mode: Mode, url: str) -> Mockserver:
+def _build(request: pytest.FixtureRequest, mode: Serving, url: str) -> Mockserver:
     from mockserver.errors import ScenarioError
 
     from .mock import Mockserver

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
 
     from .mock import Mockserver
 
-Mode = Literal["none", "once", "new_episodes", "all", "rewrite"]
-MODES: tuple[Mode, ...] = ("none", "once", "new_episodes", "all", "rewrite")
+RecordMode = Literal["none", "once", "new_episodes", "all", "rewrite"]
+MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all", "rewrite")
 MARKER = "mockserver_cassette"
 MARKER_HELP = (
     f"{MARKER}(path=None, *, record_mode=None): this test's cassette file (relative to the test "
@@ -40,7 +40,7 @@ MARKER_HELP = (
 )
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "sk-mockserver"  # what the fixtures set OPENAI_API_KEY to when it is unset
-UPDATES: dict[Mode, Update] = {
+UPDATES: dict[RecordMode, Update] = {
     "none": "append",
     "once": "append",
     "new_episodes": "append",
@@ -133,7 +133,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-") or "test"
 
 
-def record_mode(item: pytest.Item) -> Mode:
+def record_mode(item: pytest.Item) -> RecordMode:
     """The marker's `record_mode`, else `--mockserver-record-mode`, else the ini option."""
     marker = item.get_closest_marker(MARKER)
     mode = marker.kwargs.get("record_mode") if marker else None
@@ -143,7 +143,7 @@ def record_mode(item: pytest.Item) -> Mode:
         raise RecordingSettingsError(
             f"@pytest.mark.{MARKER}: unknown record_mode {mode!r} (allowed: {', '.join(MODES)})"
         )
-    return cast(Mode, mode)
+    return cast(RecordMode, mode)
 
 
 def cassette_path(item: pytest.Item) -> Path:

@@ -594,3 +594,33 @@ def test_it(mockserver):
         **{"greetings.yaml": GREETINGS},
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+def test_the_strict_marker_argument_and_its_deprecated_former_name(pytester):
+    make(
+        pytester,
+        """
+@pytest.mark.mockserver(strict=True)
+def test_strict(mockserver):
+    mockserver.add("any", reply="ok")
+    with pytest.raises(openai.BadRequestError, match="frobnicate"):
+        ask("hi", extra_body={"frobnicate": 1})
+    assert ask("hi").choices[0].message.content == "ok"
+
+
+@pytest.mark.mockserver(strict_params=True)
+def test_former_name(mockserver):
+    mockserver.add("any", reply="ok")
+    with pytest.raises(openai.BadRequestError, match="frobnicate"):
+        ask("hi", extra_body={"frobnicate": 1})
+    ask("hi")
+
+
+def test_lenient_by_default(mockserver):
+    mockserver.add("any", reply="ok")
+    assert ask("hi", extra_body={"frobnicate": 1}).choices[0].message.content == "ok"
+""",
+    )
+    result = run(pytester, "-W", "default::DeprecationWarning")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*DeprecationWarning*strict_params=...) is now strict=...*"])
