@@ -136,6 +136,8 @@ def choice(
     )
 
 
+# reply() repeats choice()'s keys on purpose (a mirror): a one-choice reply takes them as its
+# own, as a YAML reply does (scenarios.REPLY_KEYS starts with CHOICE_KEYS).
 def reply(
     content: Json = None,
     *,

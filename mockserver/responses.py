@@ -191,7 +191,8 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[str, str | None]]) -> 
 
 
 def unknown_url(method: str, path: str) -> ApiError:
-    """OpenAI's answer to a route it does not have."""
+    """OpenAI's answer to a route it does not have (shaped like the app's `too_large` and
+    `internal_error`: each names one error, and their likeness is only the envelope's)."""
     return ApiError(
         status=404,
         message=(
