@@ -6,6 +6,7 @@ setuptools builds it), so the test needs no network and leaves the checkout unto
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,46 @@ def test_the_wheel_installs_only_the_mockserver_package(tmp_path):
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[pytest11]\nmockserver = mockserver.pytest_plugin.plugin" in text
 
+    # Installed from the wheel (first on the path, away from the checkout), the plugin works.
+    site = tmp_path / "site"
+    installed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "test_it.py").write_text(
+        "import mockserver.pytest_plugin.plugin as plugin\n\n\n"
+        "def test_it(mockserver):\n"
+        f"    assert plugin.__file__.startswith({str(site)!r})\n"
+        "    assert mockserver.engine is not None\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_it.py"],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
 
 def test_the_plugin_loads_under_its_installed_name():
     import mockserver.pytest_plugin.plugin as plugin
@@ -80,3 +121,10 @@ def test_import_mockserver_is_light_and_public_names_are_all_there():
     for name in mockserver.__all__:
         assert getattr(mockserver, name) is not None, name
     assert mockserver.Mockserver.__module__ == "mockserver.pytest_plugin.mock"
+
+
+def test_the_entry_point_keeps_its_name_so_no_mockserver_turns_the_plugin_off(pytester):
+    pytester.makepyfile("def test_it(mockserver):\n    assert mockserver is not None\n")
+    assert pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider").ret == 0
+    off = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-p", "no:mockserver")
+    off.stdout.fnmatch_lines(["*fixture 'mockserver' not found*"])

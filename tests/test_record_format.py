@@ -9,7 +9,7 @@ import pytest
 
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ScenarioError
-from mockserver.scenarios import load_text
+from mockserver.scenarios import ScenarioSet, load_text
 
 RECORDED = """
     version: 1
@@ -76,3 +76,15 @@ def test_on_miss_is_asked_only_for_valid_requests_nothing_matched():
     assert e.handle_chat(body(stream=False)).status == 404  # used up, `after: next`
     assert e.handle_chat(b"not json").status == 400  # refused, not missed
     assert asked == [body(stream=True), body(stream=False)]
+
+
+def test_the_former_recording_engine_still_builds_one_with_a_warning(tmp_path):
+    from mockserver.recording.cassette import Writer
+    from mockserver.recording.forwarding import Recorder, RecordingEngine
+
+    with pytest.warns(DeprecationWarning, match=r"on_miss=Recorder"):
+        e = RecordingEngine(
+            ScenarioSet(), writer=Writer(tmp_path / "c.yaml"), upstream="http://127.0.0.1:9"
+        )
+    assert isinstance(e.on_miss, Recorder)
+    assert e.on_miss.upstream == "http://127.0.0.1:9"

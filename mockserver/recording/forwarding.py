@@ -10,14 +10,16 @@ miss. The pytest plugin's record modes run on it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ApiError
 from mockserver.recording.cassette import RecordingError, Writer
 from mockserver.recording.upstream import UpstreamError, fetch
-from mockserver.scenarios import Scenario, read_scenario
+from mockserver.scenarios import Scenario, ScenarioSet, read_scenario
 
 RECORD_ERROR = "mockserver_record_error"
 
@@ -78,3 +80,16 @@ def _error(message: str, status: int = 502) -> ApiError:
     return ApiError(
         status=status, type=RECORD_ERROR, message=message, headers=(("x-should-retry", "false"),)
     )
+
+
+def RecordingEngine(  # the former class, kept for one release
+    scenarios: ScenarioSet, config: EngineConfig | None = None, **recorder: Any
+) -> MockEngine:
+    """Deprecated: `MockEngine(scenarios, config, on_miss=Recorder(...))` is the same engine."""
+    warnings.warn(
+        "RecordingEngine(...) is now MockEngine(scenarios, config, on_miss=Recorder(...)) "
+        "(mockserver.recording.forwarding.Recorder); RecordingEngine goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return MockEngine(scenarios, config, on_miss=Recorder(**recorder))
