@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from mockserver import completions, memo
 from mockserver.completions import Envelope, Stamp
-from mockserver.errors import ApiError
+from mockserver.errors import ApiError, ScenarioError
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import HeaderIs, Matcher
 from mockserver.outcome import Outcome
@@ -226,7 +226,15 @@ class MockEngine:
         added = tuple(self.on_miss(raw, headers))
         if not added:
             return None
-        self.add_scenarios(added)
+        try:
+            self.add_scenarios(added)
+        except ScenarioError as exc:  # e.g. a name in use: the hook's mistake, said as such
+            raise ApiError(
+                status=500,
+                type="server_error",
+                message=f"mockserver's on_miss hook gave scenarios it cannot add: {exc}",
+                headers=(("x-should-retry", "false"),),
+            ) from None
         return self._match(request)
 
     def _parse(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> ChatRequest:

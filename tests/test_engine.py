@@ -631,6 +631,8 @@ def test_on_miss_adds_scenarios_for_one_retry_or_answers_with_its_error():
             raise ApiError(status=502, message="upstream down", type="mockserver_record_error")
         if b"empty" in raw:
             return ()
+        if b"twice" in raw:
+            return [scenario("hi", reply="a name in use")]
         return [scenario(f"learned{len(seen)}", match={"last_user_message": "new"}, reply="b")]
 
     e.on_miss = on_miss
@@ -641,5 +643,8 @@ def test_on_miss_adds_scenarios_for_one_retry_or_answers_with_its_error():
     assert e.handle_chat(body("empty")).status == 404
     failed = e.handle_chat(body("boom"))
     assert (failed.status, json.loads(failed.body)["error"]["message"]) == (502, "upstream down")
-    assert seen == [1, 3, 4]
-    assert [j.scenario for j in e.journal] == ["hi", "learned1", "learned1", None, None]
+    twice = e.handle_chat(body("twice"))
+    assert twice.status == 500
+    assert "duplicate scenario name 'hi'" in json.loads(twice.body)["error"]["message"]
+    assert seen == [1, 3, 4, 5]
+    assert [j.scenario for j in e.journal] == ["hi", "learned1", "learned1", None, None, None]
