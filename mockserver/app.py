@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mockserver.engine import MockEngine, unknown_url
+from mockserver.engine import MockEngine
 from mockserver.errors import ApiError
 from mockserver.outcome import Frame, Outcome
+from mockserver.responses import error_outcome, unknown_url
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -148,21 +149,23 @@ class MockApp:
         headers = scope["headers"]
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
-                outcome = self.engine.error_outcome(too_large(int(value), self._limit))
+                outcome = error_outcome(
+                    too_large(int(value), self._limit), self.engine.request_id()
+                )
                 outcome.headers.append((b"connection", b"close"))
                 await send_outcome(outcome, send, receive)
                 return
         body = await _read_body(receive, self._limit)
         if isinstance(body, int):
             await send_outcome(
-                self.engine.error_outcome(too_large(body, self._limit)), send, receive
+                error_outcome(too_large(body, self._limit), self.engine.request_id()), send, receive
             )
             return
         try:
             outcome = self.engine.handle(scope["method"], scope["path"], body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
-            outcome = self.engine.error_outcome(internal_error(exc))
+            outcome = error_outcome(internal_error(exc), self.engine.request_id())
         await send_outcome(outcome, send, receive)
 
     def _response(self, outcome: Outcome) -> Response:
@@ -195,11 +198,11 @@ class MockApp:
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         return self._response(
-            self.engine.error_outcome(unknown_url(request.method, request.url.path))
+            error_outcome(unknown_url(request.method, request.url.path), self.engine.request_id())
         )
 
     async def _server_error(self, request: Request, exc: Exception) -> Response:
-        return self._response(self.engine.error_outcome(internal_error(exc)))
+        return self._response(error_outcome(internal_error(exc), self.engine.request_id()))
 
 
 def create_app(engine: MockEngine) -> MockApp:

@@ -7,24 +7,21 @@
     scenario(sequence=[error(429), "ok"])      # a string is a reply's `content`
 
 Each helper returns the mapping the YAML would hold (`reply(...)` -> `{"content": ...}`), and
-`scenario()` hands the whole document to `mockserver.scenarios.load_text`: one parser decides
-what a scenario means, and a mistake is reported with its key path, e.g.
+`scenario()` hands that mapping to `mockserver.scenarios.read_scenario`, the reader YAML files
+go through (no YAML text in between): one reader decides what a scenario means, and a mistake is
+reported with its key path at the calling line, e.g.
 `tests/test_chat.py:12: reply.tool_calls[0]: missing required key 'name'`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mockserver.errors import Problem, ScenarioError
-from mockserver.scenarios import Scenario, ScenarioSet, load_text
+from mockserver.scenarios import Scenario, ScenarioSet, read_scenario
 
 Json = Any
 ReplyLike = str | Mapping[str, Json]
@@ -37,7 +34,7 @@ _HERE = tuple(
 
 
 def _plain(value: Json, path: str) -> Json:
-    """The value as YAML can hold it (tuples become lists); anything else is an error."""
+    """The value as a YAML file could hold it (tuples become lists); anything else is an error."""
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, Mapping):
@@ -139,6 +136,8 @@ def choice(
     )
 
 
+# reply() repeats choice()'s keys on purpose (a mirror): a one-choice reply takes them as its
+# own, as a YAML reply does (scenarios.REPLY_KEYS starts with CHOICE_KEYS).
 def reply(
     content: Json = None,
     *,
@@ -221,36 +220,11 @@ def scenario(
         ),
         after=after,
     )
-    document = _keys(version=1, strict=strict, scenarios=[mapping])
-    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
-    try:
-        loaded = load_text(text, file, base)
-    except ScenarioError as exc:
-        raise ScenarioError(tuple(_at(p, file, line) for p in exc.problems)) from None
-    return dataclasses.replace(loaded.scenarios[0], file=file, line=line)
-
-
-def _at(problem: Problem, file: str, line: int) -> Problem:
-    """A loader problem pointed at the Python call instead of the YAML made from it."""
-    path = problem.path.removeprefix("scenarios[0]").removeprefix(".")
-    return Problem(f"{file}:{line}", None, path, problem.message)
+    if strict is not None and not isinstance(strict, bool):
+        raise TypeError(f"strict: expected True or False, got {strict!r}")
+    return read_scenario(mapping, file=file, line=line, base=base, strict=strict is True)
 
 
 def scenario_set(*scenarios: Scenario) -> ScenarioSet:
     """Scenarios from the builder as one set (names must be unique, as in files)."""
-    seen: dict[str, Scenario] = {}
-    problems = []
-    for item in scenarios:
-        first = seen.setdefault(item.name, item)
-        if first is not item:
-            problems.append(
-                Problem(
-                    item.where,
-                    None,
-                    "name",
-                    f"duplicate scenario name {item.name!r} (first used at {first.where})",
-                )
-            )
-    if problems:
-        raise ScenarioError(tuple(problems))
-    return ScenarioSet(tuple(scenarios), ())
+    return ScenarioSet(scenarios)

@@ -81,7 +81,7 @@ def _regex(text: str) -> str:
 
 
 def _upstream(text: str) -> str:
-    from mockserver.recording.proxy import check_upstream
+    from mockserver.recording.upstream import check_upstream
 
     try:
         return check_upstream(text)

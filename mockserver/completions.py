@@ -38,7 +38,7 @@ class Stamp:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class ToolCall:
     id: str
     type: str
     name: str
@@ -55,14 +55,14 @@ class Spoken:
 
 
 @dataclass(frozen=True, slots=True)
-class Turn:
+class ResolvedChoice:
     """One choice of a response, resolved against the request (ids, truncation, audio)."""
 
     index: int
     content: str | None
     refusal: str | None
-    tool_calls: tuple[Call, ...]
-    function_call: Call | None
+    tool_calls: tuple[ToolCall, ...]
+    function_call: ToolCall | None
     audio: Spoken | None
     finish_reason: str
 
@@ -132,9 +132,9 @@ def resolve(
     tool_call_id: Callable[[], str],
     audio_id: Callable[[], str],
     where: str,
-) -> list[Turn]:
+) -> list[ResolvedChoice]:
     """The `n` choices the request asked for (a reply's choices are cycled to fill them)."""
-    turns: list[Turn] = []
+    resolved_choices: list[ResolvedChoice] = []
     wants_audio = "audio" in request.modalities
     for index in range(request.n):
         choice = reply.choices[index % len(reply.choices)]
@@ -158,36 +158,40 @@ def resolve(
             legacy, calls = calls[0], ()
         if finish is None:
             finish = cut or ("tool_calls" if calls else "function_call" if legacy else "stop")
-        turns.append(Turn(index, content, refusal, calls, legacy, spoken, finish))
-    return turns
+        resolved_choices.append(
+            ResolvedChoice(index, content, refusal, calls, legacy, spoken, finish)
+        )
+    return resolved_choices
 
 
-def _call(spec: ToolCallSpec, new_id: Callable[[], str]) -> Call:
-    return Call(spec.id or new_id(), spec.type, spec.name, spec.arguments)
+def _call(spec: ToolCallSpec, new_id: Callable[[], str]) -> ToolCall:
+    return ToolCall(spec.id or new_id(), spec.type, spec.name, spec.arguments)
 
 
 # -- usage ------------------------------------------------------------------------------------
 
 
-def _completion_tokens(turn: Turn) -> tuple[int, int]:
+def _completion_tokens(resolved: ResolvedChoice) -> tuple[int, int]:
     """(completion tokens, of which audio) for one choice."""
-    total = tokens.count(turn.content or "") + tokens.count(turn.refusal or "")
-    for call in turn.tool_calls:
+    total = tokens.count(resolved.content or "") + tokens.count(resolved.refusal or "")
+    for call in resolved.tool_calls:
         total += 3 + tokens.count(call.name) + tokens.count(call.arguments)
-    if turn.function_call is not None:
-        total += 3 + tokens.count(turn.function_call.arguments)
+    if resolved.function_call is not None:
+        total += 3 + tokens.count(resolved.function_call.arguments)
     spoken = 0
-    if turn.audio is not None:
-        spoken = audio.audio_tokens(audio.seconds_for(turn.audio.transcript))
-        total += spoken + tokens.count(turn.audio.transcript)
+    if resolved.audio is not None:
+        spoken = audio.audio_tokens(audio.seconds_for(resolved.audio.transcript))
+        total += spoken + tokens.count(resolved.audio.transcript)
     return max(total, 1), spoken
 
 
-def usage(request: ChatRequest, turns: Sequence[Turn], pinned: dict[str, JSON] | None) -> Usage:
+def usage(
+    request: ChatRequest, resolved_choices: Sequence[ResolvedChoice], pinned: dict[str, JSON] | None
+) -> Usage:
     """Token counts from the mock tokenizer; any field the scenario pins wins."""
     completion = spoken = 0
-    for turn in turns:
-        c, s = _completion_tokens(turn)
+    for resolved in resolved_choices:
+        c, s = _completion_tokens(resolved)
         completion += c
         spoken += s
     prompt = request.prompt_tokens
@@ -217,41 +221,45 @@ def usage(request: ChatRequest, turns: Sequence[Turn], pinned: dict[str, JSON] |
 # -- non-streaming ----------------------------------------------------------------------------
 
 
-def _logprobs(turn: Turn, top: int) -> Logprobs:
+def _logprobs(resolved: ResolvedChoice, top: int) -> Logprobs:
     content = (
-        [tokens.token_logprob(t, top) for t in tokens.split(turn.content)] if turn.content else None
+        [tokens.token_logprob(t, top) for t in tokens.split(resolved.content)]
+        if resolved.content
+        else None
     )
     refusal = (
-        [tokens.token_logprob(t, top) for t in tokens.split(turn.refusal)] if turn.refusal else None
+        [tokens.token_logprob(t, top) for t in tokens.split(resolved.refusal)]
+        if resolved.refusal
+        else None
     )
     return {"content": content, "refusal": refusal}
 
 
-def _message(turn: Turn) -> Message:
+def _message(resolved: ResolvedChoice) -> Message:
     message: Message = {
         "role": "assistant",
-        "content": turn.content,
-        "refusal": turn.refusal,
+        "content": resolved.content,
+        "refusal": resolved.refusal,
         "annotations": [],
     }
-    if turn.tool_calls:
-        message["tool_calls"] = [_call_json(call) for call in turn.tool_calls]  # type: ignore[misc]
-    if turn.function_call is not None:
+    if resolved.tool_calls:
+        message["tool_calls"] = [_call_json(call) for call in resolved.tool_calls]  # type: ignore[misc]
+    if resolved.function_call is not None:
         message["function_call"] = {
-            "name": turn.function_call.name,
-            "arguments": turn.function_call.arguments,
+            "name": resolved.function_call.name,
+            "arguments": resolved.function_call.arguments,
         }
-    if turn.audio is not None:
+    if resolved.audio is not None:
         message["audio"] = {
-            "id": turn.audio.id,
-            "data": base64.b64encode(turn.audio.data).decode("ascii"),
-            "expires_at": turn.audio.expires_at,
-            "transcript": turn.audio.transcript,
+            "id": resolved.audio.id,
+            "data": base64.b64encode(resolved.audio.data).decode("ascii"),
+            "expires_at": resolved.audio.expires_at,
+            "transcript": resolved.audio.transcript,
         }
     return message
 
 
-def _call_json(call: Call) -> dict[str, JSON]:
+def _call_json(call: ToolCall) -> dict[str, JSON]:
     if call.type == "custom":
         return {
             "id": call.id,
@@ -265,20 +273,20 @@ def _call_json(call: Call) -> dict[str, JSON]:
     }
 
 
-def _choice_object(turn: Turn, logprobs: bool, top: int) -> Choice:
+def _choice_object(resolved: ResolvedChoice, logprobs: bool, top: int) -> Choice:
     """One choice of a `chat.completion`, keys in the order OpenAI sends them."""
     return {
-        "index": turn.index,
-        "message": _message(turn),
-        "logprobs": _logprobs(turn, top) if logprobs else None,
-        "finish_reason": turn.finish_reason,  # type: ignore[typeddict-item]
+        "index": resolved.index,
+        "message": _message(resolved),
+        "logprobs": _logprobs(resolved, top) if logprobs else None,
+        "finish_reason": resolved.finish_reason,  # type: ignore[typeddict-item]
     }
 
 
 @lru_cache(maxsize=4096)
-def _text_choice_json(turn: Turn, logprobs: bool, top: int) -> str:
+def _text_choice_json(resolved: ResolvedChoice, logprobs: bool, top: int) -> str:
     """A choice without generated ids, encoded once (the usual reply repeats)."""
-    return encode(_choice_object(turn, logprobs, top))
+    return encode(_choice_object(resolved, logprobs, top))
 
 
 def _usage_json(u: Usage) -> str:
@@ -296,14 +304,14 @@ def _usage_json(u: Usage) -> str:
 
 
 def completion_body(
-    request: ChatRequest, stamp: Stamp, turns: Sequence[Turn], usage_: Usage
+    request: ChatRequest, stamp: Stamp, resolved_choices: Sequence[ResolvedChoice], usage_: Usage
 ) -> bytes:
     """The `chat.completion` body (keys in OpenAI's order), assembled from cached pieces."""
     choices = ",".join(
-        _text_choice_json(turn, request.logprobs, request.top_logprobs)
-        if not turn.tool_calls and turn.audio is None and turn.function_call is None
-        else encode(_choice_object(turn, request.logprobs, request.top_logprobs))
-        for turn in turns
+        _text_choice_json(resolved, request.logprobs, request.top_logprobs)
+        if not resolved.tool_calls and resolved.audio is None and resolved.function_call is None
+        else encode(_choice_object(resolved, request.logprobs, request.top_logprobs))
+        for resolved in resolved_choices
     )
     return (
         f'{{"id":"{stamp.id}","object":"chat.completion","created":{stamp.created},'
@@ -338,7 +346,7 @@ def _choice(index: int, delta: str, logprobs: str = _NULL_LOGPROBS, finish: str 
 
 
 def _text_deltas(
-    turn: Turn, field: str, text: str, request: ChatRequest, size: int | None
+    resolved: ResolvedChoice, field: str, text: str, request: ChatRequest, size: int | None
 ) -> Iterator[str]:
     for piece in _pieces(text, size):
         lp = (
@@ -346,15 +354,17 @@ def _text_deltas(
             if request.logprobs
             else _NULL_LOGPROBS
         )
-        yield _choice(turn.index, f'"{field}":{piece}', lp)
+        yield _choice(resolved.index, f'"{field}":{piece}', lp)
 
 
-def _choice_chunks(turn: Turn, request: ChatRequest, size: int | None) -> Iterator[str]:
+def _choice_chunks(
+    resolved: ResolvedChoice, request: ChatRequest, size: int | None
+) -> Iterator[str]:
     """The choice objects of one choice's chunks, in order."""
-    i = turn.index
+    i = resolved.index
     role = '"role":"assistant"'
-    if turn.audio is not None:
-        spoken = turn.audio
+    if resolved.audio is not None:
+        spoken = resolved.audio
         yield _choice(
             i,
             f'{role},"content":null,"refusal":null,"audio":{{"id":{encode(spoken.id)},"transcript":""}}',
@@ -370,16 +380,18 @@ def _choice_chunks(turn: Turn, request: ChatRequest, size: int | None) -> Iterat
             if data:
                 yield _choice(i, f'"audio":{{"data":"{base64.b64encode(data).decode("ascii")}"}}')
         yield _choice(i, f'"audio":{{"expires_at":{spoken.expires_at}}}')
-    elif turn.refusal is not None and turn.content is None:
+    elif resolved.refusal is not None and resolved.content is None:
         yield _choice(i, f'{role},"content":null,"refusal":""')
-        yield from _text_deltas(turn, "refusal", turn.refusal, request, size)
-    elif turn.content is not None:
+        yield from _text_deltas(resolved, "refusal", resolved.refusal, request, size)
+    elif resolved.content is not None:
         yield _choice(i, f'{role},"content":"","refusal":null')
-        yield from _text_deltas(turn, "content", turn.content, request, size)
-    elif not turn.tool_calls and turn.function_call is None:
+        yield from _text_deltas(resolved, "content", resolved.content, request, size)
+    elif not resolved.tool_calls and resolved.function_call is None:
         yield _choice(i, f'{role},"content":"","refusal":null')
-    opened = turn.content is not None or turn.refusal is not None or turn.audio is not None
-    for k, call in enumerate(turn.tool_calls):
+    opened = (
+        resolved.content is not None or resolved.refusal is not None or resolved.audio is not None
+    )
+    for k, call in enumerate(resolved.tool_calls):
         kind = call.type
         payload = "input" if kind == "custom" else "arguments"
         head = (
@@ -390,13 +402,13 @@ def _choice_chunks(turn: Turn, request: ChatRequest, size: int | None) -> Iterat
         opened = True
         for piece in _pieces(call.arguments, size):
             yield _choice(i, f'"tool_calls":[{{"index":{k},"{kind}":{{"{payload}":{piece}}}}}]')
-    if turn.function_call is not None:
-        call = turn.function_call
+    if resolved.function_call is not None:
+        call = resolved.function_call
         head = f'"function_call":{{"name":{encode(call.name)},"arguments":""}}'
         yield _choice(i, head if opened else f'{role},"content":null,{head},"refusal":null')
         for piece in _pieces(call.arguments, size):
             yield _choice(i, f'"function_call":{{"arguments":{piece}}}')
-    yield _choice(i, "", finish=f'"{turn.finish_reason}"')
+    yield _choice(i, "", finish=f'"{resolved.finish_reason}"')
 
 
 def interleave(streams: Sequence[Iterator[str]]) -> Iterator[str]:
@@ -446,7 +458,7 @@ class Envelope:
 
 def chunk_events(
     request: ChatRequest,
-    turns: Sequence[Turn],
+    resolved_choices: Sequence[ResolvedChoice],
     envelope: Envelope,
     *,
     chunk_size: int | None,
@@ -456,7 +468,7 @@ def chunk_events(
     events = [
         envelope.event(choice, n)
         for n, choice in enumerate(
-            interleave([_choice_chunks(t, request, chunk_size) for t in turns])
+            interleave([_choice_chunks(t, request, chunk_size) for t in resolved_choices])
         )
     ]
     if usage_ is not None:

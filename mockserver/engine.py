@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from http import HTTPStatus
 from urllib.parse import unquote
 
-from mockserver import completions, memo, sse
+from mockserver import completions, memo
 from mockserver.completions import Envelope, Stamp
-from mockserver.errors import ApiError
+from mockserver.errors import ApiError, ScenarioError
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import HeaderIs, Matcher
-from mockserver.outcome import Frame, Headers, Outcome
+from mockserver.outcome import Outcome
 from mockserver.request import ChatRequest, lazy, with_headers
-from mockserver.scenarios import ErrorSpec, RawReply, Reply, Scenario, ScenarioSet
+from mockserver.responses import (
+    JSON_TYPE,
+    SSE_TYPE,
+    error_from_spec,
+    error_outcome,
+    frames,
+    json_outcome,
+    replay,
+    reply_headers,
+    unknown_url,
+)
+from mockserver.scenarios import Reply, Scenario, ScenarioSet
 from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON, Model
@@ -33,91 +43,11 @@ SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MODEL_CREATED = 1_700_000_000
 
-JSON_TYPE = (b"content-type", b"application/json")
-SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
-STATIC_HEADERS: Headers = [
-    (b"openai-version", b"2020-10-01"),
-    (b"openai-organization", b"mockserver"),
-    (b"openai-project", b"proj_mockserver"),
-    (b"x-ratelimit-limit-requests", b"10000"),
-    (b"x-ratelimit-limit-tokens", b"30000000"),
-    (b"x-ratelimit-remaining-requests", b"9999"),
-    (b"x-ratelimit-remaining-tokens", b"29999000"),
-    (b"x-ratelimit-reset-requests", b"6ms"),
-    (b"x-ratelimit-reset-tokens", b"2ms"),
-    (b"access-control-expose-headers", b"X-Request-ID"),
-]
 
-_RETRYABLE = frozenset({408, 409, 429})
-_ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
-    400: ("invalid_request_error", None, "Invalid request."),
-    401: (
-        "invalid_request_error",
-        "invalid_api_key",
-        "Incorrect API key provided: sk-mock***. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
-    ),
-    403: ("invalid_request_error", None, "You are not allowed to sample from this model."),
-    404: (
-        "invalid_request_error",
-        "model_not_found",
-        "The model `{model}` does not exist or you do not have access to it.",
-    ),
-    409: ("invalid_request_error", None, "The request conflicted with another request."),
-    429: (
-        "requests",
-        "rate_limit_exceeded",
-        "Rate limit reached for {model} in organization org-mockserver on requests per min "
-        "(RPM): Limit 3, Used 3, Requested 1. Please try again in 20ms. Visit "
-        "https://platform.openai.com/account/rate-limits to learn more.",
-    ),
-    500: (
-        "server_error",
-        None,
-        "The server had an error while processing your request. Sorry about that!",
-    ),
-    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
-}
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return f"Request failed with status {status}"
-
-
-def error_from_spec(spec: ErrorSpec, model: str) -> ApiError:
-    """A scripted error with OpenAI's defaults for its status filled in.
-
-    Errors the SDKs retry get `retry-after-ms: 10` (tests stay fast) unless the scenario sets
-    `retry-after` or `retry-after-ms`, and quota errors `x-should-retry: false` unless it sets
-    that (null removes a header).
-    """
-    default_type, default_code, default_message = _ERROR_DEFAULTS.get(
-        spec.status,
-        (
-            "server_error" if spec.status >= 500 else "invalid_request_error",
-            None,
-            f"{_phrase(spec.status)}.",
-        ),
-    )
-    code = spec.code if spec.code is not None or spec.type is not None else default_code
-    headers: dict[str, str | None] = {}
-    timed = any(name in ("retry-after", "retry-after-ms") for name, _ in spec.headers)
-    if (spec.status in _RETRYABLE or spec.status >= 500) and not timed:
-        headers["retry-after-ms"] = "10"  # the SDKs read it before a scenario's retry-after
-    if code == "insufficient_quota":
-        headers["x-should-retry"] = "false"
-    headers.update(spec.headers)
-    return ApiError(
-        status=spec.status,
-        message=(spec.message or default_message).replace("{model}", model),
-        type=spec.type or default_type,
-        param=spec.param,
-        code=code,
-        headers=tuple((k, v) for k, v in headers.items() if v is not None),
-    )
+OnMiss = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], Iterable[Scenario]]
+"""Called with a valid chat request's body and headers when no scenario matched it: returns
+scenarios to add before one more try (none: the request is answered as unmatched), or raises
+`ApiError` to answer with that error. The pytest record modes record through it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +107,16 @@ class _State:
 class MockEngine:
     """Plays back scenarios: validation, matching (with sequence state), replies."""
 
-    def __init__(self, scenarios: ScenarioSet, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self,
+        scenarios: ScenarioSet,
+        config: EngineConfig | None = None,
+        *,
+        on_miss: OnMiss | None = None,
+    ) -> None:
         self.config = config or EngineConfig()
         self.scenarios = scenarios
+        self.on_miss = on_miss
         self._list: Sequence[Scenario] = scenarios.scenarios
         self._matcher = Matcher(self._list)
         self._has_next = any(s.after == "next" for s in self._list)
@@ -190,10 +127,8 @@ class MockEngine:
         self._padding = self._ids.padding_pool(64)
         self._state = self._fresh_state()
         self._needs_headers = _needs_headers(self._list)
-        self._parsed: memo.Bounded[bytes, ChatRequest | object] = memo.Bounded(1024)
-        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template | object] = (
-            memo.Bounded(1024)
-        )
+        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
+        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -208,12 +143,13 @@ class MockEngine:
     def add_scenarios(self, scenarios: Iterable[Scenario]) -> None:
         """Append scenarios while serving (a test adds inline ones after its first requests).
 
-        Sequence positions and the journal are kept; the caller keeps names unique.
+        Sequence positions and the journal are kept; a name already in use raises
+        `ScenarioError` (the `ScenarioSet` refuses it) and adds nothing.
         """
         added = tuple(scenarios)
         with self._lock:
-            self._list = (*self._list, *added)
-            self.scenarios = ScenarioSet(tuple(self._list), self.scenarios.files)
+            self.scenarios = self.scenarios.extend(added)
+            self._list = self.scenarios.scenarios
             self._matcher = Matcher(self._list)
             self._has_next = any(s.after == "next" for s in self._list)
             self._needs_headers = _needs_headers(self._list)
@@ -242,7 +178,7 @@ class MockEngine:
             return self.list_models()
         if route.startswith("/models/") and method == "GET":
             return self.get_model(unquote(route[len("/models/") :]))
-        return self.error_outcome(unknown_url(method, path))
+        return error_outcome(unknown_url(method, path), self._ids.request())
 
     # -- chat completions --------------------------------------------------------------------
 
@@ -251,14 +187,19 @@ class MockEngine:
         request_id = self._ids.request()
         headers = tuple(headers)
         scenario = None
-        turn = None
+        reply_index = None
         delay = 0.0
         try:
             request = self._parse(raw, headers)
             if self.config.strict:
                 check_strict(request)
-            scenario, turn = self._match(request)
-            reply = self._pick(scenario, turn)
+            found = self._match(request)
+            if found is None and self.on_miss is not None:
+                found = self._retry(request, raw, headers)
+            if found is None:
+                raise self._no_match(request)
+            scenario, reply_index = found
+            reply = self._pick(scenario, reply_index)
             delay = reply.delay_ms / 1000
             if reply.raw is not None:
                 outcome = replay(reply.raw, reply.delay_ms, timing=self.config.recorded_timing)
@@ -268,32 +209,41 @@ class MockEngine:
                 outcome = self._reply(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
-            self._record(raw, headers, error.status, scenario=name, reply_index=turn, error=error)
-            return self.error_outcome(error, request_id, delay)
-        index = min(turn, len(scenario.replies) - 1)
+            self._record(
+                raw, headers, error.status, scenario=name, reply_index=reply_index, error=error
+            )
+            return error_outcome(error, request_id, delay)
+        index = min(reply_index, len(scenario.replies) - 1)
         self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
         return outcome
 
-    def answers(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
-        """Whether this chat request would be answered by a scenario, or refused as invalid,
-        rather than missed (state unchanged). The recorder forwards only the misses."""
+    def _retry(
+        self, request: ChatRequest, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]
+    ) -> tuple[Scenario, int] | None:
+        """Nothing matched: ask `on_miss` (outside the lock; it may take seconds, as a
+        recorder's upstream does) for scenarios to add, and match once more if it gave any."""
+        assert self.on_miss is not None
+        added = tuple(self.on_miss(raw, headers))
+        if not added:
+            return None
         try:
-            request = parse_chat_request(decode_body(raw), tuple(headers))
-        except ApiError:
-            return True
-        with self._lock:
-            skip = self._exhausted if self._has_next else None
-            return self._matcher.find(request, skip) is not None
+            self.add_scenarios(added)
+        except ScenarioError as exc:  # e.g. a name in use: the hook's mistake, said as such
+            raise ApiError(
+                status=500,
+                type="server_error",
+                message=f"mockserver's on_miss hook gave scenarios it cannot add: {exc}",
+                headers=(("x-should-retry", "false"),),
+            ) from None
+        return self._match(request)
 
     def _parse(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> ChatRequest:
         """The request a body holds; a body seen before is parsed only once (see `memo`)."""
         request = self._parsed.get(raw)
-        if not isinstance(request, ChatRequest):
-            parsed = parse_chat_request(decode_body(raw), ())
-            if len(raw) <= memo.MAX_BODY:
-                # Kept from the second sighting: a stream of distinct bodies keeps nothing alive.
-                self._parsed.put(raw, parsed if request is memo.SEEN else memo.SEEN)
-            request = parsed
+        if request is None:
+            request = parse_chat_request(decode_body(raw), ())
+            if self._parsed.offer(raw, len(raw)):
+                self._parsed.put(raw, request)
         if self._needs_headers and headers:
             return with_headers(request, headers)
         return request
@@ -328,11 +278,11 @@ class MockEngine:
         scenario = self._list[position]
         return scenario.after == "next" and self._state.used[position] >= len(scenario.replies)
 
-    def _match(self, request: ChatRequest) -> tuple[Scenario, int]:
+    def _match(self, request: ChatRequest) -> tuple[Scenario, int] | None:
         """The scenario that answers, and how many requests it answered before this one.
 
-        A strict file's rules are checked before the scenario's turn is used up, so a request
-        it refuses does not move its sequence on.
+        A strict file's rules are checked before the scenario's reply index moves on, so a
+        request it refuses does not move its sequence on.
         """
         with self._lock:
             position = self._matcher.find(request, self._exhausted if self._has_next else None)
@@ -340,17 +290,17 @@ class MockEngine:
                 scenario = self._list[position]
                 if scenario.strict and not self.config.strict:
                     check_strict(request)
-                turn = self._state.used[position]
-                self._state.used[position] = turn + 1
+                reply_index = self._state.used[position]
+                self._state.used[position] = reply_index + 1
         if position is None:
-            raise self._no_match(request)
-        return scenario, turn
+            return None
+        return scenario, reply_index
 
     @staticmethod
-    def _pick(scenario: Scenario, turn: int) -> Reply:
-        """The reply for the scenario's `turn`-th request, following `after` once used up."""
-        if turn < len(scenario.replies):
-            return scenario.replies[turn]
+    def _pick(scenario: Scenario, reply_index: int) -> Reply:
+        """The reply at `reply_index` (requests answered before), following `after` past the end."""
+        if reply_index < len(scenario.replies):
+            return scenario.replies[reply_index]
         if scenario.after == "error":
             raise ApiError(
                 status=404,
@@ -358,7 +308,7 @@ class MockEngine:
                 message=(
                     f"Scenario {scenario.name!r} ({scenario.where}) has given all "
                     f"{len(scenario.replies)} replies of its sequence, and its `after: error` "
-                    f"refuses more (this was request {turn + 1})."
+                    f"refuses more (this was request {reply_index + 1})."
                 ),
                 headers=(("x-should-retry", "false"),),
             )
@@ -415,11 +365,12 @@ class MockEngine:
         offset = self._ids.below(64) if request.stream else 0
         key = (raw or b"", id(reply), offset)
         template = self._templates.get(key) if raw is not None else None
-        if not isinstance(template, memo.Template):
-            if template is None or raw is None or not _templatable(request, reply):
-                # Seen for the first time (or not worth it): render; a template comes next time.
-                if raw is not None and len(raw) <= memo.MAX_BODY:
-                    self._templates.put(key, memo.SEEN)
+        if template is None:
+            if (
+                raw is None
+                or not memo.templatable(request, reply)
+                or not self._templates.offer(key, len(raw))
+            ):
                 stamp = self._stamp(request, reply, completion_id, created)
                 return self._render(
                     request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
@@ -447,7 +398,7 @@ class MockEngine:
         request_id: str,
         offset: int,
     ) -> Outcome:
-        turns = completions.resolve(
+        resolved_choices = completions.resolve(
             request,
             reply,
             created=stamp.created,
@@ -455,68 +406,28 @@ class MockEngine:
             audio_id=self._ids.audio,
             where=f"{scenario.name!r} ({scenario.where})",
         )
-        usage = completions.usage(request, turns, reply.usage)
+        usage = completions.usage(request, resolved_choices, reply.usage)
         delay = reply.delay_ms / 1000
-        headers = self._headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
+        headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
-            body = completions.completion_body(request, stamp, turns, usage)
+            body = completions.completion_body(request, stamp, resolved_choices, usage)
             return Outcome(200, headers, body, delay=delay)
         envelope = Envelope.for_stream(request, stamp, self._padding, offset)
         events = completions.chunk_events(
             request,
-            turns,
+            resolved_choices,
             envelope,
             chunk_size=reply.stream.chunk_size,
             usage_=usage if request.include_usage else None,
         )
-        return Outcome(200, headers, frames=self._frames(reply, events, stamp.model), delay=delay)
-
-    def _frames(self, reply: Reply, events: list[str], model: str) -> tuple[Frame, ...]:
-        spec = reply.stream
-        tail = completions.DONE
-        abort = False
-        if spec.interrupt is not None:
-            events = events[: spec.interrupt.after_chunks]
-            if spec.interrupt.error is not None:
-                tail = completions.error_event(error_from_spec(spec.interrupt.error, model))
-            else:
-                tail, abort = "", True
-        first = spec.first_chunk_delay_ms / 1000
-        end = (Frame(0.0, abort=True),) if abort else ()
-        if not spec.chunk_delay_ms:
-            return (Frame(first, ("".join(events) + tail).encode()), *end)
-        gap = spec.chunk_delay_ms / 1000
-        frames = [Frame(first if n == 0 else gap, e.encode()) for n, e in enumerate(events)]
-        if tail:
-            frames.append(Frame(gap if frames else first, tail.encode()))
-        return (*frames, *end)
-
-    def _headers(self, content_type: tuple[bytes, bytes], request_id: str, reply: Reply) -> Headers:
-        processing = str(int(reply.delay_ms + reply.stream.first_chunk_delay_ms) + 1).encode()
-        headers: Headers = [
-            content_type,
-            (b"x-request-id", request_id.encode()),
-            (b"openai-processing-ms", processing),
-            *STATIC_HEADERS,
-        ]
-        if reply.headers:
-            headers = merge_headers(headers, reply.headers)
-        return headers
-
-    def error_outcome(
-        self, error: ApiError, request_id: str | None = None, delay: float = 0.0
-    ) -> Outcome:
-        """The JSON error response for `error` (sent after `delay` seconds)."""
-        headers: Headers = [
-            JSON_TYPE,
-            (b"x-request-id", (request_id or self._ids.request()).encode()),
-            *STATIC_HEADERS,
-        ]
-        if error.headers:
-            headers = merge_headers(headers, error.headers)
-        return Outcome(error.status, headers, error.encode(), delay=delay)
+        return Outcome(200, headers, frames=frames(reply, events, stamp.model), delay=delay)
 
     # -- models ------------------------------------------------------------------------------
+
+    def request_id(self) -> str:
+        """A fresh `x-request-id` (from the engine's seeded stream), for the shells' own
+        responses (413, 500) rendered by `responses.error_outcome`."""
+        return self._ids.request()
 
     def model_names(self) -> tuple[str, ...]:
         names = dict.fromkeys(self.scenarios.model_names())
@@ -528,7 +439,7 @@ class MockEngine:
 
     def list_models(self) -> Outcome:
         body = {"object": "list", "data": [self._model(n) for n in self.model_names()]}
-        return self.json_outcome(body)
+        return json_outcome(body, self._ids.request())
 
     def get_model(self, name: str) -> Outcome:
         if name not in self.model_names():
@@ -537,73 +448,10 @@ class MockEngine:
                 message=f"The model `{name}` does not exist or you do not have access to it.",
                 code="model_not_found",
             )
-            return self.error_outcome(error)
-        return self.json_outcome(self._model(name))
-
-    def json_outcome(self, body: JSON, status: int = 200) -> Outcome:
-        headers: Headers = [
-            JSON_TYPE,
-            (b"x-request-id", self._ids.request().encode()),
-            *STATIC_HEADERS,
-        ]
-        return Outcome(status, headers, completions.encode(body).encode())
+            return error_outcome(error, self._ids.request())
+        return json_outcome(self._model(name), self._ids.request())
 
 
 def _needs_headers(scenarios: Iterable[Scenario]) -> bool:
     """Whether any scenario matches on request headers (parsed requests are shared otherwise)."""
     return any(isinstance(c, HeaderIs) for s in scenarios for c in s.conditions)
-
-
-def _templatable(request: ChatRequest, reply: Reply) -> bool:
-    """Whether the reply makes no ids of its own (tool calls, audio): then only the completion
-    id, `created` and `x-request-id` differ between responses, and a template serves."""
-    if "audio" in request.modalities:
-        return False
-    return all(
-        choice.audio is None
-        and choice.function_call is None
-        and all(call.id for call in choice.tool_calls)
-        for choice in reply.choices
-    )
-
-
-def replay(raw: RawReply, delay_ms: float = 0.0, *, timing: bool = False) -> Outcome:
-    """A recorded response, byte for byte (with its recorded waits when `timing` is on here or
-    in the reply)."""
-    headers: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in raw.headers]
-    if raw.events is None:
-        return Outcome(raw.status, headers, raw.body or b"", delay=delay_ms / 1000)
-    timed = timing or raw.timing
-    frames = [
-        Frame(
-            e.delay_ms / 1000 if timed else 0.0,
-            (f"event: {e.event}\n" if e.event is not None else "").encode()
-            + sse.encode_event(e.data).encode(),
-        )
-        for e in raw.events
-    ]
-    if not timed and frames:
-        frames = [Frame(0.0, b"".join(f.data for f in frames))]
-    if raw.end == "abort":
-        frames.append(Frame(0.0, abort=True))
-    return Outcome(raw.status, headers, frames=tuple(frames), delay=delay_ms / 1000)
-
-
-def merge_headers(headers: Headers, extra: Iterable[tuple[str, str | None]]) -> Headers:
-    """Scenario headers replace defaults of the same name; a null value removes one."""
-    overrides = {k.lower().encode("latin-1"): v for k, v in extra}
-    kept = [(k, v) for k, v in headers if k not in overrides]
-    kept.extend((k, v.encode("latin-1")) for k, v in overrides.items() if v is not None)
-    return kept
-
-
-def unknown_url(method: str, path: str) -> ApiError:
-    """OpenAI's answer to a route it does not have."""
-    return ApiError(
-        status=404,
-        message=(
-            f"Unknown request URL: {method} {path}. Please check the URL for typos, or see the "
-            "docs at https://platform.openai.com/docs/api-reference/."
-        ),
-        code="unknown_url",
-    )

@@ -127,6 +127,8 @@ class _Frames:
             return self._read_timeout, True
         return delay, False
 
+    # __iter__ and __aiter__ mirror each other on purpose: one stream, waited on by a thread
+    # (threading.Event) or by a task (anyio.Event); a shared generator cannot do both.
     def __iter__(self) -> Iterator[bytes]:
         frames = self._frames
         while self._next < len(frames) and self._open():

@@ -5,7 +5,8 @@ function of its bytes, and a reply without generated ids (tool-call or audio ids
 one response to the next only in its completion id, `created` and `x-request-id`. So the engine
 keeps, per body, the parsed request and the rendered reply with marked places for those three
 values, and fills them in: the same bytes as rendering afresh (a test checks it), for a fraction
-of the work. Both tables are bounded and keep only small bodies.
+of the work. Both tables are bounded, keep only small bodies, and keep a value only from a
+body's second sighting (`Bounded.offer`), so one-off bodies cost nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from mockserver.outcome import Frame, Headers, Outcome
+from mockserver.request import ChatRequest
+from mockserver.scenarios import Reply
 
 MAX_BODY = 64 * 1024
 """Bodies larger than this are not remembered (nor their replies)."""
@@ -29,15 +32,23 @@ def _stamp(completion_id: str, obj: str, created: int) -> bytes:
     return f'"id":"{completion_id}","object":"{obj}","created":{created}'.encode()
 
 
-SEEN = object()
-"""What the template table holds for a body seen once: a template pays off from the second."""
-
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+class _Seen:
+    """The mark a key's first sighting leaves: a value pays off from the second."""
+
+
+_SEEN = _Seen()
+
+
 class Bounded(Generic[K, V]):
-    """A mapping that forgets its oldest entry once it holds `size` of them.
+    """What is kept for keys seen more than once; it forgets its oldest entry past `size`.
+
+    The policy lives here: `offer` says whether to keep a value for a key, which is from the
+    key's second sighting on (the first only leaves a mark), and never for a body larger than
+    `MAX_BODY`, so a stream of distinct bodies keeps nothing alive.
 
     An OrderedDict: dropping a plain dict's first key again and again makes finding the
     first key slower each time (the freed slots stay in front until the dict is rebuilt).
@@ -45,18 +56,46 @@ class Bounded(Generic[K, V]):
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
+        self._items: OrderedDict[K, V | _Seen] = OrderedDict()
 
     def get(self, key: K) -> V | None:
-        return self._items.get(key)
+        """The value kept for `key`, or None (not seen, or seen once)."""
+        value = self._items.get(key)
+        return None if value is None or isinstance(value, _Seen) else value
+
+    def offer(self, key: K, size: int) -> bool:
+        """Whether to keep a value for `key` (a body of `size` bytes) now: on its second
+        sighting yes; on the first, no, and the sighting is noted."""
+        if size > MAX_BODY:
+            return False
+        if key in self._items:
+            return True
+        self._store(key, _SEEN)
+        return False
 
     def put(self, key: K, value: V) -> None:
-        if len(self._items) >= self._size:
+        self._store(key, value)
+
+    def _store(self, key: K, value: V | _Seen) -> None:
+        if key not in self._items and len(self._items) >= self._size:
             self._items.popitem(last=False)
         self._items[key] = value
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+def templatable(request: ChatRequest, reply: Reply) -> bool:
+    """Whether the reply makes no ids of its own (tool calls, audio): then only the completion
+    id, `created` and `x-request-id` differ between responses, and a template serves."""
+    if "audio" in request.modalities:
+        return False
+    return all(
+        choice.audio is None
+        and choice.function_call is None
+        and all(call.id for call in choice.tool_calls)
+        for choice in reply.choices
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ before failing, so `mockserver check` shows a whole file's mistakes at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,7 +17,7 @@ from mockserver import audio
 from mockserver.errors import Problem, ScenarioError
 from mockserver.matching import Condition, ModelIs, parse_match
 from mockserver.wire import AUDIO_FORMATS, FINISH_REASONS, JSON
-from mockserver.yamlsource import Node, describe, parse_yaml
+from mockserver.yamlsource import Document, Node, describe, parse_yaml
 
 VERSION = 1
 FILE_KEYS = ("version", "scenarios", "strict", "recorded_at")
@@ -195,10 +195,25 @@ class Scenario:
 
 @dataclass(frozen=True, slots=True)
 class ScenarioSet:
-    """Every scenario loaded, in file order, and the files they came from."""
+    """Scenarios in order (files, then those added), and the files they came from.
+
+    The set owns the rule that names are unique (they identify scenarios in the journal and in
+    failures): it refuses to hold two of one name, raising `ScenarioError`. Everything that
+    combines scenarios goes through it (`extend`).
+    """
 
     scenarios: tuple[Scenario, ...] = ()
     files: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if problems := duplicate_names(self.scenarios):
+            raise ScenarioError(tuple(problems))
+
+    def extend(self, more: ScenarioSet | Iterable[Scenario]) -> ScenarioSet:
+        """This set followed by `more` (raises `ScenarioError` naming each name used twice)."""
+        if isinstance(more, ScenarioSet):
+            return ScenarioSet((*self.scenarios, *more.scenarios), (*self.files, *more.files))
+        return ScenarioSet((*self.scenarios, *more), self.files)
 
     def model_names(self) -> tuple[str, ...]:
         """The exact model names the scenarios match on or reply with (globs left out)."""
@@ -211,6 +226,24 @@ class ScenarioSet:
                 if reply.model:
                     names[reply.model] = None
         return tuple(names)
+
+
+def duplicate_names(scenarios: Iterable[Scenario]) -> list[Problem]:
+    """A problem for each scenario whose name an earlier one has (`ScenarioSet`'s rule)."""
+    seen: dict[str, Scenario] = {}
+    problems: list[Problem] = []
+    for scenario in scenarios:
+        first = seen.setdefault(scenario.name, scenario)
+        if first is not scenario:
+            problems.append(
+                Problem(
+                    scenario.file,
+                    scenario.line,
+                    "name",
+                    f"duplicate scenario name {scenario.name!r} (first used at {first.where})",
+                )
+            )
+    return problems
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -597,34 +630,32 @@ def load_scenarios(paths: Iterable[str | Path]) -> ScenarioSet:
         found, trouble = parse_document(text, str(path), path.parent)
         scenarios.extend(found)
         problems.extend(trouble)
-    problems.extend(_duplicate_names(scenarios))
-    if problems:
-        raise ScenarioError(tuple(problems))
+    if problems:  # with the set's own complaints, so one run shows every problem
+        raise ScenarioError((*problems, *duplicate_names(scenarios)))
     return ScenarioSet(tuple(scenarios), tuple(str(f) for f in files))
-
-
-def _duplicate_names(scenarios: Iterable[Scenario]) -> list[Problem]:
-    """Names identify scenarios in the journal and in failures, so each must be unique."""
-    seen: dict[str, Scenario] = {}
-    problems: list[Problem] = []
-    for scenario in scenarios:
-        first = seen.setdefault(scenario.name, scenario)
-        if first is not scenario:
-            problems.append(
-                Problem(
-                    scenario.file,
-                    scenario.line,
-                    "name",
-                    f"duplicate scenario name {scenario.name!r} (first used at {first.where})",
-                )
-            )
-    return problems
 
 
 def load_text(text: str, file: str = "<inline>", base: Path | None = None) -> ScenarioSet:
     """Load scenarios from YAML text (tests, inline scenarios)."""
     scenarios, problems = parse_document(text, file, base or Path.cwd())
-    problems.extend(_duplicate_names(scenarios))
     if problems:
-        raise ScenarioError(tuple(problems))
+        raise ScenarioError((*problems, *duplicate_names(scenarios)))
     return ScenarioSet(tuple(scenarios), (file,))
+
+
+def read_scenario(
+    mapping: Mapping[str, JSON],
+    *,
+    file: str,
+    line: int | None = None,
+    base: Path,
+    strict: bool = False,
+) -> Scenario:
+    """One scenario from a mapping of the YAML keys, read as a file's scenario is, without
+    YAML text: problems carry the key path inside `mapping` (`reply.tool_calls[0]`), at
+    `file:line` (where the Python code made it), and raise `ScenarioError`."""
+    doc = Document(file)
+    scenario = _scenario(Node(dict(mapping), doc, line, ""), base, 0, strict)
+    if doc.problems or scenario is None:
+        raise ScenarioError(tuple(doc.problems))
+    return scenario

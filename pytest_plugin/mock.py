@@ -7,37 +7,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mockserver import builder
-from mockserver.engine import EngineConfig, JournalEntry, MockEngine
-from mockserver.errors import Problem, ScenarioError
+from mockserver.engine import EngineConfig, JournalEntry, MockEngine, OnMiss
 from mockserver.inprocess import InProcessMock
 from mockserver.scenarios import Scenario, ScenarioSet, load_scenarios, load_text
-from pytest_plugin.journal import Call, calls_of
-from pytest_plugin.settings import STRICTNESS_DOC, Settings
 
-Mode = Literal["inprocess", "server"]
+from .journal import Call, calls_of
+from .settings import STRICTNESS_DOC, Settings
 
-
-def _combine(*sets: ScenarioSet) -> ScenarioSet:
-    scenarios: list[Scenario] = []
-    seen: dict[str, Scenario] = {}
-    problems: list[Problem] = []
-    for item in (s for group in sets for s in group.scenarios):
-        first = seen.setdefault(item.name, item)
-        if first is not item:
-            problems.append(_duplicate(item, first))
-        scenarios.append(item)
-    if problems:
-        raise ScenarioError(tuple(problems))
-    return ScenarioSet(tuple(scenarios), tuple(f for group in sets for f in group.files))
-
-
-def _duplicate(item: Scenario, first: Scenario) -> Problem:
-    return Problem(
-        item.file,
-        item.line,
-        "name",
-        f"duplicate scenario name {item.name!r} (first used at {first.where})",
-    )
+Serving = Literal["inprocess", "server"]
 
 
 class Mockserver:
@@ -49,20 +26,24 @@ class Mockserver:
 
     def __init__(
         self,
-        mode: Mode,
+        mode: Serving,
         url: str,
         settings: Settings,
         shared: ScenarioSet,
         own: ScenarioSet,
+        *,
+        cassette: ScenarioSet | None = None,
+        on_miss: OnMiss | None = None,
     ) -> None:
-        self.mode: Mode = mode
+        self.mode: Serving = mode
         self.url = url
         self.settings = settings
         self._checked: set[str] = {s.name for s in own.scenarios}
         self.inprocess: InProcessMock | None = None
         self.engine = MockEngine(
-            _combine(shared, own),
-            EngineConfig(seed=settings.seed, models=settings.models, strict=settings.strict_params),
+            shared.extend(own).extend(cassette or ScenarioSet()),
+            EngineConfig(seed=settings.seed, models=settings.models, strict=settings.strict),
+            on_miss=on_miss,
         )
 
     def __repr__(self) -> str:
@@ -136,15 +117,7 @@ class Mockserver:
 
     def _extend(self, scenarios: Iterable[Scenario]) -> None:
         added = tuple(scenarios)
-        existing = {s.name: s for s in self.engine.scenarios.scenarios}
-        problems = []
-        for item in added:
-            first = existing.setdefault(item.name, item)
-            if first is not item:
-                problems.append(_duplicate(item, first))
-        if problems:
-            raise ScenarioError(tuple(problems))
-        self.engine.add_scenarios(added)
+        self.engine.add_scenarios(added)  # raises ScenarioError on a name already in use
         self._checked.update(s.name for s in added)
 
     @property

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_plugin import recording
-from pytest_plugin.settings import (
+from . import recording
+from .settings import (
     MARKER_HELP,
     SettingsError,
     add_options,
@@ -29,7 +29,8 @@ from pytest_plugin.settings import (
 # installing mockserver must not slow down every pytest start.
 if TYPE_CHECKING:
     from mockserver.server import BackgroundServer
-    from pytest_plugin.mock import Mockserver, Mode
+
+    from .mock import Mockserver, Serving
 
 API_KEY = "sk-mockserver"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -55,20 +56,24 @@ def pytest_runtest_makereport(
     return report
 
 
-def _build(request: pytest.FixtureRequest, mode: Mode, url: str) -> Mockserver:
+def _build(request: pytest.FixtureRequest, mode: Serving, url: str) -> Mockserver:
     from mockserver.errors import ScenarioError
-    from pytest_plugin.mock import Mockserver
+
+    from .mock import Mockserver
 
     try:
         settings = settings_for(request.node)
+        cassette = recording.cassette_for(request.node)  # in a record mode, it records misses
         mock = Mockserver(
             mode,
             url,
             settings,
             load_cached(settings.shared_paths),
             load_cached(settings.own_paths),
+            cassette=cassette.scenarios,
+            on_miss=cassette.on_miss,
         )
-        recording.attach(request, mock)  # the test's cassette; in a record mode, the upstream
+        request.addfinalizer(lambda: cassette.finish(mock))
         return mock
     except (SettingsError, recording.RecordingSettingsError) as exc:
         pytest.fail(f"mockserver: {exc}", pytrace=False)

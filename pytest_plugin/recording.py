@@ -17,18 +17,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pytest
 
 if TYPE_CHECKING:
+    from mockserver.engine import OnMiss
     from mockserver.recording.cassette import Update
     from mockserver.scenarios import ScenarioSet
-    from pytest_plugin.mock import Mockserver
 
-Mode = Literal["none", "once", "new_episodes", "all", "rewrite"]
-MODES: tuple[Mode, ...] = ("none", "once", "new_episodes", "all", "rewrite")
+    from .mock import Mockserver
+
+RecordMode = Literal["none", "once", "new_episodes", "all", "rewrite"]
+MODES: tuple[RecordMode, ...] = ("none", "once", "new_episodes", "all", "rewrite")
 MARKER = "mockserver_cassette"
 MARKER_HELP = (
     f"{MARKER}(path=None, *, record_mode=None): this test's cassette file (relative to the test "
@@ -36,7 +40,7 @@ MARKER_HELP = (
 )
 DEFAULT_UPSTREAM = "https://api.openai.com/v1"
 PLACEHOLDER_KEY = "sk-mockserver"  # what the fixtures set OPENAI_API_KEY to when it is unset
-UPDATES: dict[Mode, Update] = {
+UPDATES: dict[RecordMode, Update] = {
     "none": "append",
     "once": "append",
     "new_episodes": "append",
@@ -129,7 +133,7 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-") or "test"
 
 
-def record_mode(item: pytest.Item) -> Mode:
+def record_mode(item: pytest.Item) -> RecordMode:
     """The marker's `record_mode`, else `--mockserver-record-mode`, else the ini option."""
     marker = item.get_closest_marker(MARKER)
     mode = marker.kwargs.get("record_mode") if marker else None
@@ -139,7 +143,7 @@ def record_mode(item: pytest.Item) -> Mode:
         raise RecordingSettingsError(
             f"@pytest.mark.{MARKER}: unknown record_mode {mode!r} (allowed: {', '.join(MODES)})"
         )
-    return cast(Mode, mode)
+    return cast(RecordMode, mode)
 
 
 def cassette_path(item: pytest.Item) -> Path:
@@ -163,7 +167,7 @@ def cassette_path(item: pytest.Item) -> Path:
 
 
 def upstream_url(config: pytest.Config) -> str:
-    from mockserver.recording.proxy import check_upstream
+    from mockserver.recording.upstream import check_upstream
 
     raw = os.environ.get("MOCKSERVER_UPSTREAM") or config.getini("mockserver_upstream")
     try:
@@ -196,21 +200,31 @@ def _hint(item: pytest.Item, mock: Mockserver, path: Path) -> None:
         )
 
 
-def attach(request: pytest.FixtureRequest, mock: Mockserver) -> None:
-    """Give the test its cassette: loaded for replay, and in a record mode a recording engine
-    that forwards what no scenario answers."""
-    item = request.node
+@dataclass(frozen=True, slots=True)
+class Cassette:
+    """What a test's cassette gives its mock, decided before the mock is built: scenarios to
+    replay, in a record mode the engine's `on_miss` hook that records, and what to say at
+    teardown."""
+
+    scenarios: ScenarioSet
+    on_miss: OnMiss | None
+    finish: Callable[[Mockserver], None]
+
+
+def cassette_for(item: pytest.Item) -> Cassette:
+    """The test's cassette: loaded for replay, and in a record mode a `Recorder` that forwards
+    what no scenario answers and writes it there."""
+    from mockserver.scenarios import ScenarioSet
+
     mode = record_mode(item)
     path = cassette_path(item)
     exists = path.is_file()
     if mode == "none" or (mode == "once" and exists):
         if exists:
-            mock.engine.add_scenarios(_loaded(path, once_each=False).scenarios)
-        else:
-            request.addfinalizer(lambda: _hint(item, mock, path))
-        return
+            return Cassette(_loaded(path, once_each=False), None, lambda mock: None)
+        return Cassette(ScenarioSet(), None, lambda mock: _hint(item, mock, path))
     from mockserver.recording.cassette import Writer
-    from mockserver.recording.forwarding import RecordingEngine
+    from mockserver.recording.forwarding import Recorder
     from mockserver.recording.scrub import Scrubber
 
     upstream = upstream_url(item.config)
@@ -225,20 +239,16 @@ def attach(request: pytest.FixtureRequest, mock: Mockserver) -> None:
         origin=f"Recorded by the mockserver pytest plugin ({mode}) from {upstream} "
         f"for {item.nodeid}",
     )
-    engine = RecordingEngine(
-        mock.engine.scenarios,
-        mock.engine.config,
+    recorder = Recorder(
         writer=writer,
         upstream=upstream,
         api_key=None if key == PLACEHOLDER_KEY else key,
         missing_key=f"set ${key_env} (ini mockserver_api_key_env names the variable)",
         placeholder_keys=(PLACEHOLDER_KEY,),
     )
-    if mode == "new_episodes" and exists:
-        engine.add_scenarios(_loaded(path, once_each=True).scenarios)
-    mock.engine = engine
+    replayed = _loaded(path, once_each=True) if mode == "new_episodes" and exists else None
 
-    def finish() -> None:
+    def finish(mock: Mockserver) -> None:
         if writer.written:
             item.add_report_section(
                 "teardown",
@@ -248,4 +258,4 @@ def attach(request: pytest.FixtureRequest, mock: Mockserver) -> None:
         elif mode == "rewrite" and path.is_file():
             path.unlink()  # rewritten to nothing: this run made no request
 
-    request.addfinalizer(finish)
+    return Cassette(replayed or ScenarioSet(), recorder, finish)

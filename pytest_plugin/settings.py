@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 if TYPE_CHECKING:
+    from mockserver.inprocess import Unmatched
     from mockserver.scenarios import ScenarioSet
 
-Unmatched = Literal["passthrough", "refuse"]  # as mockserver.inprocess (imported when used)
 
 MARKER = "mockserver"
 MARKER_HELP = (
-    "mockserver(*scenario_paths, seed=None, models=(), strict_params=False, "
+    "mockserver(*scenario_paths, seed=None, models=(), strict=False, "
     "assert_all_matched=True, assert_all_used=True, base_url=None, unmatched_hosts=None): "
     "scenario files or folders for this test (relative to the test file's folder, else to "
     "mockserver_scenarios_dir) and the mock's settings. See the README, 'pytest plugin'."
@@ -25,7 +26,7 @@ MARKER_HELP = (
 MARKER_KEYS = (
     "seed",
     "models",
-    "strict_params",
+    "strict",
     "assert_all_matched",
     "assert_all_used",
     "base_url",
@@ -102,7 +103,9 @@ class Settings:
     own_paths: tuple[Path, ...] = ()
     seed: int | None = None
     models: tuple[str, ...] = ()
-    strict_params: bool = False
+    strict: bool = False
+    """Unknown request parameters get a 400: `--strict`, a file's `strict: true`, the config's
+    `strict` (the marker's former `strict_params` still works, with a DeprecationWarning)."""
     assert_all_matched: bool = True
     assert_all_used: bool = True
     base_urls: tuple[str, ...] = ()
@@ -158,6 +161,21 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _renamed(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Marker arguments under their current names (`strict_params` is now `strict`)."""
+    if "strict_params" not in kwargs:
+        return kwargs
+    warnings.warn(
+        "@pytest.mark.mockserver(strict_params=...) is now strict=... (the name the CLI flag "
+        "--strict and a file's `strict:` use); strict_params goes in the next release",
+        DeprecationWarning,
+        stacklevel=1,
+    )
+    renamed = {k: v for k, v in kwargs.items() if k != "strict_params"}
+    renamed.setdefault("strict", kwargs["strict_params"])
+    return renamed
+
+
 def settings_for(item: pytest.Item) -> Settings:
     """Marker arguments (closest wins) over CLI options over ini options."""
     config = item.config
@@ -168,7 +186,7 @@ def settings_for(item: pytest.Item) -> Settings:
         if config.getoption("mockserver_seed") is not None
         else _seed(config.getini("mockserver_seed"), "ini mockserver_seed"),
         "models": (),
-        "strict_params": False,
+        "strict": False,
         "assert_all_matched": bool(config.getini("mockserver_assert_all_matched")),
         "assert_all_used": bool(config.getini("mockserver_assert_all_used")),
         "base_url": tuple(config.getini("mockserver_base_urls")),
@@ -179,7 +197,8 @@ def settings_for(item: pytest.Item) -> Settings:
     own_markers = {id(m) for m in item.own_markers if m.name == MARKER}
     markers = list(item.iter_markers(MARKER))  # closest first
     for marker in reversed(markers):
-        unknown = sorted(set(marker.kwargs) - set(MARKER_KEYS))
+        kwargs = _renamed(marker.kwargs)
+        unknown = sorted(set(kwargs) - set(MARKER_KEYS))
         if unknown:
             raise SettingsError(
                 "@pytest.mark.mockserver got unknown argument(s) "
@@ -187,7 +206,7 @@ def settings_for(item: pytest.Item) -> Settings:
             )
         paths = [_resolve(a, item, folder) for a in marker.args]
         (own if id(marker) in own_markers else shared).extend(paths)
-        values.update(marker.kwargs)
+        values.update(kwargs)
     if not shared and not own and folder is not None:
         shared.append(folder)
     if values["unmatched_hosts"] not in ("passthrough", "refuse"):
@@ -200,11 +219,11 @@ def settings_for(item: pytest.Item) -> Settings:
         own_paths=tuple(p for p in dict.fromkeys(own) if p not in shared),
         seed=_seed(values["seed"], "mockserver seed"),
         models=_as_tuple(values["models"]),
-        strict_params=bool(values["strict_params"]),
+        strict=bool(values["strict"]),
         assert_all_matched=bool(values["assert_all_matched"]) and not lenient,
         assert_all_used=bool(values["assert_all_used"]) and not lenient,
         base_urls=_as_tuple(values["base_url"]),
-        unmatched_hosts=cast(Unmatched, values["unmatched_hosts"]),
+        unmatched_hosts=cast("Unmatched", values["unmatched_hosts"]),
     )
 
 

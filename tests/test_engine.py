@@ -616,3 +616,35 @@ def test_header_conditions_see_each_requests_headers_through_the_memory():
     for team, expected in [("blue", "blue"), ("red", "other"), ("blue", "blue")]:
         outcome = e.handle_chat(raw, [(b"x-team", team.encode())])
         assert json.loads(outcome.body)["choices"][0]["message"]["content"] == expected
+
+
+def test_on_miss_adds_scenarios_for_one_retry_or_answers_with_its_error():
+    from mockserver.builder import scenario
+    from mockserver.errors import ApiError
+
+    e = engine("scenarios: [{name: hi, match: {last_user_message: hi}, reply: {content: a}}]")
+    seen: list[int] = []
+
+    def on_miss(raw, headers):
+        seen.append(len(e.journal))  # outside the lock: the engine is free to use
+        if b"boom" in raw:
+            raise ApiError(status=502, message="upstream down", type="mockserver_record_error")
+        if b"empty" in raw:
+            return ()
+        if b"twice" in raw:
+            return [scenario("hi", reply="a name in use")]
+        return [scenario(f"learned{len(seen)}", match={"last_user_message": "new"}, reply="b")]
+
+    e.on_miss = on_miss
+    assert json.loads(e.handle_chat(body("hi")).body)["choices"][0]["message"]["content"] == "a"
+    learned = e.handle_chat(body("new"))
+    assert json.loads(learned.body)["choices"][0]["message"]["content"] == "b"
+    assert e.handle_chat(body("new")).status == 200  # answered by what was added: no call
+    assert e.handle_chat(body("empty")).status == 404
+    failed = e.handle_chat(body("boom"))
+    assert (failed.status, json.loads(failed.body)["error"]["message"]) == (502, "upstream down")
+    twice = e.handle_chat(body("twice"))
+    assert twice.status == 500
+    assert "duplicate scenario name 'hi'" in json.loads(twice.body)["error"]["message"]
+    assert seen == [1, 3, 4, 5]
+    assert [j.scenario for j in e.journal] == ["hi", "learned1", "learned1", None, None, None]

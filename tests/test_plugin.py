@@ -24,9 +24,9 @@ from mockserver import builder  # noqa: F401
 from mockserver.app import create_app
 from mockserver.engine import MockEngine
 from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
+from mockserver.pytest_plugin import mock  # noqa: F401
 from mockserver.scenarios import ScenarioSet
 from mockserver.server import BackgroundServer
-from pytest_plugin import mock  # noqa: F401
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -594,3 +594,33 @@ def test_it(mockserver):
         **{"greetings.yaml": GREETINGS},
     )
     run(pytester).assert_outcomes(passed=1)
+
+
+def test_the_strict_marker_argument_and_its_deprecated_former_name(pytester):
+    make(
+        pytester,
+        """
+@pytest.mark.mockserver(strict=True)
+def test_strict(mockserver):
+    mockserver.add("any", reply="ok")
+    with pytest.raises(openai.BadRequestError, match="frobnicate"):
+        ask("hi", extra_body={"frobnicate": 1})
+    assert ask("hi").choices[0].message.content == "ok"
+
+
+@pytest.mark.mockserver(strict_params=True)
+def test_former_name(mockserver):
+    mockserver.add("any", reply="ok")
+    with pytest.raises(openai.BadRequestError, match="frobnicate"):
+        ask("hi", extra_body={"frobnicate": 1})
+    ask("hi")
+
+
+def test_lenient_by_default(mockserver):
+    mockserver.add("any", reply="ok")
+    assert ask("hi", extra_body={"frobnicate": 1}).choices[0].message.content == "ok"
+""",
+    )
+    result = run(pytester, "-W", "default::DeprecationWarning")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*DeprecationWarning*strict_params=...) is now strict=...*"])

@@ -498,7 +498,7 @@ def test_the_upstream_url_keeps_path_and_query():
 
 @pytest.mark.parametrize("raw", ["api.openai.com", "ftp://x/v1", "http://"])
 def test_check_upstream_says_what_it_wants(raw):
-    from mockserver.recording.proxy import check_upstream
+    from mockserver.recording.upstream import check_upstream
 
     with pytest.raises(ValueError, match="expected the upstream's base URL"):
         check_upstream(raw)
@@ -590,7 +590,7 @@ def test_a_write_that_fails_is_reported_and_the_client_still_answered(
 def test_the_recording_engine_forwards_misses_with_the_upstreams_query(tmp_path):
     """What the pytest record modes run on, used directly: scenarios first, misses forwarded
     (to an Azure-style URL with `?api-version=`), written, answered from what was written."""
-    from mockserver.recording.forwarding import RecordingEngine
+    from mockserver.recording.forwarding import Recorder
 
     upstream = MockEngine(load_text(UPSTREAM, "upstream.yaml"))
     inner = create_app(upstream)
@@ -602,13 +602,15 @@ def test_the_recording_engine_forwards_misses_with_the_upstreams_query(tmp_path)
 
     server = BackgroundServer(app).start()  # type: ignore[arg-type]
     try:
-        engine = RecordingEngine(
+        engine = MockEngine(
             load_text(
                 "scenarios: [{name: own, match: {last_user_message: mine}, reply: {content: x}}]"
             ),
-            writer=Writer(tmp_path / "c.yaml", one_file=True),
-            upstream=server.url + "?api-version=2024-10-21",
-            api_key=UPSTREAM_KEY,
+            on_miss=Recorder(
+                writer=Writer(tmp_path / "c.yaml", one_file=True),
+                upstream=server.url + "?api-version=2024-10-21",
+                api_key=UPSTREAM_KEY,
+            ),
         )
         headers = [(b"authorization", b"Bearer sk-mockserver")]
         own = engine.handle_chat(json.dumps(chat("mine")).encode(), headers)

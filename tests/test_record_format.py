@@ -9,7 +9,7 @@ import pytest
 
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ScenarioError
-from mockserver.scenarios import load_text
+from mockserver.scenarios import ScenarioSet, load_text
 
 RECORDED = """
     version: 1
@@ -58,7 +58,8 @@ def test_recorded_timing_replays_the_waits_of_every_raw_stream():
     assert timed.content() == fast.content()
 
 
-def test_answers_tells_a_miss_without_using_a_reply():
+def test_on_miss_is_asked_only_for_valid_requests_nothing_matched():
+    asked: list[bytes] = []
     e = engine("""
         scenarios:
           - name: once
@@ -66,10 +67,24 @@ def test_answers_tells_a_miss_without_using_a_reply():
             sequence: [{content: a}, {content: b}]
             after: next
     """)
-    assert e.answers(body(stream=False))
-    assert not e.answers(body(stream=True))
-    assert e.uses() == {"once": 0}
+    e.on_miss = lambda raw, headers: asked.append(raw) or ()
+    assert e.handle_chat(body(stream=False)).status == 200
+    assert e.handle_chat(body(stream=True)).status == 404
+    assert asked == [body(stream=True)]
+    assert e.uses() == {"once": 1}
     e.handle_chat(body(stream=False))
-    e.handle_chat(body(stream=False))
-    assert not e.answers(body(stream=False))  # used up, `after: next`
-    assert e.answers(b"not json")  # the engine answers it: a 400
+    assert e.handle_chat(body(stream=False)).status == 404  # used up, `after: next`
+    assert e.handle_chat(b"not json").status == 400  # refused, not missed
+    assert asked == [body(stream=True), body(stream=False)]
+
+
+def test_the_former_recording_engine_still_builds_one_with_a_warning(tmp_path):
+    from mockserver.recording.cassette import Writer
+    from mockserver.recording.forwarding import Recorder, RecordingEngine
+
+    with pytest.warns(DeprecationWarning, match=r"on_miss=Recorder"):
+        e = RecordingEngine(
+            ScenarioSet(), writer=Writer(tmp_path / "c.yaml"), upstream="http://127.0.0.1:9"
+        )
+    assert isinstance(e.on_miss, Recorder)
+    assert e.on_miss.upstream == "http://127.0.0.1:9"

@@ -1,7 +1,8 @@
 """Record and replay: a proxy that writes what an upstream answers as scenario files.
 
-`proxy` is the `mockserver record` app; `exchange` captures a request and its response as it
+`proxy` is the `mockserver record` app; `upstream` calls the real API with `http.client` (and
+holds the header rules the proxy shares); `exchange` captures a request and its response as it
 passes; `match_on` derives the recorded `match:`; `scrub` keeps secrets off disk; `cassette`
-renders and writes scenario files atomically; `upstream` and `forwarding` talk to the real API;
-`vcr` converts vcrpy cassettes.
+renders and writes scenario files atomically; `forwarding` is the engine's `on_miss` hook that
+records inside a test process; `vcr` converts vcrpy cassettes.
 """

@@ -1,37 +1,34 @@
-"""`RecordingEngine`: a `MockEngine` that forwards what no scenario answers and records it.
+"""`Recorder`: the engine's `on_miss` hook that forwards a missed request and records it.
 
-A chat request that a scenario answers (or that is invalid) is answered as usual. A miss is
-sent upstream (`upstream.fetch`, blocking), the exchange is written by a `Writer`, and the
-engine then answers from the scenario it wrote, used once (a repeat is a miss again, and
-records the next reply of the sequence): the client gets what a replay of the file will give.
-The pytest plugin's record modes run on it.
+The engine answers what its scenarios match (and refuses what is invalid) without calling it.
+On a miss, the request goes upstream (`upstream.fetch`, blocking), the `Writer` writes the
+exchange, and the recorder hands the engine the scenario it wrote, used once (a repeat is a
+miss again, and records the next reply of the sequence): the engine then answers from it, so
+the client gets what a replay of the file will give. One lookup, then the real thing on a
+miss. The pytest plugin's record modes run on it.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ApiError
-from mockserver.outcome import Outcome
 from mockserver.recording.cassette import RecordingError, Writer
 from mockserver.recording.upstream import UpstreamError, fetch
-from mockserver.scenarios import Scenario, ScenarioSet, load_text
+from mockserver.scenarios import Scenario, ScenarioSet, read_scenario
 
 RECORD_ERROR = "mockserver_record_error"
 
 
-class RecordingEngine(MockEngine):
-    """Scenarios first; misses are forwarded to `upstream`, written, then answered."""
+class Recorder:
+    """Forwards each miss to `upstream`, writes it, and returns the scenario written."""
 
     def __init__(
         self,
-        scenarios: ScenarioSet,
-        config: EngineConfig | None = None,
         *,
         writer: Writer,
         upstream: str,
@@ -39,7 +36,6 @@ class RecordingEngine(MockEngine):
         missing_key: str = "give the recorder an API key",
         placeholder_keys: Iterable[str] = (),
     ) -> None:
-        super().__init__(scenarios, config)
         self.writer = writer
         self.upstream = upstream
         self.api_key = api_key
@@ -47,18 +43,10 @@ class RecordingEngine(MockEngine):
         self._placeholders = {None, *(f"Bearer {k}".encode() for k in placeholder_keys)}
         self._added = 0
 
-    def handle_chat(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Outcome:
-        sent = tuple(headers)
-        if not self.answers(raw, sent):
-            failure = self._forward(raw, sent)
-            if failure is not None:
-                return failure
-        return super().handle_chat(raw, sent)
-
-    def _forward(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> Outcome | None:
-        """Forward and write: None when done, else the error to answer."""
+    def __call__(self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]) -> list[Scenario]:
+        """Forward and write; raises `ApiError` (a 502, or a 500 for a failed write)."""
         if self.api_key is None and dict(headers).get(b"authorization") in self._placeholders:
-            return self._error(
+            raise _error(
                 f"mockserver cannot record without an API key for {self.upstream}: "
                 f"{self._missing_key}"
             )
@@ -67,17 +55,17 @@ class RecordingEngine(MockEngine):
         try:
             exchange = fetch(url, raw, headers, api_key=self.api_key)
         except UpstreamError as exc:
-            return self._error(f"mockserver could not record: {exc}")
+            raise _error(f"mockserver could not record: {exc}") from None
         if exchange.end == "abort" and not exchange.streamed:
-            return self._error("the upstream broke off its reply; not recorded")
+            raise _error("the upstream broke off its reply; not recorded")
         try:
             written = self.writer.write(exchange)
         except RecordingError as exc:
-            return self._error(f"mockserver could not write the recording: {exc}", 500)
-        self.add_scenarios([self._scenario(written.mapping, written.path)])
-        return None
+            raise _error(f"mockserver could not write the recording: {exc}", 500) from None
+        return [self._scenario(written.mapping, written.path)]
 
     def _scenario(self, mapping: dict[str, Any], path: Path) -> Scenario:
+        """The written scenario, used once (the name numbered: the file may hold it already)."""
         self._added += 1
         scenario = {
             "name": f"{mapping['name']}@{self._added}",
@@ -85,15 +73,23 @@ class RecordingEngine(MockEngine):
             "sequence": [mapping["reply"]],
             "after": "next",
         }
-        loaded = load_text(yaml.safe_dump({"scenarios": [scenario]}), str(path), path.parent)
-        return loaded.scenarios[0]
+        return read_scenario(scenario, file=str(path), base=path.parent)
 
-    def _error(self, message: str, status: int = 502) -> Outcome:
-        return self.error_outcome(
-            ApiError(
-                status=status,
-                type=RECORD_ERROR,
-                message=message,
-                headers=(("x-should-retry", "false"),),
-            )
-        )
+
+def _error(message: str, status: int = 502) -> ApiError:
+    return ApiError(
+        status=status, type=RECORD_ERROR, message=message, headers=(("x-should-retry", "false"),)
+    )
+
+
+def RecordingEngine(  # the former class, kept for one release
+    scenarios: ScenarioSet, config: EngineConfig | None = None, **recorder: Any
+) -> MockEngine:
+    """Deprecated: `MockEngine(scenarios, config, on_miss=Recorder(...))` is the same engine."""
+    warnings.warn(
+        "RecordingEngine(...) is now MockEngine(scenarios, config, on_miss=Recorder(...)) "
+        "(mockserver.recording.forwarding.Recorder); RecordingEngine goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return MockEngine(scenarios, config, on_miss=Recorder(**recorder))

@@ -17,50 +17,23 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 from mockserver.app import Receive, Scope, Send, StreamAborted, send_outcome
-from mockserver.engine import JSON_TYPE
 from mockserver.errors import ApiError
 from mockserver.ids import IdFactory
 from mockserver.outcome import Outcome
 from mockserver.recording.cassette import RecordingError, Writer
 from mockserver.recording.exchange import Tape
+from mockserver.recording.upstream import forward_headers
+from mockserver.responses import JSON_TYPE
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "accept-encoding",
-    }
-)
-"""Request headers not forwarded (the connection's own; httpx sets length and host)."""
 NOT_RETURNED = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 )
 """Upstream response headers not passed on (the body is re-framed, already decoded)."""
 UNREACHABLE = "upstream_unreachable"
-
-
-def check_upstream(url: str) -> str:
-    """The upstream base URL without a trailing slash; `ValueError` says what is expected."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            "expected the upstream's base URL, as a client would use it "
-            f"(http:// or https://, e.g. https://api.openai.com/v1), got {url!r}"
-        )
-    return url.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,25 +48,6 @@ class ProxySettings:
 
 def is_chat(method: str, path: str) -> bool:
     return method == "POST" and path.rstrip("/").endswith("/chat/completions")
-
-
-def forward_headers(
-    headers: Iterable[tuple[bytes, bytes]], api_key: str | None
-) -> list[tuple[bytes, bytes]]:
-    """The request headers to send upstream: the client's, minus the connection's own, with
-    `api_key` (if given) in place of the client's credentials (in `api-key` if the client sent
-    only that header, as Azure clients do, else as a bearer token), and no compression asked."""
-    out = [(k.lower(), v) for k, v in headers if k.lower().decode("latin-1") not in HOP_BY_HOP]
-    if api_key is not None:
-        names = {k for k, _ in out}
-        azure = b"api-key" in names and b"authorization" not in names
-        out = [(k, v) for k, v in out if k not in (b"authorization", b"api-key")]
-        if azure:
-            out.append((b"api-key", api_key.encode("latin-1")))
-        else:
-            out.append((b"authorization", f"Bearer {api_key}".encode("latin-1")))
-    out.append((b"accept-encoding", b"identity"))
-    return out
 
 
 class RecordingProxy:
