@@ -163,10 +163,11 @@ class _TextOf:
     key: str
     text: Text
     reads: ClassVar[str]
+    """The `ChatRequest` attribute holding the text."""
 
-    @staticmethod
-    def read(request: ChatRequest) -> str | None:
-        raise NotImplementedError
+    def read(self, request: ChatRequest) -> str | None:
+        value: str | None = getattr(request, self.reads)
+        return value
 
     @classmethod
     def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
@@ -189,10 +190,6 @@ class LastUserMessage(_TextOf):
     yaml_key: ClassVar[str] = "last_user_message"
     reads: ClassVar[str] = "last_user_message"
 
-    @staticmethod
-    def read(request: ChatRequest) -> str | None:
-        return request.last_user_message
-
 
 @dataclass(frozen=True, slots=True)
 class SystemMessage(_TextOf):
@@ -200,10 +197,6 @@ class SystemMessage(_TextOf):
 
     yaml_key: ClassVar[str] = "system_message"
     reads: ClassVar[str] = "system_message"
-
-    @staticmethod
-    def read(request: ChatRequest) -> str | None:
-        return request.system_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,10 +280,11 @@ class _HasAll(_NoHint):
     wanted: tuple[str, ...]
     what: ClassVar[str]
     reads: ClassVar[str]
+    """The `ChatRequest` attribute holding the items."""
 
-    @staticmethod
-    def read(request: ChatRequest) -> Iterable[str]:
-        raise NotImplementedError
+    def read(self, request: ChatRequest) -> Iterable[str]:
+        items: Iterable[str] = getattr(request, self.reads)
+        return items
 
     @classmethod
     def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
@@ -319,10 +313,6 @@ class HasTools(_HasAll):
     reads: ClassVar[str] = "tools"
     what: ClassVar[str] = "tools"
 
-    @staticmethod
-    def read(request: ChatRequest) -> Iterable[str]:
-        return request.tools
-
 
 @dataclass(frozen=True, slots=True)
 class HasModalities(_HasAll):
@@ -330,20 +320,12 @@ class HasModalities(_HasAll):
     reads: ClassVar[str] = "modalities"
     what: ClassVar[str] = "modalities"
 
-    @staticmethod
-    def read(request: ChatRequest) -> Iterable[str]:
-        return request.modalities
-
 
 @dataclass(frozen=True, slots=True)
 class HasContentParts(_HasAll):
     yaml_key: ClassVar[str] = "content_parts"
-    reads: ClassVar[str] = "content_parts"
+    reads: ClassVar[str] = "part_kinds"
     what: ClassVar[str] = "content parts"
-
-    @staticmethod
-    def read(request: ChatRequest) -> Iterable[str]:
-        return request.part_kinds
 
     @classmethod
     def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
