@@ -96,6 +96,20 @@ def linear(scenarios, request, skip: frozenset[int]) -> int | None:
     return None
 
 
+def reference_explain(scenarios, request) -> tuple[int | None, str | None, str | None]:
+    """The closest miss as first written: every condition of every scenario asked `why_not`."""
+    order = sorted(range(len(scenarios)), key=lambda i: (-scenarios[i].priority, i))
+    best, found = None, (None, None, None)
+    for position in order:
+        conditions = scenarios[position].conditions
+        reasons = [(c.key, c.why_not(request)) for c in conditions]
+        failed = [(k, r) for k, r in reasons if r is not None]
+        score = (len(conditions) - len(failed), -len(conditions))
+        if best is None or score > best:
+            best, found = score, (position, *(failed[0] if failed else (None, None)))
+    return found
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario_sets, st.lists(requests, min_size=1, max_size=4), st.sets(st.integers(0, 11)))
 def test_indexed_search_picks_what_a_linear_scan_picks(scenario_set, bodies, skip):
@@ -109,6 +123,8 @@ def test_indexed_search_picks_what_a_linear_scan_picks(scenario_set, bodies, ski
         expected = linear(scenarios, request, frozenset(skip))
         assert matcher.find(request, skip.__contains__) == expected
         assert matcher.find(request) == linear(scenarios, request, frozenset())
+        miss = matcher.explain(request)
+        assert (miss.scenario, miss.condition, miss.reason) == reference_explain(scenarios, request)
 
 
 def test_many_scenarios_one_index_lookup_each():

@@ -187,20 +187,22 @@ class Matcher:
         return None
 
     def explain(self, request: ChatRequest) -> Miss:
-        """The scenario that came closest (most conditions held) and the first one it failed."""
+        """The scenario that came closest (most conditions held, then fewest conditions, then
+        precedence) and the first condition it failed. Counting uses `holds`; only the winner
+        is asked `why_not`, so a miss among thousands of scenarios stays cheap."""
         best: tuple[int, int] | None = None
-        best_miss = Miss(None, None, None)
+        best_rank = None
         for rank, conditions in enumerate(self._conditions):
             passed = 0
-            first: tuple[str, str] | None = None
             for condition in conditions:
-                reason = condition.why_not(request)
-                if reason is None:
+                if condition.holds(request):
                     passed += 1
-                elif first is None:
-                    first = (condition.key, reason)
             score = (passed, -len(conditions))
             if best is None or score > best:
-                best = score
-                best_miss = Miss(self._order[rank], *(first or (None, None)))
-        return best_miss
+                best, best_rank = score, rank
+        if best_rank is None:
+            return Miss(None, None, None)
+        for condition in self._conditions[best_rank]:
+            if (reason := condition.why_not(request)) is not None:
+                return Miss(self._order[best_rank], condition.key, reason)
+        return Miss(self._order[best_rank], None, None)
