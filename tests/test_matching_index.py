@@ -261,3 +261,30 @@ def test_normal_key_shortcut_gives_the_key_of_the_normal_form(value):
         _normal(value, whole=True), sort_keys=True, ensure_ascii=False, separators=(",", ":")
     )
     assert normal_key(value) == slow
+
+
+def test_a_body_seen_again_with_other_headers_is_matched_again():
+    """The matcher keeps what it found on a parsed request (the engine keeps those per body);
+    the same body with other headers must be matched again."""
+    from mockserver.engine import MockEngine
+
+    engine = MockEngine(
+        load_text(
+            """
+scenarios:
+  - name: blue
+    match: {headers: {x-team: blue}}
+    reply: {content: blue}
+  - name: anyone
+    reply: {content: anyone}
+""",
+            "h.yaml",
+        )
+    )
+    raw = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    blue = ((b"x-team", b"blue"),)
+    answers = [
+        json.loads(engine.handle_chat(raw, headers).body)["choices"][0]["message"]["content"]
+        for headers in ((), (), blue, (), blue)
+    ]
+    assert answers == ["anyone", "anyone", "blue", "anyone", "blue"]

@@ -173,7 +173,22 @@ class Matcher:
         return sorted(set(found)) if len(found) > 1 else found
 
     def find(self, request: ChatRequest, skip: Callable[[int], bool] | None = None) -> int | None:
-        """The position of the first scenario whose conditions all hold, or None."""
+        """The position of the first scenario whose conditions all hold, or None.
+
+        Without `skip` the answer depends on the request alone: it is kept on the request, so a
+        body seen again (the engine keeps its parsed request) is not matched again.
+        """
+        if skip is None:
+            kept = request.__dict__.get("_found")
+            if kept is not None and kept[0] is self:
+                found: int | None = kept[1]
+                return found
+            found = self._search(request, None)
+            request.__dict__["_found"] = (self, found)
+            return found
+        return self._search(request, skip)
+
+    def _search(self, request: ChatRequest, skip: Callable[[int], bool] | None) -> int | None:
         conditions = self._conditions
         order = self._order
         for rank in self._candidates(request):
