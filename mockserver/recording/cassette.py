@@ -119,7 +119,9 @@ def render(document: dict[str, Any], comment: str = "") -> str:
 
 
 def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+    """A body as text; bytes that are not UTF-8 become U+DC80..U+DCFF, which YAML writes as
+    `\\uDCxx` escapes and a replay writes back as the same bytes."""
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 def _number(ms: float) -> float | int:
