@@ -257,10 +257,9 @@ def _add_record(commands: argparse._SubParsersAction[_Parser]) -> None:
     record.add_argument(
         "--max-record-size",
         type=_size,
-        default=16 * 1024 * 1024,
+        default=4 * 1024 * 1024,
         metavar="SIZE",
-        help="largest response recorded (default 16m); a larger one is passed through, "
-        "not recorded",
+        help="largest response recorded (default 4m); a larger one is passed through, not recorded",
     )
     record.add_argument(
         "--max-body-size",

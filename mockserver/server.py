@@ -232,13 +232,19 @@ class BackgroundServer:
     """
 
     def __init__(
-        self, app: MockApp, host: str = "127.0.0.1", port: int = 0, *, grace: float = 1.0
+        self,
+        app: MockApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        grace: float = 1.0,
+        limits: Limits = Limits(),  # noqa: B008 - frozen
     ) -> None:
         self._current = _Current(app)
         self.grace = grace
         self._sock = bind(host, port)
         self.url = base_url(self._sock)
-        cfg = config(app)
+        cfg = config(app, limits=limits)
         cfg.app = self._current
         cfg.ws = "none"  # no websocket routes; importing them costs ~15 ms
         self._server = uvicorn.Server(cfg)

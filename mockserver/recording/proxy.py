@@ -83,7 +83,7 @@ class ProxySettings:
     """Seconds to open a connection to the upstream (`--upstream-timeout CONNECT,READ`)."""
     read_timeout: float = 120.0
     """Seconds the upstream may stay silent: before its reply's head, and between two reads."""
-    max_record_size: int = 16 * 1024 * 1024
+    max_record_size: int = 4 * 1024 * 1024
     """Bytes of response a recording holds at most; a larger response is passed on only."""
     max_body_size: int = 64 * 1024 * 1024
     """Bytes of request body accepted; larger is answered 413."""
