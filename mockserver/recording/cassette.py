@@ -72,8 +72,18 @@ class Written:
 
 
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when PyYAML has it: the same data, about ten times faster (a big
-recording is read back to check it, and an existing file is read before each write)."""
+
+
+def _load(text: str) -> Any:
+    """YAML data, read by libyaml's safe loader when PyYAML has it (about ten times faster: a
+    big recording is read back to check it, and an existing file before each write); PyYAML's
+    own reads what libyaml refuses (the `\\uDCxx` escape of a byte that is not UTF-8)."""
+    try:
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    except yaml.YAMLError:
+        if _LOADER is yaml.SafeLoader:  # pragma: no cover - PyYAML without libyaml
+            raise
+        return yaml.safe_load(text)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -118,8 +128,7 @@ def render(document: dict[str, Any], comment: str = "") -> str:
         "default_flow_style": False,
     }
     text: str = yaml.dump(document, Dumper=_Dumper, **options)
-    back = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
-    if back != document:  # a block scalar could not hold some string exactly
+    if _load(text) != document:  # a block scalar could not hold some string exactly
         text = yaml.dump(document, Dumper=yaml.SafeDumper, **options)
     return comment + text
 
@@ -252,7 +261,7 @@ def _read(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordingError(f"cannot read {path}: {exc}") from exc
     try:
-        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        data = _load(text)
     except yaml.YAMLError as exc:
         raise RecordingError(f"{path} is not valid YAML, not touching it: {exc}") from exc
     if data is None:
