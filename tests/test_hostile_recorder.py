@@ -75,6 +75,11 @@ class Upstream:
                 "headers": [(b"content-type", b"text/event-stream")],
             }
         )
+        if text == "stall":  # one event, then silence
+            event = b'data: {"choices":[]}\n\n'
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+            await receive()
+            return
         if text == "odd":
             for event in ODD_EVENTS:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
@@ -187,6 +192,26 @@ def test_a_silent_upstream_is_a_504_within_the_read_timeout_and_is_recorded(reco
         replay.stop()
     assert again.status_code == 504
     assert again.json()["error"]["code"] == "upstream_timeout"
+
+
+def test_a_stream_that_stalls_past_the_read_timeout_is_dropped_and_recorded_as_broken(recorder):
+    rec = recorder(read_timeout=0.5)
+    with httpx.Client(timeout=10) as client:
+        began = time.perf_counter()
+        with client.stream(
+            "POST", rec.url + "/chat/completions", json=chat("stall", stream=True)
+        ) as response:
+            pieces: list[bytes] = []
+            with pytest.raises(httpx.RemoteProtocolError):
+                pieces.extend(response.iter_raw())
+            got = b"".join(pieces)
+        took = time.perf_counter() - began
+    assert got == b'data: {"choices":[]}\n\n'
+    assert 0.5 <= took < 2
+    rec.wait(1)
+    assert "upstream stalled mid-reply for POST /v1/chat/completions" in rec.lines[0]
+    assert rec.lines[1].startswith("recorded 200 (1 events, connection broken) -> ")
+    assert "end: abort" in next(rec.out.glob("*.yaml")).read_text()
 
 
 @pytest.fixture
