@@ -8,8 +8,11 @@ recorder is still answered promptly meanwhile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -80,6 +83,12 @@ class Upstream:
             await send({"type": "http.response.body", "body": event, "more_body": True})
             await receive()
             return
+        if text == "slow":  # an event every 100 ms for 30 s
+            for _ in range(300):
+                await send(
+                    {"type": "http.response.body", "body": b"data: {}\n\n", "more_body": True}
+                )
+                await asyncio.sleep(0.1)
         if text == "odd":
             for event in ODD_EVENTS:
                 await send({"type": "http.response.body", "body": event, "more_body": True})
@@ -343,5 +352,49 @@ def test_a_request_body_over_the_limit_is_a_413(recorder):
     assert "--max-body-size" in response.json()["error"]["message"]
 
 
-def test_asyncio_is_used():  # keeps the import honest for mypy's unused-import check
-    assert asyncio.iscoroutinefunction(Upstream.__call__)
+def test_record_on_a_signal_cuts_open_streams_at_once_in_one_line_and_warns_on_a_network_bind(
+    tmp_path,
+):
+    from tests.test_cli import BIN, read_line
+
+    up = BackgroundServer(Upstream()).start()  # type: ignore[arg-type]
+    command = [str(BIN), "record", "--upstream", up.url, "--out", str(tmp_path), "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--host", "0.0.0.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        line = read_line(process, timeout=10)
+        port = int(line.split("/v1 -> ", 1)[0].rsplit(":", 1)[1])
+        body = json.dumps(chat("slow", stream=True)).encode()
+        request = (
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        streams = []
+        for _ in range(10):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            sock.sendall(request)
+            streams.append(sock)
+        for sock in streams:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        sent = time.perf_counter()
+        process.send_signal(signal.SIGTERM)
+        for sock in streams:
+            sock.settimeout(2)
+            with contextlib.suppress(ConnectionResetError):
+                while sock.recv(65536):
+                    pass
+            assert time.perf_counter() - sent < 1, "a stream stayed open"
+            sock.close()
+        assert process.wait(2) == 0
+        assert time.perf_counter() - sent < 1
+        err = process.stderr.read().decode()  # type: ignore[union-attr]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(5)
+        up.stop()
+    warning, stopped = err.splitlines()
+    assert warning.startswith("mockserver: warning: listening on 0.0.0.0, which other machines")
+    assert "anyone who reaches it can send requests upstream" in warning
+    assert stopped == "mockserver: stopped (0 exchanges recorded; cut 10 open responses)"
