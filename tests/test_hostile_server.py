@@ -150,6 +150,24 @@ def test_more_headers_than_the_limit_is_a_431(served):
     server.answers_promptly()
 
 
+def test_a_few_headers_too_many_in_one_packet_is_a_431(served):
+    server = served()
+    with server.connect() as sock:
+        sock.sendall(head("".join(f"x-h{n}: v\r\n" for n in range(20)) + "\r\n", 0))
+        status, error = error_of(read_all(sock))
+    assert status == 431
+    assert "more than 20 header fields" in error["message"]
+
+
+def test_a_big_body_in_the_same_packet_as_its_head_is_not_mistaken_for_a_big_head(served):
+    server = served()
+    content = "x" * 1024 * 1024
+    body = json.dumps({**HELLO, "messages": [{"role": "user", "content": content}]}).encode()
+    with server.connect() as sock:
+        sock.sendall(head("connection: close\r\n\r\n", len(body)) + body)
+        assert read_all(sock).startswith(b"HTTP/1.1 200 ")
+
+
 def test_a_head_that_stops_arriving_is_a_408_after_the_read_timeout(served):
     server = served()
     with server.connect() as sock:
