@@ -39,6 +39,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("mockserver")
 API_PREFIXES = ("/v1/", "/chat/", "/models")
+OFF_LOOP_BODY = 1024 * 1024
+"""Bodies larger than this are handled in a worker thread (the engine is thread-safe), so a
+64 MB request does not hold the event loop, and the other clients, for a third of a second."""
 
 
 class StreamAborted(Exception):
@@ -211,12 +214,20 @@ class MockApp:
                 self.engine.error_outcome(too_large(body, self._limit)), send, receive
             )
             return
+        if len(body) > OFF_LOOP_BODY:  # parsing and checking it takes ~5 ms per MB
+            outcome = await asyncio.to_thread(
+                self._handle, scope["method"], scope["path"], body, headers
+            )
+        else:
+            outcome = self._handle(scope["method"], scope["path"], body, headers)
+        await send_outcome(outcome, send, receive)
+
+    def _handle(self, method: str, path: str, body: bytes, headers: Any) -> Outcome:
         try:
-            outcome = self.engine.handle(scope["method"], scope["path"], body, headers)
+            return self.engine.handle(method, path, body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
-            outcome = self.engine.error_outcome(internal_error(exc))
-        await send_outcome(outcome, send, receive)
+            return self.engine.error_outcome(internal_error(exc))
 
     def _response(self, outcome: Outcome) -> Response:
         return Response(
