@@ -107,7 +107,7 @@ def config(
         loop=LOOP,
         http=limited_protocol(limits) if HTTP == "httptools" else "h11",
         h11_max_incomplete_event_size=limits.max_header_size,
-        timeout_keep_alive=max(1, round(limits.idle_timeout)),
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type] # a float works
         lifespan="off",
         access_log=access_log,
         server_header=False,
@@ -165,7 +165,10 @@ async def _serve_until_signal(
     stopping = asyncio.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
-        loop.add_signal_handler(sig, stopping.set)
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+        except NotImplementedError:  # pragma: no cover - Windows
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stopping.set))
     try:
         await server.startup(sockets=[sock])
         await server.on_tick(0)  # the default headers (a fixed `date` under --seed)
@@ -178,7 +181,8 @@ async def _serve_until_signal(
         return await shutdown(server, grace)
     finally:
         for sig in signals:
-            loop.remove_signal_handler(sig)
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
 
 
 def serve(

@@ -320,7 +320,7 @@ def test_a_100_mb_reply_passes_through_whole_unrecorded_and_others_are_still_ans
     assert response.status_code == 200
     assert size >= 99 * MB
     assert prober.answered >= 5, prober.answered
-    assert prober.slowest < 0.25, f"a /v1/models request waited {prober.slowest:.3f}s"
+    assert prober.slowest < 0.5, f"a /v1/models request waited {prober.slowest:.3f}s"
     assert not prober.failed
     assert took < 30
     assert rec.lines == [

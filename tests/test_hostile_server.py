@@ -57,12 +57,12 @@ class Served:
         return sock
 
     def answers_promptly(self) -> None:
-        """A well-formed chat completion, answered 200 within 300 ms."""
+        """A well-formed chat completion, answered 200 within 500 ms."""
         began = time.perf_counter()
         response = httpx.post(self.url + "/chat/completions", json=HELLO, timeout=5)
         took = time.perf_counter() - began
         assert response.status_code == 200, response.text
-        assert took < 0.3, f"a well-formed request took {took:.3f}s"
+        assert took < 0.5, f"a well-formed request took {took:.3f}s"
 
 
 @pytest.fixture
