@@ -9,7 +9,8 @@ makes a protocol class that enforces `Limits`:
 - a request (head and body) must arrive whole within `read_timeout` seconds of its first byte,
   else it is answered `408` and the connection closed (the app sees a disconnect);
 - a connection with no request in progress is closed after `idle_timeout` seconds (uvicorn's
-  keep-alive timeout, and the same for a new connection that sends nothing).
+  keep-alive timeout, and the same for a new connection that sends nothing);
+- bytes that are not HTTP/1.1 are answered `400` in OpenAI's envelope (uvicorn: plain text).
 
 The cost on the hot path is a few attribute updates per request (about 1 us): headers are
 counted only when a head is larger than what a request usually sends, and the timeouts share
@@ -45,7 +46,7 @@ class _Refused(Exception):
     """Raised in a parser callback to stop parsing a request that breaks a limit."""
 
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 def error_response(error: ApiError) -> bytes:
@@ -143,8 +144,14 @@ class LimitedProtocol(HttpToolsProtocol):
                 self._refuse(headers_too_large(limits, count=False))
 
     def _bad_request(self, exc: Exception) -> None:
-        self.logger.debug("Invalid HTTP request received: %s", exc)
-        self.send_400_response("Invalid HTTP request received.")
+        reason = str(exc.__context__ or exc) or type(exc).__name__
+        self._refuse(
+            ApiError(
+                status=400,
+                message=f"The request is not valid HTTP/1.1 ({reason}).",
+                code="invalid_http_request",
+            )
+        )
 
     def _refuse(self, error: ApiError) -> None:
         self._in_head = False

@@ -198,6 +198,17 @@ def test_a_dribbled_head_is_still_cut_at_the_read_timeout(served):
     assert took < 1.5
 
 
+def test_bytes_that_are_not_http_are_a_400_in_openais_envelope(served):
+    server = served()
+    with server.connect() as sock:
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n")
+        status, error = error_of(read_all(sock))
+    assert status == 400
+    assert error["code"] == "invalid_http_request"
+    assert error["message"].startswith("The request is not valid HTTP/1.1 (")
+    server.answers_promptly()
+
+
 # -- bodies -----------------------------------------------------------------------------------
 
 
