@@ -4,14 +4,22 @@ Requests under `/v1/` (and the same paths without the prefix) skip Starlette's r
 response objects: the engine routes them and its `Outcome` is copied straight to ASGI messages,
 so the hot path stays lean and the in-process transports give the very same bytes. `/health`,
 the `/_mockserver/` admin routes and OpenAI-style 404s for anything else are Starlette's.
+
+The admin routes are guarded by an `Admin` policy: off on a non-loopback bind unless a token
+is set (then `Authorization: Bearer TOKEN` is required), and a state-changing admin request
+must carry a JSON content type or an `x-mockserver-admin` header, which a web page's
+cross-origin form or `text/plain` POST cannot send without a CORS preflight this server
+never grants.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -32,6 +40,9 @@ Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("mockserver")
 API_PREFIXES = ("/v1/", "/chat/", "/models")
+OFF_LOOP_BODY = 1024 * 1024
+"""Bodies larger than this are handled in a worker thread (the engine is thread-safe), so a
+64 MB request does not hold the event loop, and the other clients, for a third of a second."""
 
 
 class StreamAborted(Exception):
@@ -49,14 +60,15 @@ def too_large(size: int, limit: int) -> ApiError:
     )
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | int:
-    """The whole body, or its size so far once it passes `limit`."""
+async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
+    """The whole body, its size so far once it passes `limit`, or None if the client left (or
+    the server gave up on it: mockserver.protocol's read timeout)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b""
+            return None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -111,6 +123,47 @@ async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) ->
                 await watcher
 
 
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """Who may use the `/_mockserver/` routes: nobody when not `enabled` (a non-loopback bind
+    without a token), else anyone who sends `Authorization: Bearer {token}` (if set)."""
+
+    enabled: bool = True
+    token: str | None = None
+
+
+ADMIN_OFF = (
+    "The /_mockserver/ admin routes are off: this server listens on a non-loopback address. "
+    "Start it with --admin-token TOKEN and send Authorization: Bearer TOKEN to use them."
+)
+ADMIN_HEADER = "x-mockserver-admin"
+
+
+def admin_refusal(admin: Admin, headers: Any, changes: bool) -> ApiError | None:
+    """Why an admin request may not be served, or None. `headers` maps lower-case names."""
+    if not admin.enabled:
+        return ApiError(status=403, message=ADMIN_OFF, code="admin_disabled")
+    if admin.token is not None:
+        sent = str(headers.get("authorization", "")).encode()
+        if not hmac.compare_digest(sent, f"Bearer {admin.token}".encode()):
+            return ApiError(
+                status=401,
+                message="The /_mockserver/ admin routes need Authorization: Bearer TOKEN, "
+                "with the token given to mockserver --admin-token.",
+                code="invalid_admin_token",
+            )
+    if changes:
+        kind = str(headers.get("content-type", "")).split(";", 1)[0].strip().lower()
+        if kind != "application/json" and ADMIN_HEADER not in headers:
+            return ApiError(
+                status=403,
+                message="A state-changing admin request needs content-type: application/json "
+                f"or an {ADMIN_HEADER} header (so that no web page can send one).",
+                code="admin_request_not_json",
+            )
+    return None
+
+
 def internal_error(exc: Exception) -> ApiError:
     """A bug in mockserver itself, still in OpenAI's envelope (and not retried)."""
     return ApiError(
@@ -124,8 +177,9 @@ def internal_error(exc: Exception) -> ApiError:
 class MockApp:
     """The ASGI application serving one `MockEngine`."""
 
-    def __init__(self, engine: MockEngine) -> None:
+    def __init__(self, engine: MockEngine, admin: Admin | None = None) -> None:
         self.engine = engine
+        self.admin = admin or Admin()
         self._limit = engine.config.max_body_size
         self._starlette = Starlette(
             routes=[
@@ -156,17 +210,27 @@ class MockApp:
                 await send_outcome(outcome, send, receive)
                 return
         body = await _read_body(receive, self._limit)
+        if body is None:
+            return
         if isinstance(body, int):
             await send_outcome(
                 error_outcome(too_large(body, self._limit), self.engine.request_id()), send, receive
             )
             return
+        if len(body) > OFF_LOOP_BODY:  # parsing and checking it takes ~5 ms per MB
+            outcome = await asyncio.to_thread(
+                self._handle, scope["method"], scope["path"], body, headers
+            )
+        else:
+            outcome = self._handle(scope["method"], scope["path"], body, headers)
+        await send_outcome(outcome, send, receive)
+
+    def _handle(self, method: str, path: str, body: bytes, headers: Any) -> Outcome:
         try:
-            outcome = self.engine.handle(scope["method"], scope["path"], body, headers)
+            return self.engine.handle(method, path, body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
-            outcome = error_outcome(internal_error(exc), self.engine.request_id())
-        await send_outcome(outcome, send, receive)
+            return error_outcome(internal_error(exc), self.engine.request_id())
 
     def _response(self, outcome: Outcome) -> Response:
         return Response(
@@ -178,7 +242,18 @@ class MockApp:
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "scenarios": len(self.engine.scenarios.scenarios)})
 
+    def _refused(self, request: Request, changes: bool) -> Response | None:
+        error = admin_refusal(self.admin, request.headers, changes)
+        return (
+            None
+            if error is None
+            else self._response(error_outcome(error, self.engine.request_id()))
+        )
+
     async def _journal(self, request: Request) -> Response:
+        refused = self._refused(request, changes=False)
+        if refused is not None:
+            return refused
         entries = [
             {
                 "status": e.status,
@@ -193,10 +268,22 @@ class MockApp:
         return JSONResponse({"object": "list", "data": entries})
 
     async def _reset(self, request: Request) -> Response:
+        refused = self._refused(request, changes=True)
+        if refused is not None:
+            return refused
         self.engine.reset()
         return JSONResponse({"reset": True})
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
+        if isinstance(exc, HTTPException) and exc.status_code == 405:
+            allow = (exc.headers or {}).get("Allow", "")
+            error = ApiError(
+                status=405,
+                message=f"{request.method} is not allowed on {request.url.path}; use {allow}.",
+                code="method_not_allowed",
+                headers=(("allow", allow),),
+            )
+            return self._response(error_outcome(error, self.engine.request_id()))
         return self._response(
             error_outcome(unknown_url(request.method, request.url.path), self.engine.request_id())
         )
@@ -205,6 +292,6 @@ class MockApp:
         return self._response(error_outcome(internal_error(exc), self.engine.request_id()))
 
 
-def create_app(engine: MockEngine) -> MockApp:
+def create_app(engine: MockEngine, admin: Admin | None = None) -> MockApp:
     """The ASGI app for an engine (what uvicorn, or any ASGI server, runs)."""
-    return MockApp(engine)
+    return MockApp(engine, admin)

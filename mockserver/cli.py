@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import ipaddress
 import os
 import re
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from mockserver import __version__
 from mockserver.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from mockserver.protocol import Limits
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -59,6 +63,104 @@ def _size(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a size > 0, got {text!r}")
     return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
+    return value
+
+
+def _upstream_timeout(text: str) -> tuple[float, float]:
+    """`READ` or `CONNECT,READ` seconds; the connect timeout is at most 10 s unless given."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise argparse.ArgumentTypeError(
+            f"expected READ or CONNECT,READ seconds (such as 120 or 5,120), got {text!r}"
+        )
+    try:
+        values = [_seconds(p.strip()) for p in parts]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected READ or CONNECT,READ seconds > 0 (such as 120 or 5,120), got {text!r}"
+        ) from None
+    if len(values) == 1:
+        return min(10.0, values[0]), values[0]
+    return values[0], values[1]
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """The limits on what a client connection may send (mockserver.protocol.Limits)."""
+    parser.add_argument(
+        "--max-header-size",
+        type=_size,
+        default=64 * 1024,
+        metavar="SIZE",
+        help="largest request line and headers accepted (default 64k); larger gets a 431",
+    )
+    parser.add_argument(
+        "--max-headers",
+        type=_count_arg,
+        default=100,
+        metavar="N",
+        help="most header fields accepted in a request (default 100); more gets a 431",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="a request (headers and body) must arrive within this (default 30); else a 408",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="close a connection with no request in progress after this (default 5)",
+    )
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    from mockserver.protocol import Limits
+
+    return Limits(
+        max_header_size=args.max_header_size,
+        max_headers=args.max_headers,
+        read_timeout=args.read_timeout,
+        idle_timeout=args.idle_timeout,
+    )
+
+
+def _is_loopback(sock: socket.socket) -> bool:
+    try:
+        return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
+    except ValueError:  # pragma: no cover - an address family without an IP
+        return False
+
+
+def _warn_exposed(sock: socket.socket, what: str) -> None:
+    if not _is_loopback(sock):
+        host = sock.getsockname()[0]
+        print(
+            f"mockserver: warning: listening on {host}, which other machines can reach; {what}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _match_on(text: str) -> tuple[str, ...]:
@@ -144,9 +246,34 @@ def _add_record(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="send the key in this environment variable upstream instead of the client's "
         "credentials",
     )
+    record.add_argument(
+        "--upstream-timeout",
+        type=_upstream_timeout,
+        default=(10.0, 120.0),
+        metavar="[CONNECT,]READ",
+        help="seconds to wait for the upstream: to connect (default 10) and for each read, "
+        "including the wait for its reply (default 120); a timeout is answered 504",
+    )
+    record.add_argument(
+        "--max-record-size",
+        type=_size,
+        default=4 * 1024 * 1024,
+        metavar="SIZE",
+        help="largest response recorded (default 4m); a larger one is passed through, not recorded",
+    )
+    record.add_argument(
+        "--max-body-size",
+        type=_size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="largest request body accepted (default 64m); larger gets a 413",
+    )
+    _add_connection_options(record)
     _add_recording_options(record)
     record.add_argument(
-        "--seed", type=int, help="fix recorded_at and the recorder's own ids (identical files)"
+        "--seed",
+        type=int,
+        help="fix recorded_at, the date header and the recorder's own ids (identical files)",
     )
     record.add_argument(
         "--log-level", choices=LOG_LEVELS, default="warning", help="default warning"
@@ -204,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="largest request body accepted (default 64m); larger gets a 413",
     )
+    _add_connection_options(serve)
+    serve.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require Authorization: Bearer TOKEN on the /_mockserver/ admin routes (which a "
+        "non-loopback --host serves only with a token)",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="default warning")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -235,8 +369,9 @@ def _listen(host: str, port: int) -> socket.socket | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mockserver.app import create_app
+    from mockserver.app import Admin, create_app
     from mockserver.engine import EngineConfig, MockEngine
+    from mockserver.ids import SEEDED_EPOCH
     from mockserver.scenarios import load_scenarios
     from mockserver.server import base_url, serve
 
@@ -248,10 +383,18 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_size=args.max_body_size,
         recorded_timing=args.recorded_timing,
     )
-    app = create_app(MockEngine(scenarios, config))
+    engine = MockEngine(scenarios, config)
     sock = _listen(args.host, args.port)
     if sock is None:
         return 1
+    loopback = _is_loopback(sock)
+    app = create_app(
+        engine, Admin(enabled=loopback or args.admin_token is not None, token=args.admin_token)
+    )
+    if args.admin_token is None:
+        _warn_exposed(sock, "its /_mockserver/ admin routes are off (see --admin-token)")
+    else:
+        _warn_exposed(sock, "its /_mockserver/ admin routes need the --admin-token")
     url = base_url(sock)
     count = len(scenarios.scenarios)
     files = len(scenarios.files)
@@ -263,9 +406,25 @@ def _serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    serve(app, sock, on_ready=ready, log_level=args.log_level, access_log=args.access_log)
-    print("mockserver: stopped", file=sys.stderr, flush=True)
+    cut = serve(
+        app,
+        sock,
+        on_ready=ready,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        limits=_limits(args),
+        date=None if args.seed is None else SEEDED_EPOCH,
+    )
+    print(f"mockserver: stopped{_cut(cut, '')}", file=sys.stderr, flush=True)
     return 0
+
+
+def _cut(n: int, before: str) -> str:
+    """How many responses in progress a shutdown cut, as the end of the "stopped" line."""
+    if not n:
+        return f" ({before})" if before else ""
+    cut = f"cut {_count(n, 'open response')}"
+    return f" ({before}; {cut})" if before else f" ({cut})"
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -293,7 +452,7 @@ def _out_dir(text: str) -> Path | None:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from mockserver.ids import clock_for
+    from mockserver.ids import SEEDED_EPOCH, clock_for
     from mockserver.recording.cassette import Writer
     from mockserver.recording.match_on import DEFAULT
     from mockserver.recording.proxy import ProxySettings, RecordingProxy
@@ -324,19 +483,39 @@ def _record(args: argparse.Namespace) -> int:
     def report(line: str) -> None:
         print(f"mockserver: {line}", flush=True)
 
-    proxy = RecordingProxy(
-        ProxySettings(upstream=args.upstream, api_key=key), writer, report=report, seed=args.seed
+    connect, read = args.upstream_timeout
+    settings = ProxySettings(
+        upstream=args.upstream,
+        api_key=key,
+        connect_timeout=connect,
+        read_timeout=read,
+        max_record_size=args.max_record_size,
+        max_body_size=args.max_body_size,
     )
+    proxy = RecordingProxy(settings, writer, report=report, seed=args.seed)
     sock = _listen(args.host, args.port)
     if sock is None:
         return 1
+    _warn_exposed(
+        sock,
+        "anyone who reaches it can send requests upstream"
+        + (" with the key in --api-key-env" if key else ""),
+    )
     url = base_url(sock)
 
     def ready() -> None:
         print(f"mockserver: recording on {url} -> {args.upstream} into {out}", flush=True)
 
-    serve(proxy, sock, on_ready=ready, log_level=args.log_level)
-    print(f"mockserver: stopped ({len(writer.written)} exchanges recorded)", file=sys.stderr)
+    cut = serve(
+        proxy,
+        sock,
+        on_ready=ready,
+        log_level=args.log_level,
+        limits=_limits(args),
+        date=None if args.seed is None else SEEDED_EPOCH,
+    )
+    recorded = f"{len(writer.written)} exchanges recorded"
+    print(f"mockserver: stopped{_cut(cut, recorded)}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -171,7 +171,7 @@ def replay(raw: RawReply, delay_ms: float = 0.0, *, timing: bool = False) -> Out
         Frame(
             e.delay_ms / 1000 if timed else 0.0,
             (f"event: {e.event}\n" if e.event is not None else "").encode()
-            + sse.encode_event(e.data).encode(),
+            + sse.encode_event(e.data).encode("utf-8", "surrogateescape"),  # \uDCxx: a byte
         )
         for e in raw.events
     ]

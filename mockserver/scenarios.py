@@ -438,7 +438,7 @@ def _raw(node: Node) -> RawReply | None:
     body = events = None
     if body_node is not None:
         text = _json_text(body_node)
-        body = (text or "").encode()
+        body = (text or "").encode("utf-8", "surrogateescape")  # \uDCxx: a raw byte
     elif events_node is not None:
         if not isinstance(events_node.value, list):
             events_node.fail(f"expected a list of events, got {describe(events_node.value)}")

@@ -1,4 +1,10 @@
-"""Run the app under uvicorn: in the foreground for the CLI, or in a background thread."""
+"""Run the app under uvicorn: in the foreground for the CLI, or in a background thread.
+
+Both run uvicorn's `startup()` and a shutdown of their own: stop listening, close idle
+connections, give responses in progress `grace` seconds, then close their connections (the
+client sees the connection drop) and cancel their tasks, without a traceback each.
+Connections are bounded by `Limits` (mockserver.protocol).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,13 @@ import signal
 import socket
 import threading
 from collections.abc import Awaitable, Callable
-from types import FrameType
+from email.utils import formatdate
 from typing import Any
 
 import uvicorn
 
 from mockserver.app import MockApp, Receive, Scope, Send, StreamAborted
+from mockserver.protocol import Limits, limited_protocol
 
 # uvloop and httptools, when installed, make uvicorn about three times faster. They are
 # imported with this module, so the first server start does not pay for them.
@@ -26,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - uvicorn[standard] brings it
     LOOP = "asyncio"
 try:
-    from uvicorn.protocols.http import httptools_impl  # noqa: F401 - loaded once, here
+    import httptools  # noqa: F401 - loaded once, here
 
     HTTP = "httptools"
 except ImportError:  # pragma: no cover - uvicorn[standard] brings it
@@ -70,37 +77,112 @@ def _log_config(log_level: str) -> dict[str, Any]:
 
 
 class _Quiet(logging.Filter):
-    """Drops uvicorn's traceback for streams a scenario interrupts on purpose."""
+    """Drops uvicorn's traceback for streams a scenario interrupts on purpose, and for the
+    responses a shutdown cuts (their tasks are cancelled)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], StreamAborted))
+        return not (
+            record.exc_info
+            and isinstance(record.exc_info[1], StreamAborted | asyncio.CancelledError)
+        )
 
 
-def config(app: ASGIApp, *, log_level: str = "warning", access_log: bool = False) -> uvicorn.Config:
-    """uvicorn settings: uvloop + httptools when installed (about three times faster)."""
+def config(
+    app: ASGIApp,
+    *,
+    log_level: str = "warning",
+    access_log: bool = False,
+    limits: Limits = Limits(),  # noqa: B008 - frozen
+    date: int | None = None,
+) -> uvicorn.Config:
+    """uvicorn settings: uvloop + httptools when installed (about three times faster).
+
+    `date` fixes the `date` header at that Unix time (a seeded run); else it is the time now.
+    """
     logging.getLogger("uvicorn.error").addFilter(_Quiet())
+    fixed = [] if date is None else [("date", formatdate(date, usegmt=True))]
     return uvicorn.Config(
         app,
         log_config=_log_config(log_level),
         loop=LOOP,
-        http=HTTP,
+        http=limited_protocol(limits) if HTTP == "httptools" else "h11",
+        h11_max_incomplete_event_size=limits.max_header_size,
+        timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type] # a float works
         lifespan="off",
         access_log=access_log,
         server_header=False,
+        date_header=date is None,
+        headers=fixed,
         proxy_headers=False,  # a local mock trusts no X-Forwarded-*; uvicorn's middleware costs
-        timeout_graceful_shutdown=2,
     )
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, cfg: uvicorn.Config, on_ready: Callable[[], None] | None) -> None:
-        super().__init__(cfg)
-        self._on_ready = on_ready
+def _new_server(cfg: uvicorn.Config) -> uvicorn.Server:
+    server = uvicorn.Server(cfg)
+    if not cfg.loaded:
+        cfg.load()
+    server.lifespan = cfg.lifespan_class(cfg)
+    return server
 
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started and self._on_ready is not None:
-            self._on_ready()
+
+async def shutdown(server: uvicorn.Server, grace: float) -> int:
+    """Stop listening, close idle connections, let responses in progress finish for up to
+    `grace` seconds, then close their connections and cancel them. Returns how many were cut."""
+    loop = asyncio.get_running_loop()
+    for listener in server.servers:
+        listener.close()
+    state = server.server_state
+    for connection in list(state.connections):
+        connection.shutdown()  # closes idle keep-alive connections right away
+    deadline = loop.time() + grace
+    while (state.connections or state.tasks) and loop.time() < deadline:
+        await asyncio.sleep(0 if not state.tasks else 0.001)
+    cut = len(state.tasks)
+    for connection in list(state.connections):
+        transport = getattr(connection, "transport", None)
+        if transport is not None:
+            transport.abort()  # the app's sends become no-ops, its receive() a disconnect
+    for task in list(state.tasks):
+        task.cancel()
+    if state.tasks:
+        await asyncio.gather(*state.tasks, return_exceptions=True)
+    for _ in range(2):  # let connection_lost() callbacks run before the loop closes
+        await asyncio.sleep(0)
+    return cut
+
+
+async def _keep_date(server: uvicorn.Server) -> None:
+    """uvicorn's `date` header, refreshed every second (uvicorn's main loop is not run)."""
+    while True:
+        await server.on_tick(0)
+        await asyncio.sleep(1)
+
+
+async def _serve_until_signal(
+    server: uvicorn.Server, sock: socket.socket, on_ready: Callable[[], None] | None, grace: float
+) -> int:
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+        except NotImplementedError:  # pragma: no cover - Windows
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stopping.set))
+    try:
+        await server.startup(sockets=[sock])
+        await server.on_tick(0)  # the default headers (a fixed `date` under --seed)
+        dates = asyncio.ensure_future(_keep_date(server)) if server.config.date_header else None
+        if on_ready is not None:
+            on_ready()
+        await stopping.wait()
+        if dates is not None:
+            dates.cancel()
+        return await shutdown(server, grace)
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
 
 
 def serve(
@@ -110,22 +192,19 @@ def serve(
     on_ready: Callable[[], None] | None = None,
     log_level: str = "warning",
     access_log: bool = False,
-) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully and return."""
-    cfg = config(app, log_level=log_level, access_log=access_log)
-    server = _Server(cfg, on_ready)
-
-    # uvicorn re-raises the signal it caught once it has shut down; these handlers absorb it,
-    # so a stopped server exits with status 0 instead of dying of the signal.
-    def absorb(signum: int, frame: FrameType | None) -> None:
-        return None
-
-    previous = {sig: signal.signal(sig, absorb) for sig in (signal.SIGINT, signal.SIGTERM)}
+    limits: Limits = Limits(),  # noqa: B008 - frozen
+    date: int | None = None,
+    grace: float = 0.1,
+) -> int:
+    """Serve until SIGINT or SIGTERM, then shut down (see `shutdown`); returns how many
+    responses in progress the shutdown cut. A signal ends the server, not the process."""
+    cfg = config(app, log_level=log_level, access_log=access_log, limits=limits, date=date)
+    server = _new_server(cfg)
+    loop = _new_loop(cfg)
     try:
-        server.run(sockets=[sock])
+        return loop.run_until_complete(_serve_until_signal(server, sock, on_ready, grace))
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        loop.close()
 
 
 class _Current:
@@ -157,15 +236,22 @@ class BackgroundServer:
     """
 
     def __init__(
-        self, app: MockApp, host: str = "127.0.0.1", port: int = 0, *, grace: float = 1.0
+        self,
+        app: MockApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        grace: float = 1.0,
+        limits: Limits = Limits(),  # noqa: B008 - frozen
     ) -> None:
         self._current = _Current(app)
         self.grace = grace
         self._sock = bind(host, port)
         self.url = base_url(self._sock)
-        self._server = uvicorn.Server(config(app))
-        self._server.config.app = self._current
-        self._server.config.ws = "none"  # no websocket routes; importing them costs ~15 ms
+        cfg = config(app, limits=limits)
+        cfg.app = self._current
+        cfg.ws = "none"  # no websocket routes; importing them costs ~15 ms
+        self._server = uvicorn.Server(cfg)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -187,9 +273,7 @@ class BackgroundServer:
         if self._thread is not None:
             raise RuntimeError("this BackgroundServer was started already")
         cfg = self._server.config
-        if not cfg.loaded:
-            cfg.load()
-        self._server.lifespan = cfg.lifespan_class(cfg)
+        self._server = _new_server(cfg)
         self._loop = _new_loop(cfg)
         ready = threading.Event()
         self._thread = threading.Thread(
@@ -229,26 +313,7 @@ class BackgroundServer:
         await self._shutdown()
 
     async def _shutdown(self) -> None:
-        """Stop listening, close idle connections, let running responses finish, then cancel."""
-        loop = asyncio.get_running_loop()
-        for server in self._server.servers:
-            server.close()
-        state = self._server.server_state
-        for connection in list(state.connections):
-            connection.shutdown()  # closes idle keep-alive connections right away
-        deadline = loop.time() + self.grace
-        while (state.connections or state.tasks) and loop.time() < deadline:
-            await asyncio.sleep(0 if not state.tasks else 0.001)
-        for task in list(state.tasks):
-            task.cancel()
-        for connection in list(state.connections):
-            transport = getattr(connection, "transport", None)
-            if transport is not None:
-                transport.abort()
-        if state.tasks:
-            await asyncio.gather(*state.tasks, return_exceptions=True)
-        for _ in range(2):  # let connection_lost() callbacks run before the loop closes
-            await asyncio.sleep(0)
+        await shutdown(self._server, self.grace)
 
     def stop(self) -> None:
         thread, loop, stopping = self._thread, self._loop, self._stopping

@@ -29,14 +29,25 @@ class Event:
 class Decoder:
     """Reads events out of arbitrarily split chunks of an SSE stream (LF, CR or CRLF lines)."""
 
-    def __init__(self) -> None:
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+    def __init__(self, errors: str = "strict") -> None:
+        """`errors="surrogateescape"` reads bytes that are not UTF-8 as U+DC80..U+DCFF (which
+        encode back to the same bytes) instead of raising `UnicodeDecodeError`."""
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors)
         self._buffer = ""
+        # Pieces of a line still without its end, joined once it ends: one very long line
+        # costs linear time, not quadratic.
+        self._pending: list[str] = []
         self._data: list[str] = []
         self._event: str | None = None
 
     def feed(self, chunk: bytes | str) -> list[Event]:
         text = self._utf8.decode(chunk) if isinstance(chunk, bytes) else chunk
+        if "\n" not in text and "\r" not in text:
+            self._pending.append(text)
+            return []
+        if self._pending:
+            self._pending.append(text)
+            text, self._pending = "".join(self._pending), []
         self._buffer += text
         events: list[Event] = []
         while True:
@@ -66,7 +77,7 @@ class Decoder:
 
     def close(self) -> list[Event]:
         """Events still pending when the stream ends without a final blank line."""
-        events = self.feed("\n\n") if self._buffer or self._data else []
+        events = self.feed("\n\n") if self._buffer or self._pending or self._data else []
         return events
 
 

@@ -13,13 +13,17 @@ from mockserver.errors import Problem
 from mockserver.wire import JSON
 
 try:  # libyaml's parser is written in C: a 10,000-scenario file loads 3 times faster
-    from yaml import CSafeLoader as _SafeBase
+    from yaml import CSafeLoader as _FastBase
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _SafeBase  # type: ignore[assignment]
+    from yaml import SafeLoader as _FastBase  # type: ignore[assignment]
 
 
-class _LineLoader(_SafeBase):
-    """A safe loader that records where each mapping key and sequence item starts."""
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that records where each mapping key and sequence item starts.
+
+    PyYAML's own parser: it reads what libyaml refuses (the `\\uDCxx` escape a recording
+    writes for a byte that is not UTF-8), and its error messages are the ones shown.
+    """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -28,7 +32,20 @@ class _LineLoader(_SafeBase):
         self.duplicates: dict[int, list[tuple[int, str]]] = {}
 
 
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
+class _FastLineLoader(_FastBase):
+    """`_LineLoader` on libyaml's parser, tried first."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_lines: dict[int, dict[Any, int]] = {}
+        self.item_lines: dict[int, list[int]] = {}
+        self.duplicates: dict[int, list[tuple[int, str]]] = {}
+
+
+_Loader = _LineLoader | _FastLineLoader
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
     data: dict[Any, Any] = {}
     yield data
     merge = "tag:yaml.org,2002:merge"
@@ -54,15 +71,16 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict
     loader.key_lines[id(data)] = lines
 
 
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[list[Any]]:
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Iterator[list[Any]]:
     data: list[Any] = []
     yield data
     data.extend(loader.construct_object(child, deep=True) for child in node.value)
     loader.item_lines[id(data)] = [child.start_mark.line + 1 for child in node.value]
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+for _loader in (_LineLoader, _FastLineLoader):
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 @dataclass
@@ -203,9 +221,26 @@ def describe(value: JSON) -> str:
     return "a mapping"
 
 
+def load_data(text: str) -> Any:
+    """Plain YAML data, without lines: libyaml's parser first, PyYAML's for what it refuses."""
+    try:
+        return yaml.load(text, Loader=_FastBase)
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
+
+
 def parse_yaml(text: str, file: str) -> tuple[Node | None, Document]:
     """Parse one YAML document; on a syntax error, the `Document` holds the problem."""
     doc = Document(file)
+    fast = _FastLineLoader(text)
+    try:
+        value = fast.get_single_data()
+    except yaml.YAMLError:
+        pass  # read again by PyYAML's parser below: it may read it, or say why not
+    else:
+        return _parsed(value, fast, doc)
+    finally:
+        fast.dispose()
     loader = _LineLoader(text)
     try:
         value = loader.get_single_data()
@@ -219,6 +254,12 @@ def parse_yaml(text: str, file: str) -> tuple[Node | None, Document]:
         return None, doc
     finally:
         loader.dispose()
+    return _parsed(value, loader, doc)
+
+
+def _parsed(
+    value: Any, loader: _LineLoader | _FastLineLoader, doc: Document
+) -> tuple[Node, Document]:
     doc.key_lines = loader.key_lines
     doc.item_lines = loader.item_lines
     doc.keep.append(value)

@@ -151,11 +151,11 @@ def test_serve_prints_its_url_answers_and_stops_on_a_signal(serve, sig):
     assert "mockserver: stopped" in err
 
 
-def test_stop_lets_an_open_stream_finish(serve, tmp_path):
+def test_stop_cuts_an_open_stream_at_once(serve, tmp_path):
     slow = tmp_path / "slow.yaml"
     slow.write_text(
         "version: 1\nscenarios:\n  - reply: {content: a b c d e f g h, "
-        "stream: {chunk_delay_ms: 50}}\n"
+        "stream: {chunk_delay_ms: 500}}\n"
     )
     served = serve(str(slow), "--port", "0")
     assert served.line.endswith("(1 scenario from 1 file)")
@@ -169,11 +169,15 @@ def test_stop_lets_an_open_stream_finish(serve, tmp_path):
     ):
         events = response.iter_raw()
         body = next(events)
+        sent = time.perf_counter()
         served.process.send_signal(signal.SIGTERM)
-        body += b"".join(events)
-    assert body.endswith(b"data: [DONE]\n\n")  # graceful: the answer in flight completes
-    assert body.count(b"data: ") == 11
-    assert served.process.wait(2) == 0, served.process.stderr.read()
+        with pytest.raises(httpx2.RemoteProtocolError):  # the client sees the connection drop
+            body += b"".join(events)
+    assert time.perf_counter() - sent < 1
+    assert b"[DONE]" not in body
+    assert served.process.wait(2) == 0
+    err = served.process.stderr.read().decode()
+    assert err == "mockserver: stopped (cut 1 open response)\n"
 
 
 def test_python_dash_m_and_host(serve):

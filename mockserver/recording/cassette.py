@@ -41,6 +41,7 @@ from mockserver.recording.exchange import Exchange, kept_headers
 from mockserver.recording.match_on import DEFAULT, derive_match
 from mockserver.recording.scrub import Scrubber, literals_of
 from mockserver.scenarios import VERSION, load_text
+from mockserver.yamlsource import load_data
 
 Update = Literal["append", "replace", "fresh"]
 """How recording into an existing file goes: `append` to it; `replace` the scenarios this
@@ -113,13 +114,15 @@ def render(document: dict[str, Any], comment: str = "") -> str:
         "default_flow_style": False,
     }
     text: str = yaml.dump(document, Dumper=_Dumper, **options)
-    if yaml.safe_load(text) != document:  # a block scalar could not hold some string exactly
+    if load_data(text) != document:  # a block scalar could not hold some string exactly
         text = yaml.dump(document, Dumper=yaml.SafeDumper, **options)
     return comment + text
 
 
 def _text(data: bytes) -> str:
-    return data.decode("utf-8", errors="replace")
+    """A body as text; bytes that are not UTF-8 become U+DC80..U+DCFF, which YAML writes as
+    `\\uDCxx` escapes and a replay writes back as the same bytes."""
+    return data.decode("utf-8", errors="surrogateescape")
 
 
 def _number(ms: float) -> float | int:
@@ -244,7 +247,7 @@ def _read(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordingError(f"cannot read {path}: {exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = load_data(text)
     except yaml.YAMLError as exc:
         raise RecordingError(f"{path} is not valid YAML, not touching it: {exc}") from exc
     if data is None:

@@ -3,6 +3,12 @@
 A `Tape` builds an `Exchange` while the response streams through: the head, then each chunk
 as it arrives (a stream is cut into its events, each timed from the one before), then how it
 ended (`close`, or `abort` when the connection broke).
+
+Bytes are bytes: an event or body that is not UTF-8 is kept with each stray byte as a
+character U+DC80..U+DCFF (Python's `surrogateescape`), which a recording writes as a `\\uDCxx`
+escape and a replay writes back as the very byte. A tape holds at most `limit` bytes of
+response: past that it drops what it had and records nothing (`overflowed`), so memory and
+the work of cutting, scrubbing and writing stay bounded whatever the upstream sends.
 """
 
 from __future__ import annotations
@@ -96,6 +102,7 @@ class Tape:
         request_headers: Iterable[tuple[str, str]] = (),
         *,
         clock: Callable[[], float] = time.perf_counter,
+        limit: int | None = None,
     ) -> None:
         self._method = method
         self._url = url
@@ -110,6 +117,10 @@ class Tape:
         self._decoder: sse.Decoder | None = None
         self._events: list[RawEvent] = []
         self._body = bytearray()
+        self._limit = limit
+        self._size = 0
+        self.overflowed = False
+        """More than `limit` bytes of response came: nothing of it is kept."""
 
     def head(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
         self._status = status
@@ -118,9 +129,16 @@ class Tape:
         self._waited = (now - self._sent) * 1000
         self._last = now
         if is_event_stream(self._headers):
-            self._decoder = sse.Decoder()
+            self._decoder = sse.Decoder(errors="surrogateescape")
 
     def chunk(self, data: bytes) -> None:
+        if self.overflowed:
+            return
+        self._size += len(data)
+        if self._limit is not None and self._size > self._limit:
+            self.overflowed = True
+            self._events, self._body, self._decoder = [], bytearray(), None
+            return
         if self._decoder is None:
             self._body += data
             return
@@ -140,7 +158,7 @@ class Tape:
         if self._decoder is not None and not aborted:
             for event in self._decoder.close():
                 self._events.append(RawEvent(data=event.data, event=event.event))
-        streamed = self._decoder is not None
+        streamed = self._decoder is not None or is_event_stream(self._headers)
         return Exchange(
             method=self._method,
             url=self._url,
