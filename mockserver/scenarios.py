@@ -571,10 +571,15 @@ def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], li
     root, doc = parse_yaml(text, file)
     if root is None:
         return [], doc.problems
+    return read_document(root, base), doc.problems
+
+
+def read_document(root: Node, base: Path) -> list[Scenario]:
+    """The scenarios of a parsed scenario file (its problems go to `root.doc`)."""
     scenarios: list[Scenario] = []
     if root.value is None:
-        doc.problem(1, "", "the file is empty; expected `version: 1` and `scenarios:`")
-        return [], doc.problems
+        root.doc.problem(1, "", "the file is empty; expected `version: 1` and `scenarios:`")
+        return []
     if root.is_mapping("a mapping with `version` and `scenarios`"):
         root.check_keys(FILE_KEYS, required=("scenarios",))
         if (v := root.get("version")) is not None and v.value != VERSION:
@@ -591,7 +596,7 @@ def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], li
                         scenarios.append(scenario)
             else:
                 body.fail(f"expected a list of scenarios, got {describe(body.value)}")
-    return scenarios, doc.problems
+    return scenarios
 
 
 def scenario_files(paths: Iterable[str | Path]) -> list[Path]:

@@ -40,8 +40,8 @@ from mockserver.errors import ScenarioError
 from mockserver.recording.exchange import Exchange, kept_headers
 from mockserver.recording.match_on import DEFAULT, derive_match
 from mockserver.recording.scrub import Scrubber, literals_of
-from mockserver.scenarios import VERSION, load_text
-from mockserver.yamlsource import load_data
+from mockserver.scenarios import VERSION, duplicate_names, read_document
+from mockserver.yamlsource import load_data, parse_yaml
 
 Update = Literal["append", "replace", "fresh"]
 """How recording into an existing file goes: `append` to it; `replace` the scenarios this
@@ -105,17 +105,17 @@ def _blocks(document: dict[str, Any]) -> None:
                 raw["body"] = Block(raw["body"])
 
 
-def render(document: dict[str, Any], comment: str = "") -> str:
-    """YAML text for a document; strings come back exactly (else they are quoted instead)."""
+def render(document: dict[str, Any], comment: str = "", *, blocks: bool = True) -> str:
+    """YAML text for a document: multi-line strings as block scalars, unless `blocks` is off
+    (a block scalar cannot hold every string exactly: `_save` checks, and quotes instead)."""
     options: dict[str, Any] = {
         "sort_keys": False,
         "allow_unicode": True,
         "width": 1_000_000,
         "default_flow_style": False,
     }
-    text: str = yaml.dump(document, Dumper=_Dumper, **options)
-    if load_data(text) != document:  # a block scalar could not hold some string exactly
-        text = yaml.dump(document, Dumper=yaml.SafeDumper, **options)
+    dumper = _Dumper if blocks else yaml.SafeDumper
+    text: str = yaml.dump(document, Dumper=dumper, **options)
     return comment + text
 
 
@@ -377,14 +377,20 @@ class Writer:
 
     def _save(self, path: Path, document: dict[str, Any]) -> None:
         origin = " ".join(self.scrubber.text(self.origin).split())
-        text = render(document, HEADER.format(origin=origin))
+        header = HEADER.format(origin=origin)
+        text = render(document, header)
+        root, doc = parse_yaml(text, str(path))  # the one read of what is written
+        if root is not None and root.value != document:  # a block scalar changed a string
+            text = render(document, header, blocks=False)
+            root, doc = parse_yaml(text, str(path))
         leaks = self.scrubber.check(text)
         if leaks:
             raise RecordingError(f"refusing to write {path}: it would hold {', '.join(leaks)}")
-        try:
-            load_text(text, str(path), path.parent)
-        except ScenarioError as exc:
-            raise RecordingError(f"refusing to write {path}, it would not load:\n{exc}") from exc
+        scenarios = read_document(root, path.parent) if root is not None else []
+        problems = (*doc.problems, *duplicate_names(scenarios))
+        if problems:
+            error = ScenarioError(problems)
+            raise RecordingError(f"refusing to write {path}, it would not load:\n{error}")
         write_atomically(path, text)
 
 
