@@ -39,7 +39,7 @@ except ImportError:  # pragma: no cover - Windows
 from mockserver.errors import ScenarioError
 from mockserver.recording.exchange import Exchange, kept_headers
 from mockserver.recording.match_on import DEFAULT, derive_match
-from mockserver.recording.scrub import Scrubber, literals_of
+from mockserver.recording.scrub import Scrubber
 from mockserver.scenarios import VERSION, duplicate_names, read_document
 from mockserver.yamlsource import load_data, parse_yaml
 
@@ -160,9 +160,10 @@ def _slug(text: str, limit: int = 40) -> str:
     return words[:limit].rstrip("-") or "chat"
 
 
-def conversation_name(body: dict[str, Any], scrubber: Scrubber) -> str:
-    """A file name for the conversation a request belongs to: the first user message, slugged,
-    and a hash of the model and the messages up to it (so every turn of it lands in one file)."""
+def conversation_name(body: dict[str, Any]) -> str:
+    """A file name for the conversation a request belongs to (its body already scrubbed): the
+    first user message, slugged, and a hash of the model and the messages up to it (so every
+    turn of it lands in one file)."""
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     opening: list[Any] = []
     first_user = ""
@@ -172,9 +173,9 @@ def conversation_name(body: dict[str, Any], scrubber: Scrubber) -> str:
             content = message.get("content")
             first_user = content if isinstance(content, str) else json.dumps(content)
             break
-    key = json.dumps(scrubber.tree([body.get("model"), opening]), sort_keys=True)
+    key = json.dumps([body.get("model"), opening], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:8]
-    return f"{_slug(scrubber.text(first_user or str(body.get('model', ''))))}-{digest}.yaml"
+    return f"{_slug(first_user or str(body.get('model', '')))}-{digest}.yaml"
 
 
 def match_key(match: Any) -> str:
@@ -311,19 +312,21 @@ class Writer:
         """Every exchange written so far (without its mapping)."""
 
     def path_for(self, body: dict[str, Any]) -> Path:
+        """The file for a request (its body already scrubbed)."""
         if self.one_file:
             return self.target
-        return self.target / conversation_name(body, self.scrubber)
+        return self.target / conversation_name(body)
 
     def write(self, exchange: Exchange) -> Written:
         """Add one exchange to its file (raises `RecordingError` when it cannot be written)."""
         body = exchange.request_json()
         if body is None:
             raise RecordingError("the request body is not a JSON object; not recorded")
-        self.scrubber.remember(_secret_values(exchange))
+        match = derive_match(body, self.match_on)
+        body, match, reply = self.scrubber.exchange(
+            _secret_headers(exchange), body, match, raw_reply(exchange)
+        )
         path = self.path_for(body)
-        match = self.scrubber.tree(derive_match(body, self.match_on))
-        reply = self.scrubber.tree(raw_reply(exchange))
         with file_lock(path):
             written = self._add(path, match, reply)
         with self._lock:
@@ -394,11 +397,11 @@ class Writer:
         write_atomically(path, text)
 
 
-def _secret_values(exchange: Exchange) -> set[str]:
-    """Every credential the request carried, and cookies the response set (its organisation
-    and project headers are not recorded at all)."""
+def _secret_headers(exchange: Exchange) -> tuple[tuple[str, str], ...]:
+    """The headers whose values are secrets: every credential the request carried, and the
+    cookies the response set (its organisation and project headers are not recorded at all)."""
     cookies = [(k, v) for k, v in exchange.headers if k.lower() == "set-cookie"]
-    return literals_of((*exchange.request_headers, *cookies))
+    return (*exchange.request_headers, *cookies)
 
 
 def _free_name(stem: str, scenarios: list[Any]) -> str:

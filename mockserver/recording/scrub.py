@@ -81,6 +81,14 @@ class Scrubber:
             with self._lock:
                 self._literals = self._literals | new
 
+    def exchange(
+        self, headers: Iterable[tuple[str, str]], *trees: dict[str, Any]
+    ) -> tuple[dict[str, Any], ...]:
+        """Remember the secret values of an exchange's headers, then scrub its trees (body,
+        match, reply): the one call a recorded exchange makes here."""
+        self.remember(literals_of(headers))
+        return tuple(self.tree(tree) for tree in trees)
+
     def text(self, value: str) -> str:
         """`value` with every secret replaced by `<scrubbed>`."""
         for literal in sorted(self._literals, key=len, reverse=True):
