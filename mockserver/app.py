@@ -60,7 +60,7 @@ def too_large(size: int, limit: int) -> ApiError:
     )
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
+async def read_body(receive: Receive, limit: int) -> bytes | int | None:
     """The whole body, its size so far once it passes `limit`, or None if the client left (or
     the server gave up on it: mockserver.protocol's read timeout)."""
     chunks: list[bytes] = []
@@ -209,7 +209,7 @@ class MockApp:
                 outcome.headers.append((b"connection", b"close"))
                 await send_outcome(outcome, send, receive)
                 return
-        body = await _read_body(receive, self._limit)
+        body = await read_body(receive, self._limit)
         if body is None:
             return
         if isinstance(body, int):

@@ -104,7 +104,15 @@ def _upstream_timeout(text: str) -> tuple[float, float]:
 
 
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    """The limits on what a client connection may send (mockserver.protocol.Limits)."""
+    """The limits on what a client connection may send (mockserver.protocol.Limits, and the
+    body size the app reads)."""
+    parser.add_argument(
+        "--max-body-size",
+        type=_size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="largest request body accepted (default 64m); larger gets a 413",
+    )
     parser.add_argument(
         "--max-header-size",
         type=_size,
@@ -261,13 +269,6 @@ def _add_record(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="SIZE",
         help="largest response recorded (default 4m); a larger one is passed through, not recorded",
     )
-    record.add_argument(
-        "--max-body-size",
-        type=_size,
-        default=64 * 1024 * 1024,
-        metavar="SIZE",
-        help="largest request body accepted (default 64m); larger gets a 413",
-    )
     _add_connection_options(record)
     _add_recording_options(record)
     record.add_argument(
@@ -323,13 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--strict",
         action="store_true",
         help="reject unknown request fields and model-specific misuse",
-    )
-    serve.add_argument(
-        "--max-body-size",
-        type=_size,
-        default=64 * 1024 * 1024,
-        metavar="SIZE",
-        help="largest request body accepted (default 64m); larger gets a 413",
     )
     _add_connection_options(serve)
     serve.add_argument(

@@ -374,6 +374,8 @@ class ResponseFormatIs(_NoHint):
         return None
 
 
+# HeaderIs and ParamIs are alike in shape (a mapping of names, one condition each) on purpose:
+# each condition kind is one class that owns its key (an intentional mirror).
 @dataclass(frozen=True, slots=True)
 class HeaderIs(_NoHint):
     """`headers: {name: text}`: one condition per header named."""

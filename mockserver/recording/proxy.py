@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from mockserver.app import Receive, Scope, Send, StreamAborted, send_outcome, too_large
+from mockserver.app import Receive, Scope, Send, StreamAborted, read_body, send_outcome, too_large
 from mockserver.errors import ApiError
 from mockserver.ids import IdFactory
 from mockserver.outcome import Outcome
@@ -118,7 +118,7 @@ class RecordingProxy:
         if scope["type"] != "http":
             return
         limit = self.settings.max_body_size
-        body = await _read_body(receive, limit)
+        body = await read_body(receive, limit)
         if body is None:
             return  # the client left, or did not send its body in time
         if isinstance(body, int):
@@ -295,20 +295,3 @@ def _target(scope: Scope) -> str:
 
 def _text_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | int | None:
-    """The whole body, its size so far once it passes `limit`, or None if the client left."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return size
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

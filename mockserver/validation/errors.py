@@ -77,6 +77,10 @@ def bad_value(param: str, value: JSON, allowed: Sequence[str]) -> NoReturn:
     )
 
 
+# The length rules below are a table of OpenAI's own wordings, one function each: alike in
+# shape on purpose (an intentional mirror of the API's messages, not logic written twice).
+
+
 def empty_array(param: str) -> NoReturn:
     raise invalid(
         f"Invalid '{param}': empty array. Expected an array with minimum length 1, "
