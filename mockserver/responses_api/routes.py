@@ -1,0 +1,207 @@
+"""The Responses API's routes: `POST /v1/responses` through the engine's `answer` seam, and the
+stored-response routes (`GET` / `DELETE /v1/responses/{id}`, `GET .../input_items`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from mockserver import completions
+from mockserver.errors import ApiError
+from mockserver.ids import Clock, IdFactory
+from mockserver.outcome import Outcome
+from mockserver.request import ChatRequest, with_headers
+from mockserver.responses import (
+    JSON_TYPE,
+    SSE_TYPE,
+    error_outcome,
+    json_outcome,
+    reply_headers,
+    unknown_url,
+)
+from mockserver.responses_api import encoder
+from mockserver.responses_api.reader import parse_responses_request
+from mockserver.responses_api.store import ResponseStore, Stored
+from mockserver.scenarios import Reply, Scenario
+from mockserver.validation import decode_body
+from mockserver.wire import JSON
+
+if TYPE_CHECKING:
+    from mockserver.engine import MockEngine
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+def not_found(response_id: str) -> ApiError:
+    return ApiError(
+        status=404,
+        message=f"Response with id '{response_id[:200]}' not found.",
+        param=None,
+        code=None,
+    )
+
+
+def previous_not_found(response_id: str) -> ApiError:
+    return ApiError(
+        status=400,
+        message=f"Previous response with id '{response_id[:200]}' not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
+
+
+class ResponsesApi:
+    """The Responses API of one engine: its routes and its stored responses."""
+
+    def __init__(self, engine: MockEngine, ids: IdFactory, clock: Clock) -> None:
+        self.engine = engine
+        self.store = ResponseStore()
+        self._ids = ids
+        self._clock = clock
+
+    def reset(self) -> None:
+        self.store.clear()
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, route: str, body: bytes, headers: Iterable[tuple[bytes, bytes]]
+    ) -> Outcome:
+        """`route` is the path without `/v1` (`/responses`, `/responses/{id}`, ...)."""
+        if route == "/responses" and method == "POST":
+            return self.engine.answer(
+                body, tuple(headers), self._parse, self._render, api="responses"
+            )
+        parts = route.split("/")  # "", "responses", id[, "input_items"]
+        if len(parts) == 3 and parts[2]:
+            response_id = unquote(parts[2])
+            if method == "GET":
+                return self._get(response_id)
+            if method == "DELETE":
+                return self._delete(response_id)
+        if len(parts) == 4 and parts[2] and parts[3] == "input_items" and method == "GET":
+            return self._input_items(unquote(parts[2]))
+        return error_outcome(unknown_url(method, "/v1" + route), self._ids.request())
+
+    def _get(self, response_id: str) -> Outcome:
+        stored = self.store.get(response_id)
+        if stored is None:
+            return error_outcome(not_found(response_id), self._ids.request())
+        return json_outcome(encoder.loads(stored.response), self._ids.request())
+
+    def _delete(self, response_id: str) -> Outcome:
+        if not self.store.delete(response_id):
+            return error_outcome(not_found(response_id), self._ids.request())
+        body = {"id": response_id, "object": "response", "deleted": True}
+        return json_outcome(body, self._ids.request())
+
+    def _input_items(self, response_id: str) -> Outcome:
+        stored = self.store.get(response_id)
+        if stored is None:
+            return error_outcome(not_found(response_id), self._ids.request())
+        items = encoder.loads(stored.input_items)
+        assert isinstance(items, list)
+        data = list(reversed(items))  # `order` defaults to `desc`: the newest first
+        first = data[0]["id"] if data and isinstance(data[0], dict) else None
+        last = data[-1]["id"] if data and isinstance(data[-1], dict) else None
+        body = {"object": "list", "data": data, "first_id": first, "last_id": last}
+        body["has_more"] = False
+        return json_outcome(body, self._ids.request())
+
+    # -- POST /v1/responses ------------------------------------------------------------------
+
+    def _history(self, body: dict[str, JSON]) -> list[JSON]:
+        """The items a `previous_response_id` continues from: its input items, its output."""
+        previous = body.get("previous_response_id")
+        if previous is None or type(previous) is not str:
+            return []
+        stored = self.store.get(previous)
+        if stored is None:
+            raise previous_not_found(previous)
+        items = encoder.loads(stored.input_items)
+        response = encoder.loads(stored.response)
+        assert isinstance(items, list)
+        assert isinstance(response, dict)
+        output = response["output"]
+        assert isinstance(output, list)
+        return [*items, *output]
+
+    def _parse(self, raw: bytes, headers: Headers) -> ChatRequest:
+        body = decode_body(raw)
+        request = parse_responses_request(body, (), self._history(body))
+        return with_headers(request, headers) if headers else request
+
+    def _new_items(self, body: dict[str, JSON]) -> list[JSON]:
+        """The request's own input as stored items (each with an id)."""
+        value = body.get("input")
+        if isinstance(value, str):
+            value = [{"type": "message", "role": "user", "content": value}]
+        items: list[JSON] = []
+        for raw in value or ():
+            if not isinstance(raw, dict):
+                continue
+            item = dict(raw)
+            kind = item.setdefault("type", "message")
+            if kind == "message":
+                content = item.get("content")
+                if isinstance(content, str):
+                    part = "output_text" if item.get("role") == "assistant" else "input_text"
+                    extra: dict[str, JSON] = (
+                        {"annotations": [], "logprobs": []} if part == "output_text" else {}
+                    )
+                    item["content"] = [{"type": part, "text": content, **extra}]
+                item.setdefault("status", "completed")
+            if "id" not in item:
+                prefix = {"message": "msg_", "function_call": "fc_"}.get(str(kind), "item_")
+                item["id"] = self._ids.item(prefix)
+            items.append(item)
+        return items
+
+    def _render(
+        self, request: ChatRequest, scenario: Scenario, reply: Reply, request_id: str, raw: bytes
+    ) -> Outcome:
+        body = request.body
+        created = self._clock()
+        resolved = completions.resolve(
+            request,
+            reply,
+            created=created,
+            tool_call_id=self._ids.tool_call,
+            audio_id=self._ids.audio,
+            where=f"{scenario.name!r} ({scenario.where})",
+        )[0]
+        status = "incomplete" if resolved.finish_reason == "length" else "completed"
+        tier = reply.service_tier or request.service_tier or "default"
+        previous = body.get("previous_response_id")
+        head = encoder.Head(
+            id=self._ids.item("resp_"),
+            created_at=created,
+            model=reply.model or request.model,
+            service_tier="default" if tier == "auto" else tier,
+            previous_response_id=previous if isinstance(previous, str) else None,
+            store=body.get("store") is not False,
+        )
+        items = encoder.output_items(resolved, self._ids.item, status)
+        final = encoder.response_object(
+            request,
+            head,
+            status=status,
+            output=items,
+            usage_=encoder.usage(request, resolved, reply.usage),
+            completed_at=created if status == "completed" else None,
+        )
+        if head.store:
+            inputs = [*self._history(dict(body)), *self._new_items(dict(body))]
+            self.store.put(head.id, Stored(encoder.dumps(final), encoder.dumps(inputs)))
+        delay = reply.delay_ms / 1000
+        headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
+        if not request.stream:
+            return Outcome(200, headers, encoder.dumps(final), delay=delay)
+        events = encoder.stream_events(request, head, items, final, reply.stream.chunk_size)
+
+        def tail(sent: int, error: ApiError) -> str:
+            return encoder.failed_events(request, head, sent, error)
+
+        frames = encoder.frames(reply, events, tail, head.model)
+        return Outcome(200, headers, frames=frames, delay=delay)
