@@ -155,7 +155,6 @@ def _text_config(request: ChatRequest) -> JSON:
         if isinstance(text.get("format"), dict):
             fmt = dict(text["format"])
             if fmt.get("type") == "json_schema":
-                fmt.setdefault("description", None)
                 fmt.setdefault("strict", False)
         if isinstance(text.get("verbosity"), str):
             verbosity = text["verbosity"]
@@ -179,7 +178,7 @@ def response_object(
         incomplete = {"reason": "max_output_tokens"}
     reasoning = body.get("reasoning") if isinstance(body.get("reasoning"), dict) else {}
     assert isinstance(reasoning, dict)
-    return {
+    response: dict[str, JSON] = {
         "id": head.id,
         "object": "response",
         "created_at": head.created_at,
@@ -214,6 +213,10 @@ def response_object(
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
     }
+    for key in ("user", "safety_identifier", "prompt_cache_key", "usage"):
+        if response[key] is None:
+            del response[key]  # not nullable in OpenAI's schema: absent when the request has none
+    return response
 
 
 # -- streaming ---------------------------------------------------------------------------------

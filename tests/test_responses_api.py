@@ -1,0 +1,362 @@
+"""The Responses API (`POST /v1/responses`) through the real openai SDK with strict response
+validation, on a real server; every reply and every streamed event is validated against
+OpenAI's schema (`tests/support.py`, `responses.schema.json`)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx2
+import openai
+import pytest
+from pydantic import BaseModel
+
+from tests.support import check_responses_stream
+
+SCENARIOS = """
+version: 1
+scenarios:
+  - name: weather-answer
+    priority: 10
+    match:
+      last_message: {role: tool}
+      tools: [get_weather]
+    reply: {content: "It is 18°C and sunny in Paris."}
+  - name: weather-call
+    match:
+      tools: [get_weather]
+      last_user_message: {contains: weather}
+    reply:
+      tool_calls: [{name: get_weather, arguments: {city: Paris}}]
+  - name: trip
+    match: {last_user_message: {contains: plan my trip}}
+    reply:
+      tool_calls:
+        - {name: get_weather, arguments: {city: Tokyo}}
+        - {name: get_time, id: call_pinned0001, arguments: '{"tz": "Asia/Tokyo"}'}
+  - name: patch
+    match: {last_user_message: {contains: patch}}
+    reply:
+      tool_calls: [{name: apply_patch, type: custom, input: "*** Begin Patch"}]
+  - name: structured
+    match: {response_format: {type: json_schema, name: Person}}
+    reply: {content: '{"name": "Ada", "age": 36}'}
+  - name: pirate
+    match: {system_message: {contains: pirate}}
+    reply: {content: "Arr, matey!"}
+  - name: refuse
+    match: {last_user_message: {contains: forbidden}}
+    reply: {refusal: "I can't help with that."}
+  - name: limited
+    match: {last_user_message: {contains: essay}}
+    reply: {content: "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"}
+  - name: rate-limited
+    match: {last_user_message: {contains: busy}}
+    reply: {error: {status: 429}}
+  - name: broken-stream
+    match: {last_user_message: {contains: break}}
+    reply:
+      content: "this stream breaks halfway through"
+      stream: {interrupt: {after_chunks: 5, error: {status: 500, message: "upstream fell over"}}}
+  - name: second-turn
+    priority: 5
+    match:
+      any_message: {contains: "my name is Ada"}
+      last_user_message: {contains: what is my name}
+    reply: {content: "Your name is Ada."}
+  - name: responses-only
+    match: {api: responses, last_user_message: which api}
+    reply: {content: "responses"}
+  - name: chat-only
+    match: {api: chat, last_user_message: which api}
+    reply: {content: "chat"}
+  - name: hello
+    reply: {content: "Hello there!"}
+"""
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    },
+    "strict": True,
+}
+
+
+@pytest.fixture
+def server(live):
+    return live(SCENARIOS, seed=7)
+
+
+def test_create_text_usage_and_instructions(server):
+    reply = server.client.responses.create(model="gpt-4.1", input="hi")
+    assert reply.output_text == "Hello there!"
+    assert reply.status == "completed"
+    assert reply.output[0].content[0].annotations == []
+    assert reply.usage.input_tokens > 0
+    assert reply.usage.total_tokens == reply.usage.input_tokens + reply.usage.output_tokens
+    assert reply.id.startswith("resp_")
+    pirate = server.client.responses.create(
+        model="gpt-4.1", instructions="Talk like a pirate.", input="hi"
+    )
+    assert pirate.output_text == "Arr, matey!"
+    assert pirate.instructions == "Talk like a pirate."
+
+
+@pytest.mark.anyio
+async def test_create_async_and_streamed(server):
+    reply = await server.aclient.responses.create(model="gpt-4.1", input="hello")
+    assert reply.output_text == "Hello there!"
+    stream = await server.aclient.responses.create(model="gpt-4.1", input="hello", stream=True)
+    kinds, text = [], []
+    async for event in stream:
+        kinds.append(event.type)
+        if event.type == "response.output_text.delta":
+            text.append(event.delta)
+    assert "".join(text) == "Hello there!"
+    assert kinds[:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    assert kinds[-1] == "response.completed"
+
+
+def test_sync_stream_event_grammar(server):
+    with server.client.responses.create(model="gpt-4.1", input="hello", stream=True) as stream:
+        events = list(stream)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert [e.type for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * (len(events) - 8),
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    final = events[-1].response
+    assert final.output_text == "Hello there!"
+    delta = next(e for e in events if e.type == "response.output_text.delta")
+    assert delta.item_id == final.output[0].id
+    assert (delta.output_index, delta.content_index) == (0, 0)
+
+
+def test_stream_helper_and_final_response(server):
+    with server.client.responses.stream(
+        model="gpt-4.1", input="what is the weather?", tools=[WEATHER_TOOL]
+    ) as stream:
+        done = [e for e in stream if e.type == "response.function_call_arguments.done"]
+        final = stream.get_final_response()
+    assert done[0].arguments == '{"city":"Paris"}'
+    call = final.output[0]
+    assert call.type == "function_call"
+    assert call.name == "get_weather"
+    assert call.call_id.startswith("call_")
+    assert json.loads(call.arguments) == {"city": "Paris"}
+
+
+def test_parse_with_a_pydantic_model(server):
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    parsed = server.client.responses.parse(model="gpt-4.1", input="who is she?", text_format=Person)
+    assert parsed.output_parsed == Person(name="Ada", age=36)
+    assert parsed.text.format.type == "json_schema"
+
+
+def test_function_calling_loop_with_function_call_output(server):
+    client = server.client
+    first = client.responses.create(
+        model="gpt-4.1", input="what is the weather in Paris?", tools=[WEATHER_TOOL]
+    )
+    call = first.output[0]
+    assert call.type == "function_call"
+    # the manual loop: send the whole conversation back, with the tool's output
+    items = [
+        {"role": "user", "content": "what is the weather in Paris?"},
+        *[item.model_dump(exclude_none=True) for item in first.output],
+        {"type": "function_call_output", "call_id": call.call_id, "output": '{"temp": 18}'},
+    ]
+    second = client.responses.create(model="gpt-4.1", input=items, tools=[WEATHER_TOOL])
+    assert second.output_text == "It is 18°C and sunny in Paris."
+    # the stored loop: only the tool's output, after the previous response
+    third = client.responses.create(
+        model="gpt-4.1",
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "18C"}],
+        tools=[WEATHER_TOOL],
+    )
+    assert third.output_text == "It is 18°C and sunny in Paris."
+    assert third.previous_response_id == first.id
+
+
+def test_parallel_and_custom_tool_calls(server):
+    trip = server.client.responses.create(model="gpt-4.1", input="plan my trip")
+    assert [(o.type, o.name) for o in trip.output] == [
+        ("function_call", "get_weather"),
+        ("function_call", "get_time"),
+    ]
+    assert trip.output[1].call_id == "call_pinned0001"
+    with server.client.responses.create(model="gpt-4.1", input="patch", stream=True) as s:
+        events = list(s)
+    assert "response.custom_tool_call_input.done" in [e.type for e in events]
+    custom = events[-1].response.output[0]
+    assert (custom.type, custom.name, custom.input) == (
+        "custom_tool_call",
+        "apply_patch",
+        "*** Begin Patch",
+    )
+
+
+def test_previous_response_id_chains_the_conversation(server):
+    client = server.client
+    first = client.responses.create(model="gpt-4.1", input="hi, my name is Ada")
+    second = client.responses.create(
+        model="gpt-4.1", input="what is my name?", previous_response_id=first.id
+    )
+    assert second.output_text == "Your name is Ada."
+    alone = client.responses.create(model="gpt-4.1", input="what is my name?")
+    assert alone.output_text == "Hello there!"
+    items = client.responses.input_items.list(second.id)
+    texts = [i.content[0].text for i in items.data if i.type == "message"]
+    assert texts == ["what is my name?", "Hello there!", "hi, my name is Ada"]  # newest first
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="gpt-4.1", input="x", previous_response_id="resp_nope")
+    assert caught.value.status_code == 400
+    assert caught.value.body["param"] == "previous_response_id"
+    assert caught.value.body["code"] == "previous_response_not_found"
+
+
+def test_retrieve_delete_and_store_false(server):
+    client = server.client
+    kept = client.responses.create(model="gpt-4.1", input="hi")
+    assert client.responses.retrieve(kept.id).output_text == "Hello there!"
+    client.responses.delete(kept.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(kept.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.delete(kept.id)
+    unstored = client.responses.create(model="gpt-4.1", input="hi", store=False)
+    assert unstored.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(unstored.id)
+    server.engine.reset()
+    second = client.responses.create(model="gpt-4.1", input="hi")
+    server.engine.reset()  # a reset forgets stored responses with the rest of the state
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(second.id)
+
+
+def test_refusal_streamed_and_not(server):
+    reply = server.client.responses.create(model="gpt-4.1", input="something forbidden")
+    part = reply.output[0].content[0]
+    assert (part.type, part.refusal) == ("refusal", "I can't help with that.")
+    with server.client.responses.create(model="gpt-4.1", input="forbidden", stream=True) as stream:
+        kinds = [e.type for e in stream]
+    assert "response.refusal.delta" in kinds
+    assert "response.refusal.done" in kinds
+
+
+def test_max_output_tokens_makes_the_reply_incomplete(server):
+    reply = server.client.responses.create(model="gpt-4.1", input="essay", max_output_tokens=16)
+    assert reply.status == "incomplete"
+    assert reply.incomplete_details.reason == "max_output_tokens"
+    assert reply.usage.output_tokens == 16
+    with server.client.responses.create(
+        model="gpt-4.1", input="essay", max_output_tokens=16, stream=True
+    ) as stream:
+        last = list(stream)[-1]
+    assert last.type == "response.incomplete"
+
+
+def test_scripted_error_and_broken_stream(server, live):
+    with pytest.raises(openai.RateLimitError) as caught:
+        server.client.with_options(max_retries=0).responses.create(model="gpt-4.1", input="busy")
+    assert caught.value.response.headers["retry-after-ms"] == "10"
+    assert caught.value.body["code"] == "rate_limit_exceeded"
+    raw = httpx2.post(
+        server.url + "/responses",
+        json={"model": "gpt-4.1", "input": "break", "stream": True},
+    )
+    assert not check_responses_stream("broken", raw.content)
+    kinds = [line[7:] for line in raw.text.splitlines() if line.startswith("event: ")]
+    assert kinds[5:] == ["error", "response.failed"]
+    failed = json.loads(raw.text.rstrip().rsplit("data: ", 1)[1])
+    assert failed["response"]["status"] == "failed"
+    assert failed["response"]["error"]["message"] == "upstream fell over"
+
+
+def test_the_api_condition_tells_the_apis_apart(server):
+    responses = server.client.responses.create(model="m", input="which api")
+    chat = server.client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "which api"}]
+    )
+    assert (responses.output_text, chat.choices[0].message.content) == ("responses", "chat")
+    apis = [(e.api, e.scenario) for e in server.engine.journal]
+    assert apis == [("responses", "responses-only"), ("chat", "chat-only")]
+    assert server.engine.journal[0].request.last_user_message == "which api"
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"input": "hi"}, "model", "missing_required_parameter"),
+        ({"model": "m", "input": 3}, "input", "invalid_type"),
+        ({"model": "m"}, "input", "missing_required_parameter"),
+        ({"model": "m", "input": [{"role": "wizard", "content": "x"}]}, "input[0].role", None),
+        (
+            {"model": "m", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
+            "input[0].content[0].image_url",
+            "missing_required_parameter",
+        ),
+        ({"model": "m", "input": "x", "temperature": 3}, "temperature", None),
+        ({"model": "m", "input": "x", "max_output_tokens": 5}, "max_output_tokens", None),
+        (
+            {"model": "m", "input": "x", "text": {"format": {"type": "xml"}}},
+            "text.format.type",
+            None,
+        ),
+        (
+            {
+                "model": "m",
+                "input": [{"type": "function_call_output", "call_id": "c1", "output": "x"}],
+            },
+            "input",
+            None,
+        ),
+        ({"model": "m", "input": "x", "tools": [{"type": "function"}]}, "tools[0].name", None),
+        ({"model": "m", "input": "x", "tool_choice": "sometimes"}, "tool_choice", None),
+        ({"model": "m", "input": "x", "stream_options": {}}, "stream_options", None),
+    ],
+)
+def test_validation_names_the_param(server, body, param, code):
+    raw = httpx2.post(server.url + "/responses", json=body)
+    assert raw.status_code == 400, raw.text
+    error = raw.json()["error"]
+    assert error["param"] == param, error
+    assert error["type"] == "invalid_request_error"
+    if code is not None:
+        assert error["code"] == code
+
+
+def test_unknown_fields_are_tolerated_and_strict_mode_refuses_them(live):
+    body = {"model": "m", "input": "hi", "frobnicate": 1}
+    tolerant = live(SCENARIOS)
+    assert httpx2.post(tolerant.url + "/responses", json=body).status_code == 200
+    assert tolerant.engine.journal[0].request.unknown_fields == ("frobnicate",)
+    strict = live(SCENARIOS, strict=True)
+    refused = httpx2.post(strict.url + "/responses", json=body)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "frobnicate"
+
+
+def test_unknown_routes_under_responses(server):
+    for method, path in [("GET", "/responses"), ("POST", "/responses/x/cancel")]:
+        raw = httpx2.request(method, server.url + path)
+        assert raw.status_code == 404
+        assert raw.json()["error"]["code"] == "unknown_url"
