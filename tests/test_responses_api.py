@@ -360,3 +360,174 @@ def test_unknown_routes_under_responses(server):
         raw = httpx2.request(method, server.url + path)
         assert raw.status_code == 404
         assert raw.json()["error"]["code"] == "unknown_url"
+
+
+def test_input_items_of_every_kind_read_as_chat_messages(live):
+    server = live(
+        """
+        version: 1
+        scenarios:
+          - name: looked
+            match: {content_parts: [image, file, audio], last_user_message: look}
+            reply: {content: "seen"}
+          - name: after-custom
+            match: {last_message: {role: tool, contains: patched}}
+            reply: {content: "done"}
+        """
+    )
+    look = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "look"},
+                {"type": "input_image", "image_url": "https://x/y.png", "detail": "high"},
+                {"type": "input_file", "file_id": "file-1", "filename": "a.pdf"},
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+            ],
+        }
+    ]
+    reply = server.client.responses.create(model="m", input=look)
+    assert reply.output_text == "seen"
+    request = server.engine.journal[0].request
+    assert request.messages[0].images == 1
+    assert request.messages[0].image_detail_high == 1
+    history = [
+        {"type": "message", "role": "developer", "content": "be kind"},
+        {"type": "reasoning", "id": "rs_1", "summary": []},
+        {"type": "item_reference", "id": "msg_1"},
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "ok", "annotations": []}],
+        },
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "diff"},
+        {
+            "type": "custom_tool_call_output",
+            "call_id": "c1",
+            "output": [{"type": "input_text", "text": "patched"}],
+        },
+    ]
+    assert server.client.responses.create(model="m", input=history).output_text == "done"
+
+
+def test_parameters_are_checked_and_echoed(server):
+    reply = server.client.responses.create(
+        model="gpt-5",
+        input="hi",
+        text={"format": {"type": "json_object"}, "verbosity": "low"},
+        reasoning={"effort": "low", "summary": "auto"},
+        tool_choice={"type": "function", "name": "get_weather"},
+        tools=[WEATHER_TOOL, {"type": "custom", "name": "apply_patch"}],
+        include=["reasoning.encrypted_content"],
+        truncation="auto",
+        metadata={"run": "1"},
+        temperature=0.5,
+        top_p=0.9,
+        parallel_tool_calls=False,
+        max_tool_calls=3,
+        background=False,
+        service_tier="auto",
+        user="u1",
+        stream_options=None,
+    )
+    assert reply.text.format.type == "json_object"
+    assert reply.reasoning.effort == "low"
+    assert reply.tool_choice.name == "get_weather"
+    assert reply.metadata == {"run": "1"}
+    assert reply.parallel_tool_calls is False
+    assert reply.service_tier == "default"
+    request = server.engine.journal[0].request
+    assert (request.response_format, request.forced_tool, request.verbosity) == (
+        "json_object",
+        "get_weather",
+        "low",
+    )
+    for choice in ("none", "required", {"type": "allowed_tools", "mode": "auto", "tools": []}):
+        again = server.client.responses.create(
+            model="m", input="hi", tools=[WEATHER_TOOL], tool_choice=choice
+        )
+        assert again.status == "completed"
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tool_choice": {"type": "function", "name": "nope"}}, "tool_choice"),
+        ({"previous_response_id": "resp_1", "conversation": "conv_1"}, None),
+        ({"reasoning": {"effort": "huge"}}, "reasoning.effort"),
+        ({"text": {"verbosity": "loud"}}, "text.verbosity"),
+        ({"truncation": "sometimes"}, "truncation"),
+        ({"include": [1]}, "include[0]"),
+        ({"background": "yes"}, "background"),
+        ({"max_tool_calls": 0}, "max_tool_calls"),
+        ({"instructions": 5}, "instructions"),
+        ({"input": [{"type": "teleport"}]}, "input[0].type"),
+        ({"input": [{"content": "no role or type"}]}, "input[0].type"),
+        ({"input": [{"role": "user", "content": 5}]}, "input[0].content"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "output_text"}]}]},
+            "input[0].content[0].type",
+        ),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file"}]}]},
+            "input[0].content[0].file_id",
+        ),
+        (
+            {"input": [{"type": "function_call", "call_id": "", "name": "f", "arguments": "{}"}]},
+            "input[0].call_id",
+        ),
+        ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format.schema"),
+    ],
+)
+def test_more_validation(server, extra, param):
+    raw = httpx2.post(server.url + "/responses", json={"model": "m", "input": "x", **extra})
+    assert raw.status_code == 400, raw.text
+    assert raw.json()["error"]["param"] == param
+
+
+def test_stream_keys_apply(live):
+    server = live(
+        """
+        version: 1
+        scenarios:
+          - name: slow
+            reply:
+              content: "a b c"
+              stream: {chunk_size: 1, chunk_delay_ms: 1, interrupt: {after_chunks: 4}}
+        """
+    )
+    outcome = server.engine.handle(
+        "POST", "/v1/responses", json.dumps({"model": "m", "input": "x", "stream": True}).encode()
+    )
+    assert outcome.frames is not None
+    assert len(outcome.frames) == 5
+    assert outcome.frames[-1].abort
+
+
+def test_the_store_is_bounded_in_bytes():
+    from mockserver.responses_api.store import ResponseStore, Stored
+
+    store = ResponseStore(limit=100)
+    store.put("a", Stored(b"x" * 40, b"[]"))
+    store.put("b", Stored(b"x" * 40, b"[]"))
+    store.put("c", Stored(b"x" * 40, b"[]"))  # pushes out "a", the oldest
+    assert (store.get("a"), store.size, store.dropped) == (None, 84, 1)
+    store.put("b", Stored(b"y" * 10, b"[]"))  # replaced, not counted twice
+    assert store.size == 54
+    store.put("huge", Stored(b"x" * 200, b"[]"))  # larger than the bound: not kept
+    assert store.get("huge") is None
+    assert store.delete("c")
+    assert not store.delete("c")
+
+
+@pytest.mark.mockserver(assert_all_used=False)
+def test_in_process_through_the_plugin(mockserver):
+    mockserver.load_text(SCENARIOS)
+    client = openai.OpenAI(api_key="sk-test", _strict_response_validation=True, max_retries=0)
+    reply = client.responses.create(model="gpt-4.1", input="hi")
+    assert reply.output_text == "Hello there!"
+    with client.responses.stream(model="gpt-4.1", input="hi") as stream:
+        assert stream.get_final_response().output_text == "Hello there!"
+    assert client.responses.retrieve(reply.id).id == reply.id
+    assert mockserver.last_call.api == "responses"
+    assert mockserver.last_call.last_user_message == "hi"

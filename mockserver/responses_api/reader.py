@@ -417,6 +417,13 @@ def check_input(body: dict[str, JSON]) -> None:
     value = body.get("input")
     if value is not None and type(value) is not str and type(value) is not list:
         _fail_type("input", value)
+    if body.get("conversation") is not None and body.get("previous_response_id") is not None:
+        raise rule(
+            "Mutually exclusive parameters: Ensure you are only providing one of: "
+            "'previous_response_id' or 'conversation'.",
+            None,
+            "mutually_exclusive_parameters",
+        )
 
 
 def parse_responses_request(
@@ -525,12 +532,5 @@ def _others(body: dict[str, JSON], state: dict[str, object], unknown: list[str])
         boolean(body["background"], "background")
     if body.get("max_tool_calls") is not None:
         int_in(body["max_tool_calls"], "max_tool_calls", 1, None)
-    if body.get("conversation") is not None and previous is not None:
-        raise rule(
-            "Mutually exclusive parameters: Ensure you are only providing one of: "
-            "'previous_response_id' or 'conversation'.",
-            None,
-            "mutually_exclusive_parameters",
-        )
     if body.get("top_logprobs") is not None:
         state["top_logprobs"] = body["top_logprobs"]

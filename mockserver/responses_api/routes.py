@@ -21,7 +21,7 @@ from mockserver.responses import (
     unknown_url,
 )
 from mockserver.responses_api import encoder
-from mockserver.responses_api.reader import parse_responses_request
+from mockserver.responses_api.reader import check_input, parse_responses_request
 from mockserver.responses_api.store import ResponseStore, Stored
 from mockserver.scenarios import Reply, Scenario
 from mockserver.validation import decode_body
@@ -129,6 +129,7 @@ class ResponsesApi:
 
     def _parse(self, raw: bytes, headers: Headers) -> ChatRequest:
         body = decode_body(raw)
+        check_input(body)  # model, input: refused before the previous response is looked up
         request = parse_responses_request(body, (), self._history(body))
         return with_headers(request, headers) if headers else request
 
