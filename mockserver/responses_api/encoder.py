@@ -14,8 +14,9 @@ has its `event:` line and an increasing `sequence_number`, and there is no `[DON
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mockserver import completions, tokens
 from mockserver.completions import ResolvedChoice, encode
@@ -161,6 +162,12 @@ def _text_config(request: ChatRequest) -> JSON:
     return {"format": fmt, "verbosity": verbosity}
 
 
+def _given(body: Mapping[str, JSON], key: str, default: JSON) -> JSON:
+    """The request's value, or the default when it is absent or null (null means unset)."""
+    value = body.get(key)
+    return default if value is None else value
+
+
 def response_object(
     request: ChatRequest,
     head: Head,
@@ -202,13 +209,13 @@ def response_object(
         "safety_identifier": body.get("safety_identifier"),
         "service_tier": head.service_tier,
         "store": head.store,
-        "temperature": body.get("temperature", 1.0),
+        "temperature": _given(body, "temperature", 1.0),
         "text": _text_config(request),
-        "tool_choice": body.get("tool_choice", "auto"),
+        "tool_choice": _given(body, "tool_choice", "auto"),
         "tools": _tools(request),
-        "top_logprobs": body.get("top_logprobs", 0),
-        "top_p": body.get("top_p", 1.0),
-        "truncation": body.get("truncation", "disabled"),
+        "top_logprobs": _given(body, "top_logprobs", 0),
+        "top_p": _given(body, "top_p", 1.0),
+        "truncation": _given(body, "truncation", "disabled"),
         "usage": usage_,
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
@@ -229,26 +236,38 @@ class _Events:
         self.events: list[str] = []
 
     def add(self, kind: str, **fields: JSON) -> None:
-        data = encode({"type": kind, "sequence_number": len(self.events), **fields})
-        self.events.append(f"event: {kind}\ndata: {data}\n\n")
+        self.raw(kind, "," + encode(fields)[1:-1] if fields else "")
+
+    def raw(self, kind: str, rest: str) -> None:
+        """An event whose other fields are already JSON (`rest`: `,"key":value...`)."""
+        n = len(self.events)
+        self.events.append(
+            f'event: {kind}\ndata: {{"type":"{kind}","sequence_number":{n}{rest}}}\n\n'
+        )
 
 
-def _pieces(text: str, chunk_size: int | None) -> list[str]:
-    return tokens.split_chars(text, chunk_size) if chunk_size else tokens.split(text)
+@lru_cache(maxsize=1024)
+def _pieces(text: str, chunk_size: int | None) -> tuple[str, ...]:
+    """A text split into stream pieces, each JSON-encoded (a reply's text repeats)."""
+    parts = tokens.split_chars(text, chunk_size) if chunk_size else tokens.split(text)
+    return tuple(encode(p) for p in parts)
 
 
 def stream_events(
     request: ChatRequest,
     head: Head,
     items: Sequence[dict[str, JSON]],
-    final: dict[str, JSON],
+    final: str,
     chunk_size: int | None,
+    *,
+    incomplete: bool = False,
 ) -> list[str]:
-    """Every event of a stream, `response.created` to `response.completed`."""
+    """Every event of a stream, `response.created` to `response.completed` (or
+    `response.incomplete`); `final` is the finished response, encoded."""
     out = _Events()
-    start = response_object(request, head, status="in_progress")
-    out.add("response.created", response=start)
-    out.add("response.in_progress", response=start)
+    start = f',"response":{encode(response_object(request, head, status="in_progress"))}'
+    out.raw("response.created", start)
+    out.raw("response.in_progress", start)
     for index, item in enumerate(items):
         item_id = item["id"]
         kind = item["type"]
@@ -262,31 +281,35 @@ def stream_events(
             )
             for n, part in enumerate(content):
                 assert isinstance(part, dict)
-                where: dict[str, JSON] = {
-                    "item_id": item_id,
-                    "output_index": index,
-                    "content_index": n,
-                }
+                where = f',"item_id":"{item_id}","output_index":{index},"content_index":{n}'
                 if part["type"] == "output_text":
                     text = str(part["text"])
-                    out.add("response.content_part.added", **where, part={**part, "text": ""})
+                    out.raw(
+                        "response.content_part.added",
+                        f'{where},"part":{encode({**part, "text": ""})}',
+                    )
                     for piece in _pieces(text, chunk_size):
-                        out.add("response.output_text.delta", **where, delta=piece, logprobs=[])
-                    out.add("response.output_text.done", **where, text=text, logprobs=[])
+                        out.raw(
+                            "response.output_text.delta", f'{where},"delta":{piece},"logprobs":[]'
+                        )
+                    out.raw(
+                        "response.output_text.done", f'{where},"text":{encode(text)},"logprobs":[]'
+                    )
                 else:
                     refusal = str(part["refusal"])
-                    out.add("response.content_part.added", **where, part={**part, "refusal": ""})
+                    out.raw(
+                        "response.content_part.added",
+                        f'{where},"part":{encode({**part, "refusal": ""})}',
+                    )
                     for piece in _pieces(refusal, chunk_size):
-                        out.add("response.refusal.delta", **where, delta=piece)
-                    out.add("response.refusal.done", **where, refusal=refusal)
-                out.add("response.content_part.done", **where, part=part)
+                        out.raw("response.refusal.delta", f'{where},"delta":{piece}')
+                    out.raw("response.refusal.done", f'{where},"refusal":{encode(refusal)}')
+                out.raw("response.content_part.done", f'{where},"part":{encode(part)}')
         else:
             custom = kind == "custom_tool_call"
             payload = "input" if custom else "arguments"
             event = (
-                "response.custom_tool_call_input"
-                if custom
-                else ("response.function_call_arguments")
+                "response.custom_tool_call_input" if custom else "response.function_call_arguments"
             )
             out.add(
                 "response.output_item.added",
@@ -294,17 +317,13 @@ def stream_events(
                 item={**item, "status": "in_progress", payload: ""},
             )
             text = str(item[payload])
+            where = f',"item_id":"{item_id}","output_index":{index}'
             for piece in _pieces(text, chunk_size):
-                out.add(f"{event}.delta", item_id=item_id, output_index=index, delta=piece)
-            done: dict[str, JSON] = {"item_id": item_id, "output_index": index, payload: text}
-            if not custom:
-                done["name"] = item["name"]
-            out.add(f"{event}.done", **done)
-        out.add("response.output_item.done", output_index=index, item=item)
-    status = final["status"]
-    out.add(
-        "response.completed" if status == "completed" else "response.incomplete", response=final
-    )
+                out.raw(f"{event}.delta", f'{where},"delta":{piece}')
+            name = "" if custom else f',"name":{encode(item["name"])}'
+            out.raw(f"{event}.done", f'{where},"{payload}":{encode(text)}{name}')
+        out.raw("response.output_item.done", f',"output_index":{index},"item":{encode(item)}')
+    out.raw("response.incomplete" if incomplete else "response.completed", f',"response":{final}')
     return out.events
 
 

@@ -57,6 +57,28 @@ FORMATS = ("text", "json_object", "json_schema")
 TRUNCATIONS = ("auto", "disabled")
 SUMMARIES = ("auto", "concise", "detailed")
 TOOL_CHOICES = ("none", "auto", "required")
+TOOL_TYPES = (
+    "function",
+    "file_search",
+    "computer",
+    "computer_use_preview",
+    "web_search",
+    "web_search_2025_08_26",
+    "mcp",
+    "code_interpreter",
+    "programmatic_tool_calling",
+    "image_generation",
+    "local_shell",
+    "shell",
+    "custom",
+    "namespace",
+    "tool_search",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "apply_patch",
+)
+"""The tool types of OpenAI's `Tool` (built-in ones are taken, and answered as no tool)."""
+_TOOL_TYPES = frozenset(TOOL_TYPES)
 MIN_OUTPUT_TOKENS = 16
 """The smallest `max_output_tokens` the live API takes."""
 
@@ -320,7 +342,7 @@ def _tools(value: JSON, unknown: list[str]) -> tuple[tuple[str, ...], tuple[str,
     for i, raw in enumerate(array(value, "tools")):
         at = f"tools[{i}]"
         tool = obj(raw, at)
-        kind = string(required(tool, "type", at), f"{at}.type")
+        kind = choice(required(tool, "type", at), f"{at}.type", _TOOL_TYPES, TOOL_TYPES)
         if kind == "function":
             fn = name(required(tool, "name", at), f"{at}.name")
             strict = tool.get("strict")

@@ -192,14 +192,22 @@ class ResponsesApi:
             usage_=encoder.usage(request, resolved, reply.usage),
             completed_at=created if status == "completed" else None,
         )
+        encoded = encoder.dumps(final)
         if head.store:
             inputs = [*self._history(dict(body)), *self._new_items(dict(body))]
-            self.store.put(head.id, Stored(encoder.dumps(final), encoder.dumps(inputs)))
+            self.store.put(head.id, Stored(encoded, encoder.dumps(inputs)))
         delay = reply.delay_ms / 1000
         headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
-            return Outcome(200, headers, encoder.dumps(final), delay=delay)
-        events = encoder.stream_events(request, head, items, final, reply.stream.chunk_size)
+            return Outcome(200, headers, encoded, delay=delay)
+        events = encoder.stream_events(
+            request,
+            head,
+            items,
+            encoded.decode(),
+            reply.stream.chunk_size,
+            incomplete=status == "incomplete",
+        )
 
         def tail(sent: int, error: ApiError) -> str:
             return encoder.failed_events(request, head, sent, error)
