@@ -11,6 +11,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from mockserver import tokens
 from tests.support import check_responses_stream
 
 SCENARIOS = """
@@ -70,6 +71,9 @@ scenarios:
   - name: chat-only
     match: {api: chat, last_user_message: which api}
     reply: {content: "chat"}
+  - name: thinker
+    match: {last_user_message: {contains: think}}
+    reply: {reasoning: "Weighing the options first.", content: "Forty-two."}
   - name: hello
     reply: {content: "Hello there!"}
 """
@@ -531,3 +535,23 @@ def test_in_process_through_the_plugin(mockserver):
     assert client.responses.retrieve(reply.id).id == reply.id
     assert mockserver.last_call.api == "responses"
     assert mockserver.last_call.last_user_message == "hi"
+
+
+def test_reasoning_summary_item_streamed_and_not(server):
+    reply = server.client.responses.create(model="o4-mini", input="think hard")
+    kinds = [item.type for item in reply.output]
+    assert kinds == ["reasoning", "message"]
+    assert reply.output[0].summary[0].text == "Weighing the options first."
+    assert reply.output_text == "Forty-two."
+    thought = tokens.count("Weighing the options first.")
+    assert reply.usage.output_tokens_details.reasoning_tokens == thought
+    assert reply.usage.output_tokens == thought + tokens.count("Forty-two.")
+    with server.client.responses.stream(model="o4-mini", input="think") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.reasoning_summary_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == "Weighing the options first."
+    assert final.output[0].type == "reasoning"
+    chat = server.client.chat.completions.create(
+        model="o4-mini", messages=[{"role": "user", "content": "think"}]
+    )
+    assert chat.choices[0].message.content == "Forty-two."  # chat sends no reasoning text

@@ -64,28 +64,55 @@ class Head:
     store: bool
 
 
-def usage(request: ChatRequest, resolved: ResolvedChoice, pinned: dict[str, JSON] | None) -> JSON:
-    """`usage` in the Responses API's names; a scenario's pinned chat names map onto them."""
+def usage(
+    request: ChatRequest,
+    resolved: ResolvedChoice,
+    pinned: dict[str, JSON] | None,
+    reasoning: str | None = None,
+) -> JSON:
+    """`usage` in the Responses API's names; a scenario's pinned chat names map onto them.
+    A reasoning summary counts as reasoning tokens (and output tokens) unless pinned."""
     chat = completions.usage(request, (resolved,), pinned)
     prompt = chat["prompt_tokens_details"]
     completion = chat["completion_tokens_details"]
+    thought = tokens.count(reasoning) if reasoning else 0
+    pinned = pinned or {}
+    details = pinned.get("completion_tokens_details")
+    if isinstance(details, dict) and "reasoning_tokens" in details:
+        thought = 0
+    output = chat["completion_tokens"] + (0 if "completion_tokens" in pinned else thought)
+    total = chat["total_tokens"] if "total_tokens" in pinned else chat["prompt_tokens"] + output
     return {
         "input_tokens": chat["prompt_tokens"],
         "input_tokens_details": {
             "cached_tokens": prompt.get("cached_tokens", 0),
             "cache_write_tokens": prompt.get("cache_write_tokens", 0),
         },
-        "output_tokens": chat["completion_tokens"],
-        "output_tokens_details": {"reasoning_tokens": completion.get("reasoning_tokens", 0)},
-        "total_tokens": chat["total_tokens"],
+        "output_tokens": output,
+        "output_tokens_details": {
+            "reasoning_tokens": completion.get("reasoning_tokens", 0) + thought
+        },
+        "total_tokens": total,
     }
 
 
 def output_items(
-    resolved: ResolvedChoice, new_id: Callable[[str], str], status: str
+    resolved: ResolvedChoice,
+    new_id: Callable[[str], str],
+    status: str,
+    reasoning: str | None = None,
 ) -> list[dict[str, JSON]]:
-    """The output items of a reply, in order, each with its id."""
+    """The output items of a reply, in order, each with its id: the reasoning summary, the
+    message, the tool calls."""
     items: list[dict[str, JSON]] = []
+    if reasoning is not None:
+        items.append(
+            {
+                "id": new_id("rs_"),
+                "type": "reasoning",
+                "summary": [{"type": "summary_text", "text": reasoning}],
+            }
+        )
     content: list[JSON] = []
     if resolved.content is not None and (resolved.content or not resolved.tool_calls):
         content.append(
@@ -305,6 +332,20 @@ def stream_events(
                         out.raw("response.refusal.delta", f'{where},"delta":{piece}')
                     out.raw("response.refusal.done", f'{where},"refusal":{encode(refusal)}')
                 out.raw("response.content_part.done", f'{where},"part":{encode(part)}')
+        elif kind == "reasoning":
+            out.add("response.output_item.added", output_index=index, item={**item, "summary": []})
+            summary = item["summary"]
+            assert isinstance(summary, list)
+            for n, part in enumerate(summary):
+                assert isinstance(part, dict)
+                text = str(part["text"])
+                where = f',"item_id":"{item_id}","output_index":{index},"summary_index":{n}'
+                empty = encode({**part, "text": ""})
+                out.raw("response.reasoning_summary_part.added", f'{where},"part":{empty}')
+                for piece in _pieces(text, chunk_size):
+                    out.raw("response.reasoning_summary_text.delta", f'{where},"delta":{piece}')
+                out.raw("response.reasoning_summary_text.done", f'{where},"text":{encode(text)}')
+                out.raw("response.reasoning_summary_part.done", f'{where},"part":{encode(part)}')
         else:
             custom = kind == "custom_tool_call"
             payload = "input" if custom else "arguments"

@@ -183,13 +183,14 @@ class ResponsesApi:
             previous_response_id=previous if isinstance(previous, str) else None,
             store=body.get("store") is not False,
         )
-        items = encoder.output_items(resolved, self._ids.item, status)
+        reasoning = reply.choices[0].reasoning
+        items = encoder.output_items(resolved, self._ids.item, status, reasoning)
         final = encoder.response_object(
             request,
             head,
             status=status,
             output=items,
-            usage_=encoder.usage(request, resolved, reply.usage),
+            usage_=encoder.usage(request, resolved, reply.usage, reasoning),
             completed_at=created if status == "completed" else None,
         )
         encoded = encoder.dumps(final)
