@@ -555,3 +555,9 @@ def test_reasoning_summary_item_streamed_and_not(server):
         model="o4-mini", messages=[{"role": "user", "content": "think"}]
     )
     assert chat.choices[0].message.content == "Forty-two."  # chat sends no reasoning text
+
+
+def test_the_admin_journal_says_which_api(server):
+    server.client.responses.create(model="m", input="hi")
+    entries = httpx2.get(server.url.removesuffix("/v1") + "/_mockserver/journal").json()["data"]
+    assert [(e["api"], e["scenario"]) for e in entries] == [("responses", "hello")]
