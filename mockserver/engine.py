@@ -138,7 +138,7 @@ class MockEngine:
         self._needs_headers = _needs_headers(self._list)
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
         self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
-        self.responses_api = ResponsesApi(self, self._ids, self._clock)
+        self.responses_api = ResponsesApi(self, self._ids, self._clock, self._padding)
 
     # -- state -------------------------------------------------------------------------------
 

@@ -561,3 +561,17 @@ def test_the_admin_journal_says_which_api(server):
     server.client.responses.create(model="m", input="hi")
     entries = httpx2.get(server.url.removesuffix("/v1") + "/_mockserver/journal").json()["data"]
     assert [(e["api"], e["scenario"]) for e in entries] == [("responses", "hello")]
+
+
+def test_deltas_carry_obfuscation_unless_turned_off(server):
+    body = {"model": "m", "input": "hi", "stream": True}
+    padded = httpx2.post(server.url + "/responses", json=body).text
+    plain = httpx2.post(
+        server.url + "/responses",
+        json={**body, "stream_options": {"include_obfuscation": False}},
+    ).text
+    deltas = [line for line in padded.splitlines() if '"response.output_text.delta"' in line]
+    assert deltas
+    assert all('"obfuscation":"' in line for line in deltas if line.startswith("data: "))
+    assert '"obfuscation"' not in plain
+    assert not check_responses_stream("padded", padded.encode())

@@ -259,8 +259,16 @@ def response_object(
 class _Events:
     """Numbers and frames the events of one stream (`event:` line, `sequence_number`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, padding: Sequence[str] | None = None) -> None:
         self.events: list[str] = []
+        self.padding = padding
+
+    def pad(self) -> str:
+        """The `obfuscation` field of a delta event (random-length padding, as the live API
+        sends unless `stream_options.include_obfuscation` is false)."""
+        if not self.padding:
+            return ""
+        return f',"obfuscation":"{self.padding[len(self.events) % len(self.padding)]}"'
 
     def add(self, kind: str, **fields: JSON) -> None:
         self.raw(kind, "," + encode(fields)[1:-1] if fields else "")
@@ -288,10 +296,11 @@ def stream_events(
     chunk_size: int | None,
     *,
     incomplete: bool = False,
+    padding: Sequence[str] | None = None,
 ) -> list[str]:
     """Every event of a stream, `response.created` to `response.completed` (or
     `response.incomplete`); `final` is the finished response, encoded."""
-    out = _Events()
+    out = _Events(padding if request.include_obfuscation else None)
     start = f',"response":{encode(response_object(request, head, status="in_progress"))}'
     out.raw("response.created", start)
     out.raw("response.in_progress", start)
@@ -343,7 +352,10 @@ def stream_events(
                 empty = encode({**part, "text": ""})
                 out.raw("response.reasoning_summary_part.added", f'{where},"part":{empty}')
                 for piece in _pieces(text, chunk_size):
-                    out.raw("response.reasoning_summary_text.delta", f'{where},"delta":{piece}')
+                    out.raw(
+                        "response.reasoning_summary_text.delta",
+                        f'{where},"delta":{piece}{out.pad()}',
+                    )
                 out.raw("response.reasoning_summary_text.done", f'{where},"text":{encode(text)}')
                 out.raw("response.reasoning_summary_part.done", f'{where},"part":{encode(part)}')
         else:
@@ -360,7 +372,7 @@ def stream_events(
             text = str(item[payload])
             where = f',"item_id":"{item_id}","output_index":{index}'
             for piece in _pieces(text, chunk_size):
-                out.raw(f"{event}.delta", f'{where},"delta":{piece}')
+                out.raw(f"{event}.delta", f'{where},"delta":{piece}{out.pad()}')
             name = "" if custom else f',"name":{encode(item["name"])}'
             out.raw(f"{event}.done", f'{where},"{payload}":{encode(text)}{name}')
         out.raw("response.output_item.done", f',"output_index":{index},"item":{encode(item)}')

@@ -3,7 +3,7 @@ stored-response routes (`GET` / `DELETE /v1/responses/{id}`, `GET .../input_item
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -54,8 +54,11 @@ def previous_not_found(response_id: str) -> ApiError:
 class ResponsesApi:
     """The Responses API of one engine: its routes and its stored responses."""
 
-    def __init__(self, engine: MockEngine, ids: IdFactory, clock: Clock) -> None:
+    def __init__(
+        self, engine: MockEngine, ids: IdFactory, clock: Clock, padding: Sequence[str]
+    ) -> None:
         self.engine = engine
+        self._padding = padding
         self.store = ResponseStore()
         self._ids = ids
         self._clock = clock
@@ -208,6 +211,7 @@ class ResponsesApi:
             encoded.decode(),
             reply.stream.chunk_size,
             incomplete=status == "incomplete",
+            padding=self._padding,
         )
 
         def tail(sent: int, error: ApiError) -> str:
