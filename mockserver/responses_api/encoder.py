@@ -326,7 +326,8 @@ def stream_events(
                     )
                     for piece in _pieces(text, chunk_size):
                         out.raw(
-                            "response.output_text.delta", f'{where},"delta":{piece},"logprobs":[]'
+                            "response.output_text.delta",
+                            f'{where},"delta":{piece},"logprobs":[]{out.pad()}',
                         )
                     out.raw(
                         "response.output_text.done", f'{where},"text":{encode(text)},"logprobs":[]'
