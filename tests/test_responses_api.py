@@ -575,3 +575,13 @@ def test_deltas_carry_obfuscation_unless_turned_off(server):
     assert all('"obfuscation":"' in line for line in deltas if line.startswith("data: "))
     assert '"obfuscation"' not in plain
     assert not check_responses_stream("padded", padded.encode())
+
+
+def test_strict_json_object_needs_the_word_json_in_the_input(live):
+    strict = live(SCENARIOS, strict=True)
+    body = {"model": "m", "input": "hi", "text": {"format": {"type": "json_object"}}}
+    refused = httpx2.post(strict.url + "/responses", json=body)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "input"
+    body["instructions"] = "Answer in JSON."
+    assert httpx2.post(strict.url + "/responses", json=body).status_code == 200
