@@ -31,7 +31,7 @@ from mockserver.responses import (
     reply_headers,
     unknown_url,
 )
-from mockserver.responses_api import ResponsesApi
+from mockserver.responses_api import ResponsesApi, parse_responses_request
 from mockserver.scenarios import Reply, Scenario, ScenarioSet
 from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
@@ -50,6 +50,11 @@ Parse = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], ChatRequest]
 Render = Callable[[ChatRequest, "Scenario", "Reply", str, bytes], Outcome]
 """An API's encoder: the request, the scenario and reply picked, the request id and body, into
 the response."""
+
+READERS: dict[str, Callable[[dict[str, JSON], tuple[tuple[bytes, bytes], ...]], ChatRequest]] = {
+    "responses": parse_responses_request
+}
+"""The reader of each API besides chat completions, for the journal's `request` view."""
 
 OnMiss = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], Iterable[Scenario]]
 """Called with a valid chat request's body and headers when no scenario matched it: returns
@@ -98,11 +103,15 @@ class JournalEntry:
 
     @lazy
     def request(self) -> ChatRequest | None:
-        """The validated request, or None when it was refused before matching."""
+        """The validated request, or None when it was refused before matching (another API's
+        request is read by its reader, without the state it may have read then, such as the
+        earlier turns a `previous_response_id` brought in)."""
         if self.body is None:
             return None
         try:
-            return parse_chat_request(self.body, self.headers)
+            if self.api == "chat":
+                return parse_chat_request(self.body, self.headers)
+            return READERS[self.api](self.body, self.headers)
         except ApiError:
             return None
 
@@ -216,7 +225,6 @@ class MockEngine:
         scenario = None
         reply_index = None
         delay = 0.0
-        request = None
         try:
             request = parse(raw, headers)
             if self.config.strict:
@@ -245,7 +253,6 @@ class MockEngine:
                 reply_index=reply_index,
                 error=error,
                 api=api,
-                request=request,
             )
             return error_outcome(error, request_id, delay)
         index = min(reply_index, len(scenario.replies) - 1)
@@ -256,7 +263,6 @@ class MockEngine:
             scenario=scenario.name,
             reply_index=index,
             api=api,
-            request=request,
         )
         return outcome
 
@@ -301,7 +307,6 @@ class MockEngine:
         reply_index: int | None,
         error: ApiError | None = None,
         api: str = "chat",
-        request: ChatRequest | None = None,
     ) -> None:
         entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
         fields = {
@@ -313,8 +318,6 @@ class MockEngine:
             "error": error,
             "api": api,
         }
-        if api != "chat":  # its reader needs state (stored responses) that may be gone later
-            fields["request"] = request
         _set(entry, "__dict__", fields)
         with self._lock:
             self._state.journal.append(entry)

@@ -197,6 +197,10 @@ def test_function_calling_loop_with_function_call_output(server):
     )
     assert third.output_text == "It is 18°C and sunny in Paris."
     assert third.previous_response_id == first.id
+    # the journal reads the request again without the earlier turns: the output stands alone
+    seen = server.engine.journal[-1].request
+    assert seen is not None
+    assert (seen.api, seen.messages[-1].role, seen.tools) == ("responses", "tool", ("get_weather",))
 
 
 def test_parallel_and_custom_tool_calls(server):

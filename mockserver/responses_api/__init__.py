@@ -13,6 +13,7 @@ the Responses API's reader and encoder around it:
 
 from __future__ import annotations
 
+from mockserver.responses_api.reader import parse_responses_request
 from mockserver.responses_api.routes import ResponsesApi
 
-__all__ = ["ResponsesApi"]
+__all__ = ["ResponsesApi", "parse_responses_request"]

@@ -161,8 +161,10 @@ def _fail_type(param: str, value: JSON) -> NoReturn:
 class _Reader:
     """Reads input items in order, pairing tool outputs with the calls before them."""
 
-    def __init__(self, unknown: list[str]) -> None:
+    def __init__(self, unknown: list[str], paired: bool = True) -> None:
         self.unknown = unknown
+        self.paired = paired
+        """Whether a tool output must follow its call (not when the earlier turns are unknown)."""
         self.messages: list[RequestMessage] = []
         self.calls: set[str] = set()
 
@@ -277,7 +279,7 @@ class _Reader:
 
     def output(self, item: dict[str, JSON], param: str) -> None:
         call_id = string(required(item, "call_id", param), f"{param}.call_id")
-        if call_id not in self.calls:
+        if self.paired and call_id not in self.calls:
             raise rule(
                 f"No tool call found for function call output with call_id {show(call_id)}.",
                 "input",
@@ -451,13 +453,16 @@ def check_input(body: dict[str, JSON]) -> None:
 def parse_responses_request(
     body: dict[str, JSON],
     raw_headers: tuple[tuple[bytes, bytes], ...] = (),
-    history: Sequence[JSON] = (),
+    history: Sequence[JSON] | None = None,
 ) -> ChatRequest:
     """Validate a Responses body; `history` is the items a `previous_response_id` brings in
-    (trusted: mockserver wrote them), read before the body's own `input`."""
+    (trusted: mockserver wrote them), read before the body's own `input`. Without `history`
+    (the journal reads a request again later) the earlier turns are not known, and a tool
+    output continuing a previous response is taken without its call."""
     check_input(body)
     unknown: list[str] = []
-    reader = _Reader(unknown)
+    continued = history is None and body.get("previous_response_id") is not None
+    reader = _Reader(unknown, paired=not continued)
     instructions = body.get("instructions")
     if instructions is not None:
         reader.messages.append(
