@@ -589,3 +589,12 @@ def test_strict_json_object_needs_the_word_json_in_the_input(live):
     assert refused.json()["error"]["param"] == "input"
     body["instructions"] = "Answer in JSON."
     assert httpx2.post(strict.url + "/responses", json=body).status_code == 200
+
+
+def test_a_conversation_over_the_limit_is_refused_with_the_limit_named(server):
+    first = server.client.responses.create(model="m", input="hi " * 200)
+    server.engine.responses_api.max_conversation = 1000
+    with pytest.raises(openai.BadRequestError) as caught:
+        server.client.responses.create(model="m", input="more", previous_response_id=first.id)
+    assert caught.value.body["code"] == "context_length_exceeded"
+    assert "the limit is 1000 bytes" in caught.value.body["message"]

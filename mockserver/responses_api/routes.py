@@ -31,6 +31,23 @@ if TYPE_CHECKING:
     from mockserver.engine import MockEngine
 
 Headers = tuple[tuple[bytes, bytes], ...]
+MAX_CONVERSATION_BYTES = 8 * 1024 * 1024
+"""The most a `previous_response_id` may bring in (the earlier turns' JSON): a longer
+conversation is refused as the live API refuses one over the model's context window, rather
+than read again on every turn while other clients wait."""
+
+
+def too_long(size: int, limit: int) -> ApiError:
+    return ApiError(
+        status=400,
+        message=(
+            "Your input exceeds the context window of this model. Please adjust your input and "
+            f"try again. (mockserver: the earlier turns weigh {size} bytes; the limit is "
+            f"{limit} bytes.)"
+        ),
+        param="input",
+        code="context_length_exceeded",
+    )
 
 
 def not_found(response_id: str) -> ApiError:
@@ -60,6 +77,7 @@ class ResponsesApi:
         self.engine = engine
         self._padding = padding
         self.store = ResponseStore()
+        self.max_conversation = MAX_CONVERSATION_BYTES
         self._ids = ids
         self._clock = clock
 
@@ -122,6 +140,8 @@ class ResponsesApi:
         stored = self.store.get(previous)
         if stored is None:
             raise previous_not_found(previous)
+        if stored.size > self.max_conversation:
+            raise too_long(stored.size, self.max_conversation)
         items = encoder.loads(stored.input_items)
         response = encoder.loads(stored.response)
         assert isinstance(items, list)
