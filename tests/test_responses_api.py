@@ -598,3 +598,18 @@ def test_a_conversation_over_the_limit_is_refused_with_the_limit_named(server):
         server.client.responses.create(model="m", input="more", previous_response_id=first.id)
     assert caught.value.body["code"] == "context_length_exceeded"
     assert "the limit is 1000 bytes" in caught.value.body["message"]
+
+
+def test_in_process_for_httpx_clients_through_respx():
+    import httpx
+
+    from mockserver import InProcessMock, MockEngine, load_text
+
+    engine = MockEngine(load_text(SCENARIOS, "inline.yaml"))
+    with InProcessMock(engine), httpx.Client() as client:
+        url = "https://api.openai.com/v1/responses"
+        reply = client.post(url, json={"model": "m", "input": "hi"}).json()
+        assert reply["output"][0]["content"][0]["text"] == "Hello there!"
+        streamed = client.post(url, json={"model": "m", "input": "hi", "stream": True})
+        assert not check_responses_stream("respx", streamed.content)
+        assert client.delete(f"{url}/{reply['id']}").json()["deleted"] is True
