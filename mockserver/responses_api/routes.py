@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from mockserver import completions
+from mockserver import completions, memo
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory
 from mockserver.outcome import Outcome
@@ -78,6 +78,7 @@ class ResponsesApi:
         self._padding = padding
         self.store = ResponseStore()
         self.max_conversation = MAX_CONVERSATION_BYTES
+        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
         self._ids = ids
         self._clock = clock
 
@@ -151,9 +152,15 @@ class ResponsesApi:
         return [*items, *output]
 
     def _parse(self, raw: bytes, headers: Headers) -> ChatRequest:
-        body = decode_body(raw)
-        check_input(body)  # model, input: refused before the previous response is looked up
-        request = parse_responses_request(body, (), self._history(body))
+        """The request a body holds; a body seen before is read once (see `memo`), unless it
+        continues a stored response (what that brings in may have changed)."""
+        request = self._parsed.get(raw)
+        if request is None:
+            body = decode_body(raw)
+            check_input(body)  # model, input: refused before the previous response is looked up
+            request = parse_responses_request(body, (), self._history(body))
+            if "previous_response_id" not in body and self._parsed.offer(raw, len(raw)):
+                self._parsed.put(raw, request)
         return with_headers(request, headers) if headers else request
 
     def _new_items(self, body: dict[str, JSON]) -> list[JSON]:
