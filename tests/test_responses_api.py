@@ -11,7 +11,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from mockserver import tokens
+from mockserver import sse, tokens
 from tests.support import check_responses_stream
 
 SCENARIOS = """
@@ -613,3 +613,56 @@ def test_in_process_for_httpx_clients_through_respx():
         streamed = client.post(url, json={"model": "m", "input": "hi", "stream": True})
         assert not check_responses_stream("respx", streamed.content)
         assert client.delete(f"{url}/{reply['id']}").json()["deleted"] is True
+
+
+def test_replayed_recordings_are_kept_for_retrieval_and_chaining(live):
+    """A `raw` reply (what a recording replays) is stored like a rendered one."""
+    source = live(SCENARIOS, seed=3)
+    whole = httpx2.post(source.url + "/responses", json={"model": "m", "input": "hi"}).json()
+    stream = httpx2.post(
+        source.url + "/responses", json={"model": "m", "input": "forbidden", "stream": True}
+    )
+    events = [
+        {"event": e.event, "data": e.data}
+        for e in __import__("mockserver.sse").sse.parse(stream.content)
+    ]
+    recorded = {
+        "version": 1,
+        "scenarios": [
+            {
+                "name": "recorded-whole",
+                "match": {"last_user_message": "hi"},
+                "reply": {
+                    "raw": {
+                        "status": 200,
+                        "headers": {"content-type": "application/json"},
+                        "body": whole,
+                    }
+                },
+            },
+            {
+                "name": "recorded-stream",
+                "match": {"last_user_message": "forbidden"},
+                "reply": {
+                    "raw": {
+                        "status": 200,
+                        "headers": {"content-type": "text/event-stream"},
+                        "events": events,
+                    }
+                },
+            },
+            {
+                "name": "follow-up",
+                "match": {"any_message": {"contains": "can't help"}},
+                "reply": {"content": "Understood."},
+            },
+        ],
+    }
+    replay = live(json.dumps(recorded))
+    client = replay.client
+    assert client.responses.create(model="m", input="hi").id == whole["id"]
+    assert client.responses.retrieve(whole["id"]).output_text == "Hello there!"
+    with client.responses.create(model="m", input="forbidden", stream=True) as s:
+        streamed_id = list(s)[-1].response.id
+    follow = client.responses.create(model="m", input="ok", previous_response_id=streamed_id)
+    assert follow.output_text == "Understood."

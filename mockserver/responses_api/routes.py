@@ -3,11 +3,12 @@ stored-response routes (`GET` / `DELETE /v1/responses/{id}`, `GET .../input_item
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from mockserver import completions, memo
+from mockserver import completions, memo, sse
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory
 from mockserver.outcome import Outcome
@@ -79,6 +80,8 @@ class ResponsesApi:
         self.store = ResponseStore()
         self.max_conversation = MAX_CONVERSATION_BYTES
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
+        self._local = threading.local()
+        """`rendered`: whether this thread's last request was rendered here (else replayed)."""
         self._ids = ids
         self._clock = clock
 
@@ -92,9 +95,13 @@ class ResponsesApi:
     ) -> Outcome:
         """`route` is the path without `/v1` (`/responses`, `/responses/{id}`, ...)."""
         if route == "/responses" and method == "POST":
-            return self.engine.answer(
+            self._local.rendered = False
+            outcome = self.engine.answer(
                 body, tuple(headers), self._parse, self._render, api="responses"
             )
+            if outcome.status == 200 and not self._local.rendered:
+                self._keep_replayed(body, outcome)
+            return outcome
         parts = route.split("/")  # "", "responses", id[, "input_items"]
         if len(parts) == 3 and parts[2]:
             response_id = unquote(parts[2])
@@ -163,6 +170,22 @@ class ResponsesApi:
                 self._parsed.put(raw, request)
         return with_headers(request, headers) if headers else request
 
+    def _keep_replayed(self, raw: bytes, outcome: Outcome) -> None:
+        """A recorded (`raw`) reply was replayed: keep the response it carries (the body, or a
+        stream's `response.completed`) as a rendered one is kept, so `GET /v1/responses/{id}`
+        and a client's next `previous_response_id` find it."""
+        try:
+            body = decode_body(raw)
+            if body.get("store") is False:
+                return
+            response = _carried(outcome)
+            if response is None:
+                return
+            inputs = [*self._history(body), *self._new_items(body)]
+        except (ApiError, ValueError):
+            return
+        self.store.put(str(response["id"]), Stored(encoder.dumps(response), encoder.dumps(inputs)))
+
     def _new_items(self, body: dict[str, JSON]) -> list[JSON]:
         """The request's own input as stored items (each with an id)."""
         value = body.get("input")
@@ -192,6 +215,7 @@ class ResponsesApi:
     def _render(
         self, request: ChatRequest, scenario: Scenario, reply: Reply, request_id: str, raw: bytes
     ) -> Outcome:
+        self._local.rendered = True
         body = request.body
         created = self._clock()
         resolved = completions.resolve(
@@ -246,3 +270,23 @@ class ResponsesApi:
 
         frames = encoder.frames(reply, events, tail, head.model)
         return Outcome(200, headers, frames=frames, delay=delay)
+
+
+def _carried(outcome: Outcome) -> dict[str, JSON] | None:
+    """The finished `response` object a replayed reply carries, if any."""
+    if outcome.frames is None:
+        found = encoder.loads(outcome.body)
+    else:
+        found = None
+        for event in sse.parse(outcome.content()):
+            if '"response.completed"' in event.data or '"response.incomplete"' in event.data:
+                data = encoder.loads(event.data.encode())
+                if isinstance(data, dict):
+                    found = data.get("response")
+    if (
+        isinstance(found, dict)
+        and found.get("object") == "response"
+        and type(found.get("id")) is str
+    ):
+        return found
+    return None
