@@ -11,7 +11,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from mockserver import sse, tokens
+from mockserver import tokens
 from tests.support import check_responses_stream
 
 SCENARIOS = """
