@@ -11,7 +11,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from mockserver import tokens
+from mockserver import sse, tokens
 from tests.support import check_responses_stream
 
 SCENARIOS = """
@@ -622,10 +622,7 @@ def test_replayed_recordings_are_kept_for_retrieval_and_chaining(live):
     stream = httpx2.post(
         source.url + "/responses", json={"model": "m", "input": "forbidden", "stream": True}
     )
-    events = [
-        {"event": e.event, "data": e.data}
-        for e in __import__("mockserver.sse").sse.parse(stream.content)
-    ]
+    events = [{"event": e.event, "data": e.data} for e in sse.parse(stream.content)]
     recorded = {
         "version": 1,
         "scenarios": [
