@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from mockserver import sse, tokens
+from mockserver.responses_api.template import ResponseTemplate
 from tests.support import check_responses_stream
 
 SCENARIOS = """
@@ -663,3 +664,47 @@ def test_replayed_recordings_are_kept_for_retrieval_and_chaining(live):
         streamed_id = list(s)[-1].response.id
     follow = client.responses.create(model="m", input="ok", previous_response_id=streamed_id)
     assert follow.output_text == "Understood."
+
+
+def test_templates_give_the_bytes_a_fresh_render_gives():
+    """Bodies seen again are filled in from a template: under a seed, the same bytes (and the
+    same stored responses) as rendering each one afresh."""
+    from mockserver import EngineConfig, MockEngine, load_text
+
+    bodies = [
+        {"model": "m", "input": "hi"},
+        {"model": "m", "input": "hi", "stream": True},
+        {"model": "m", "input": "plan my trip", "stream": True},
+        {"model": "m", "input": "patch", "store": False},
+        {"model": "m", "input": "think", "stream": True},
+        {"model": "m", "input": [{"role": "user", "content": "break"}], "stream": True},
+        {"model": "m", "input": "essay", "max_output_tokens": 16},
+    ]
+    engines = []
+    for templating in (True, False):
+        engine = MockEngine(load_text(SCENARIOS, "t.yaml"), EngineConfig(seed=5))
+        engine.responses_api.templating = templating
+        engines.append(engine)
+    for _ in range(3):
+        for body in bodies:
+            raw = json.dumps(body).encode()
+            fast, fresh = (e.handle("POST", "/v1/responses", raw) for e in engines)
+            assert fast.content() == fresh.content()
+            assert fast.headers == fresh.headers
+            if body.get("store") is not False:
+                reply = fast.content()
+                text = reply.decode()
+                response_id = (
+                    json.loads(reply)["id"]
+                    if not body.get("stream")
+                    else text.split('"id":"', 1)[1].split('"', 1)[0]
+                )
+                kept = [e.handle("GET", f"/v1/responses/{response_id}") for e in engines]
+                assert kept[0].status == 200
+                assert kept[0].body == kept[1].body
+                items = [
+                    e.handle("GET", f"/v1/responses/{response_id}/input_items") for e in engines
+                ]
+                assert items[0].body == items[1].body
+    kept = engines[0].responses_api._templates._items.values()
+    assert sum(isinstance(v, ResponseTemplate) for v in kept) == len(bodies)

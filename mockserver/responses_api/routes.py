@@ -4,13 +4,14 @@ stored-response routes (`GET` / `DELETE /v1/responses/{id}`, `GET .../input_item
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from mockserver import completions, memo, sse
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory
+from mockserver.memo import TEMPLATE_CREATED
 from mockserver.outcome import Outcome
 from mockserver.request import ChatRequest, with_headers
 from mockserver.responses import (
@@ -24,6 +25,7 @@ from mockserver.responses import (
 from mockserver.responses_api import encoder
 from mockserver.responses_api.reader import check_input, parse_responses_request
 from mockserver.responses_api.store import ResponseStore, Stored
+from mockserver.responses_api.template import REQUEST, Marks, ResponseTemplate
 from mockserver.scenarios import Reply, Scenario
 from mockserver.validation import decode_body
 from mockserver.wire import JSON
@@ -80,6 +82,9 @@ class ResponsesApi:
         self.store = ResponseStore()
         self.max_conversation = MAX_CONVERSATION_BYTES
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
+        self._templates: memo.Bounded[tuple[bytes, int], ResponseTemplate] = memo.Bounded(1024)
+        self.templating = True
+        """Whether bodies seen again are answered from templates (tests turn it off to compare)."""
         self._local = threading.local()
         """`rendered`: whether this thread's last request was rendered here (else replayed)."""
         self._ids = ids
@@ -181,12 +186,12 @@ class ResponsesApi:
             response = _carried(outcome)
             if response is None:
                 return
-            inputs = [*self._history(body), *self._new_items(body)]
+            inputs = [*self._history(body), *self._new_items(body, self._ids.item)]
         except (ApiError, ValueError):
             return
         self.store.put(str(response["id"]), Stored(encoder.dumps(response), encoder.dumps(inputs)))
 
-    def _new_items(self, body: dict[str, JSON]) -> list[JSON]:
+    def _new_items(self, body: dict[str, JSON], new_id: Callable[[str], str]) -> list[JSON]:
         """The request's own input as stored items (each with an id)."""
         value = body.get("input")
         if isinstance(value, str):
@@ -208,29 +213,74 @@ class ResponsesApi:
                 item.setdefault("status", "completed")
             if "id" not in item:
                 prefix = {"message": "msg_", "function_call": "fc_"}.get(str(kind), "item_")
-                item["id"] = self._ids.item(prefix)
+                item["id"] = new_id(prefix)
             items.append(item)
         return items
 
     def _render(
         self, request: ChatRequest, scenario: Scenario, reply: Reply, request_id: str, raw: bytes
     ) -> Outcome:
+        """The reply, and the response stored; a body seen before (that continues no stored
+        response) is filled in from its template (see `template`)."""
         self._local.rendered = True
+        ids = self._ids
+        if request.body.get("previous_response_id") is not None or not self.templating:
+            response_id, outcome, stored = self._render_with(
+                request, scenario, reply, request_id, ids=ids, created=self._clock()
+            )
+        else:
+            key = (raw, id(reply))
+            template = self._templates.get(key)
+            if template is None:
+                if not self._templates.offer(key, len(raw)):
+                    response_id, outcome, stored = self._render_with(
+                        request, scenario, reply, request_id, ids=ids, created=self._clock()
+                    )
+                    if stored is not None:
+                        self.store.put(response_id, Stored(*stored))
+                    return outcome
+                marks = Marks()
+                _, marked, marked_stored = self._render_with(
+                    request,
+                    scenario,
+                    reply,
+                    marks.mark(REQUEST),
+                    ids=marks,
+                    created=TEMPLATE_CREATED,
+                )
+                template = ResponseTemplate.of(marks, marked, marked_stored)
+                self._templates.put(key, template)
+            filled = template.fill(ids.item, ids.tool_call, ids.audio, self._clock(), request_id)
+            response_id, outcome, stored = filled.response_id, filled.outcome, filled.stored
+        if stored is not None:
+            self.store.put(response_id, Stored(*stored))
+        return outcome
+
+    def _render_with(
+        self,
+        request: ChatRequest,
+        scenario: Scenario,
+        reply: Reply,
+        request_id: str,
+        *,
+        ids: IdFactory | Marks,
+        created: int,
+    ) -> tuple[str, Outcome, tuple[bytes, bytes] | None]:
+        """(the response id, the outcome, what to store: the response and its input items)."""
         body = request.body
-        created = self._clock()
         resolved = completions.resolve(
             request,
             reply,
             created=created,
-            tool_call_id=self._ids.tool_call,
-            audio_id=self._ids.audio,
+            tool_call_id=ids.tool_call,
+            audio_id=ids.audio,
             where=f"{scenario.name!r} ({scenario.where})",
         )[0]
         status = "incomplete" if resolved.finish_reason == "length" else "completed"
         tier = reply.service_tier or request.service_tier or "default"
         previous = body.get("previous_response_id")
         head = encoder.Head(
-            id=self._ids.item("resp_"),
+            id=ids.item("resp_"),
             created_at=created,
             model=reply.model or request.model,
             service_tier="default" if tier == "auto" else tier,
@@ -238,7 +288,7 @@ class ResponsesApi:
             store=body.get("store") is not False,
         )
         reasoning = reply.choices[0].reasoning
-        items = encoder.output_items(resolved, self._ids.item, status, reasoning)
+        items = encoder.output_items(resolved, ids.item, status, reasoning)
         final = encoder.response_object(
             request,
             head,
@@ -248,13 +298,14 @@ class ResponsesApi:
             completed_at=created if status == "completed" else None,
         )
         encoded = encoder.dumps(final)
+        stored = None
         if head.store:
-            inputs = [*self._history(dict(body)), *self._new_items(dict(body))]
-            self.store.put(head.id, Stored(encoded, encoder.dumps(inputs)))
+            inputs = [*self._history(dict(body)), *self._new_items(dict(body), ids.item)]
+            stored = (encoded, encoder.dumps(inputs))
         delay = reply.delay_ms / 1000
         headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
-            return Outcome(200, headers, encoded, delay=delay)
+            return head.id, Outcome(200, headers, encoded, delay=delay), stored
         events = encoder.stream_events(
             request,
             head,
@@ -269,7 +320,7 @@ class ResponsesApi:
             return encoder.failed_events(request, head, sent, error)
 
         frames = encoder.frames(reply, events, tail, head.model)
-        return Outcome(200, headers, frames=frames, delay=delay)
+        return head.id, Outcome(200, headers, frames=frames, delay=delay), stored
 
 
 def _carried(outcome: Outcome) -> dict[str, JSON] | None:
