@@ -261,6 +261,7 @@ class MockApp:
                 "reply_index": e.reply_index,
                 "request": e.body,
                 "unknown_fields": list(e.request.unknown_fields) if e.request else [],
+                "api": e.api,
                 "error": e.error.body()["error"] if e.error else None,
             }
             for e in self.engine.journal

@@ -31,6 +31,7 @@ from mockserver.responses import (
     reply_headers,
     unknown_url,
 )
+from mockserver.responses_api import ResponsesApi, parse_responses_request
 from mockserver.scenarios import Reply, Scenario, ScenarioSet
 from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
@@ -43,6 +44,17 @@ SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MODEL_CREATED = 1_700_000_000
 
+
+Parse = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], ChatRequest]
+"""An API's reader: a request body (and its headers) into the typed view matching reads."""
+Render = Callable[[ChatRequest, "Scenario", "Reply", str, bytes], Outcome]
+"""An API's encoder: the request, the scenario and reply picked, the request id and body, into
+the response."""
+
+READERS: dict[str, Callable[[dict[str, JSON], tuple[tuple[bytes, bytes], ...]], ChatRequest]] = {
+    "responses": parse_responses_request
+}
+"""The reader of each API besides chat completions, for the journal's `request` view."""
 
 OnMiss = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], Iterable[Scenario]]
 """Called with a valid chat request's body and headers when no scenario matched it: returns
@@ -78,6 +90,8 @@ class JournalEntry:
     scenario: str | None = None
     reply_index: int | None = None
     error: ApiError | None = None
+    api: str = "chat"
+    """The API the request came through (`chat`, `responses`)."""
 
     @lazy
     def body(self) -> JSON:
@@ -89,11 +103,15 @@ class JournalEntry:
 
     @lazy
     def request(self) -> ChatRequest | None:
-        """The validated request, or None when it was refused before matching."""
+        """The validated request, or None when it was refused before matching (another API's
+        request is read by its reader, without the state it may have read then, such as the
+        earlier turns a `previous_response_id` brought in)."""
         if self.body is None:
             return None
         try:
-            return parse_chat_request(self.body, self.headers)
+            if self.api == "chat":
+                return parse_chat_request(self.body, self.headers)
+            return READERS[self.api](self.body, self.headers)
         except ApiError:
             return None
 
@@ -129,6 +147,7 @@ class MockEngine:
         self._needs_headers = _needs_headers(self._list)
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
         self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
+        self.responses_api = ResponsesApi(self, self._ids, self._clock, self._padding)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -139,6 +158,7 @@ class MockEngine:
         """Forget sequence positions and the journal (a test starts clean)."""
         with self._lock:
             self._state = self._fresh_state()
+        self.responses_api.reset()
 
     def add_scenarios(self, scenarios: Iterable[Scenario]) -> None:
         """Append scenarios while serving (a test adds inline ones after its first requests).
@@ -174,6 +194,8 @@ class MockEngine:
         route = path[3:] if path.startswith("/v1/") else path
         if route == "/chat/completions" and method == "POST":
             return self.handle_chat(body, headers)
+        if route == "/responses" or route.startswith("/responses/"):
+            return self.responses_api.handle(method, route, body, headers)
         if route == "/models" and method == "GET":
             return self.list_models()
         if route.startswith("/models/") and method == "GET":
@@ -184,17 +206,31 @@ class MockEngine:
 
     def handle_chat(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Outcome:
         """Answer one `POST /v1/chat/completions` body."""
+        return self.answer(raw, tuple(headers), self._parse, self._reply)
+
+    def answer(
+        self,
+        raw: bytes,
+        headers: tuple[tuple[bytes, bytes], ...],
+        parse: Parse,
+        render: Render,
+        *,
+        api: str = "chat",
+    ) -> Outcome:
+        """The API-neutral core every API's route calls: `parse` (the API's reader) turns the
+        body into the typed view, the engine matches it (sequence state, `on_miss` for chat),
+        picks the reply (scripted errors and recordings answered as they are), and `render`
+        (the API's encoder) turns it into the response; the journal records it."""
         request_id = self._ids.request()
-        headers = tuple(headers)
         scenario = None
         reply_index = None
         delay = 0.0
         try:
-            request = self._parse(raw, headers)
+            request = parse(raw, headers)
             if self.config.strict:
                 check_strict(request)
             found = self._match(request)
-            if found is None and self.on_miss is not None:
+            if found is None and self.on_miss is not None and api == "chat":
                 found = self._retry(request, raw, headers)
             if found is None:
                 raise self._no_match(request)
@@ -206,15 +242,28 @@ class MockEngine:
             elif reply.error is not None:
                 raise error_from_spec(reply.error, request.model)
             else:
-                outcome = self._reply(request, scenario, reply, request_id, raw)
+                outcome = render(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
             self._record(
-                raw, headers, error.status, scenario=name, reply_index=reply_index, error=error
+                raw,
+                headers,
+                error.status,
+                scenario=name,
+                reply_index=reply_index,
+                error=error,
+                api=api,
             )
             return error_outcome(error, request_id, delay)
         index = min(reply_index, len(scenario.replies) - 1)
-        self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
+        self._record(
+            raw,
+            headers,
+            outcome.status,
+            scenario=scenario.name,
+            reply_index=index,
+            api=api,
+        )
         return outcome
 
     def _retry(
@@ -257,20 +306,19 @@ class MockEngine:
         scenario: str | None,
         reply_index: int | None,
         error: ApiError | None = None,
+        api: str = "chat",
     ) -> None:
         entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
-        _set(
-            entry,
-            "__dict__",
-            {
-                "raw": raw,
-                "headers": headers,
-                "status": status,
-                "scenario": scenario,
-                "reply_index": reply_index,
-                "error": error,
-            },
-        )
+        fields = {
+            "raw": raw,
+            "headers": headers,
+            "status": status,
+            "scenario": scenario,
+            "reply_index": reply_index,
+            "error": error,
+            "api": api,
+        }
+        _set(entry, "__dict__", fields)
         with self._lock:
             self._state.journal.append(entry)
 

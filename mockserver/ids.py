@@ -56,6 +56,10 @@ class IdFactory:
     def audio(self) -> str:
         return "audio_" + self._hex(128)
 
+    def item(self, prefix: str) -> str:
+        """A Responses API id (`resp_`, `msg_`, `fc_`, `rs_` ...): the prefix and 48 hex digits."""
+        return prefix + self._hex(192)
+
     def request(self) -> str:
         return "req_" + self._hex(128)
 

@@ -74,7 +74,8 @@ class RequestMessage:
 
 @dataclass(frozen=True, kw_only=True)
 class ChatRequest:
-    """A validated `POST /v1/chat/completions` body and the headers it came with."""
+    """A validated request body and the headers it came with: `POST /v1/chat/completions`, or
+    another API's request read into the same view (`api` names it: `chat`, `responses`)."""
 
     body: Mapping[str, JSON]
     model: str
@@ -107,6 +108,7 @@ class ChatRequest:
     """Parameters mockserver does not know (top-level names, or paths such as
     `messages[1].reasoning_content`): tolerated and journaled, refused in strict mode."""
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+    api: str = "chat"
 
     @lazy
     def headers(self) -> Mapping[str, str]:

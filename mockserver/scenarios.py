@@ -22,7 +22,15 @@ from mockserver.yamlsource import Document, Node, describe, parse_yaml
 VERSION = 1
 FILE_KEYS = ("version", "scenarios", "strict", "recorded_at")
 SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after")
-CHOICE_KEYS = ("content", "refusal", "tool_calls", "function_call", "audio", "finish_reason")
+CHOICE_KEYS = (
+    "content",
+    "refusal",
+    "tool_calls",
+    "function_call",
+    "audio",
+    "finish_reason",
+    "reasoning",
+)
 REPLY_KEYS = (
     *CHOICE_KEYS,
     "choices",
@@ -103,6 +111,8 @@ class ChoiceSpec:
     function_call: ToolCallSpec | None = None
     audio: AudioSpec | None = None
     finish_reason: str | None = None
+    reasoning: str | None = None
+    """The reasoning summary (the Responses API's `reasoning` output item; chat sends none)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -360,6 +370,7 @@ def _choice(node: Node, base: Path) -> ChoiceSpec | None:
         function_call=function_call,
         audio=spoken,
         finish_reason=finish,
+        reasoning=_str(get("reasoning")),
     )
 
 

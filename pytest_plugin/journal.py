@@ -16,7 +16,7 @@ _BODY_KEYS = ("model", "messages", "tools")
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One chat completion request the mock answered, and how.
+    """One request the mock answered (`api`: `chat` completions or `responses`), and how.
 
     `body` is the JSON the client sent; `messages`, `tools` (function names), `params` (every
     other body key: temperature, stream, response_format, ...) and `headers` (lower-case names)
@@ -31,6 +31,11 @@ class Call:
     def body(self) -> dict[str, Any]:
         body = self.entry.body
         return dict(body) if isinstance(body, dict) else {}
+
+    @property
+    def api(self) -> str:
+        """The API the request came through: `chat` or `responses`."""
+        return self.entry.api
 
     @property
     def model(self) -> str | None:

@@ -133,7 +133,7 @@ class Mockserver:
 
     @property
     def calls(self) -> list[Call]:
-        """Each chat completion request of this test, in order."""
+        """Each request of this test (chat completions and Responses), in order."""
         return calls_of(self.engine.journal)
 
     @property

@@ -23,6 +23,80 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator({"$ref": f"urn:chat#/$defs/{name}"}, registry=registry)
 
 
+@cache
+def _responses_validator(name: str) -> Draft202012Validator:
+    bundle = json.loads((DATA / "responses.schema.json").read_text())
+    registry = Registry().with_resource("urn:responses", Resource.from_contents(bundle))
+    return Draft202012Validator({"$ref": f"urn:responses#/$defs/{name}"}, registry=registry)
+
+
+@cache
+def _event_schemas() -> dict[str, str]:
+    """Stream event `type` -> the schema of that event (one of `ResponseStreamEvent`'s)."""
+    defs = json.loads((DATA / "responses.schema.json").read_text())["$defs"]
+    found: dict[str, str] = {}
+    for option in defs["ResponseStreamEvent"]["anyOf"]:
+        name = option["$ref"].rsplit("/", 1)[-1]
+        for kind in defs[name].get("properties", {}).get("type", {}).get("enum", []):
+            found[kind] = name
+    return found
+
+
+def responses_errors(name: str, instance: Any) -> list[str]:
+    """Violations of the Responses API's schema `name` (`Response`, `ResponseItemList`, ...)."""
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in _responses_validator(name).iter_errors(instance)
+    ]
+
+
+def sse_events(raw: bytes) -> list[tuple[str | None, str]]:
+    """The (`event:` name, `data:` payload) pairs of an SSE body, in order."""
+    events: list[tuple[str | None, str]] = []
+    for block in raw.replace(b"\r\n", b"\n").split(b"\n\n"):
+        lines = block.split(b"\n")
+        data = [line[5:].lstrip(b" ") for line in lines if line.startswith(b"data:")]
+        names = [line[6:].strip().decode() for line in lines if line.startswith(b"event:")]
+        if data:
+            events.append((names[-1] if names else None, b"\n".join(data).decode()))
+    return events
+
+
+def check_responses_stream(where: str, body: bytes) -> list[str]:
+    """Every event against its schema, its `event:` line naming its `type`, `sequence_number`
+    counting from 0, no `[DONE]`, and a terminal event last."""
+    problems: list[str] = []
+    events = sse_events(body)
+    schemas = _event_schemas()
+    for n, (name, data) in enumerate(events):
+        if data == "[DONE]":
+            problems.append(f"{where}: event {n}: [DONE] in a Responses stream")
+            continue
+        event = json.loads(data)
+        kind = event.get("type")
+        if name != kind:
+            problems.append(f"{where}: event {n}: `event: {name}` for type {kind!r}")
+        if event.get("sequence_number") != n:
+            problems.append(f"{where}: event {n}: sequence_number {event.get('sequence_number')}")
+        schema = schemas.get(kind)
+        if schema is None:
+            problems.append(f"{where}: event {n}: unknown type {kind!r}")
+            continue
+        problems += [f"{where}: event {n}: {e}" for e in responses_errors(schema, event)]
+    return problems
+
+
+def check_responses_reply(where: str, path: str, body: bytes, streamed: bool) -> list[str]:
+    if streamed:
+        return check_responses_stream(where, body)
+    if path.endswith("/input_items"):
+        return [f"{where}: {e}" for e in responses_errors("ResponseItemList", json.loads(body))]
+    value = json.loads(body)
+    if value.get("deleted") is True:
+        return []
+    return [f"{where}: {e}" for e in responses_errors("Response", value)]
+
+
 def schema_errors(name: str, instance: Any) -> list[str]:
     """Violations of OpenAI's schema `name` (e.g. `CreateChatCompletionResponse`)."""
     return [
@@ -52,6 +126,8 @@ def check_reply(
         return [f"{where}: {e}" for e in schema_errors("ListModelsResponse", json.loads(body))]
     if "/models/" in path:
         return [f"{where}: {e}" for e in schema_errors("Model", json.loads(body))]
+    if "/responses" in path:
+        return check_responses_reply(where, path, body, streamed)
     if not path.endswith("/chat/completions"):
         return []
     if not streamed:

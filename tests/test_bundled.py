@@ -345,6 +345,48 @@ def _(client):
     assert reply.model == "gpt-4o-mini-2024-07-18"
 
 
+# -- 08-responses.yaml ------------------------------------------------------------------------
+
+ORDER_TOOL = {
+    "type": "function",
+    "name": "lookup_order",
+    "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+}
+
+
+@case("order-status-call")
+def _(client):
+    reply = client.responses.create(
+        model="gpt-4.1", input="Hi, where is my order?", tools=[ORDER_TOOL]
+    )
+    call = reply.output[0]
+    assert (call.type, call.name, json.loads(call.arguments)) == (
+        "function_call",
+        "lookup_order",
+        {"order_id": "A-42"},
+    )
+    chat = create(client, "where is my order", tools=[tool("lookup_order")])
+    assert chat.choices[0].message.tool_calls[0].function.name == "lookup_order"
+
+
+@case("order-status-answer")
+def _(client):
+    items = [
+        {"role": "user", "content": "where is my order?"},
+        {"type": "function_call", "call_id": "call_1", "name": "lookup_order", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "ships tomorrow"},
+    ]
+    reply = client.responses.create(model="gpt-4.1", input=items, tools=[ORDER_TOOL])
+    assert reply.output_text == "Order A-42 ships tomorrow."
+
+
+@case("which-api")
+def _(client):
+    reply = client.responses.create(model="gpt-4.1", input="which api am I using?")
+    assert reply.output_text == "The Responses API."
+    assert reply.usage.output_tokens == 5
+
+
 # -- the tests --------------------------------------------------------------------------------
 
 

@@ -157,6 +157,33 @@ class StreamIs(_NoHint):
 
 
 @dataclass(frozen=True, slots=True)
+class ApiIs(_NoHint):
+    """`api: chat` or `api: responses`: which API the request came through."""
+
+    yaml_key: ClassVar[str] = "api"
+    reads: ClassVar[str] = "api"
+    names: ClassVar[tuple[str, ...]] = ("chat", "responses")
+    key: str
+    api: str
+
+    @classmethod
+    def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
+        name = node.string()
+        if name is None:
+            return ()
+        if name not in cls.names:
+            node.fail(f"unknown api {name!r} (allowed: {', '.join(cls.names)})")
+            return ()
+        return (cls(node.path, name),)
+
+    def holds(self, request: ChatRequest) -> bool:
+        return request.api == self.api
+
+    def why_not(self, request: ChatRequest) -> str | None:
+        return None if self.holds(request) else f"expected api {self.api!r}, got {request.api!r}"
+
+
+@dataclass(frozen=True, slots=True)
 class _TextOf:
     """A test on one text the request carries; subclasses say which."""
 
@@ -511,6 +538,7 @@ KINDS: Mapping[str, Callable[[Node, Node], Iterable[Condition]]] = {
     for kind in (
         ModelIs,
         StreamIs,
+        ApiIs,
         LastUserMessage,
         AnyMessage,
         SystemMessage,

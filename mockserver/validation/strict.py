@@ -107,6 +107,12 @@ def strict_error(request: ChatRequest) -> ApiError | None:
     if request.response_format == "json_object" and not any(
         "json" in m.text.lower() for m in request.messages
     ):
+        if request.api == "responses":
+            return rule(
+                "Response input messages must contain the word 'json' in some form to use "
+                "'text.format' of type 'json_object'.",
+                "input",
+            )
         return rule(
             "'messages' must contain the word 'json' in some form, to use 'response_format' of "
             "type 'json_object'.",

@@ -1,0 +1,79 @@
+"""The responses kept with `store: true`, for `GET`/`DELETE /v1/responses/{id}`, `input_items`
+and `previous_response_id`.
+
+Bounded in bytes (`MAX_STORED_BYTES`, what the kept JSON weighs): when a new response would
+go over, the oldest are forgotten, as the journal forgets its oldest entries; a response larger
+than the whole bound is not kept (its id is then unknown, as an expired one is). Thread-safe;
+`clear` runs with the engine's `reset`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+MAX_STORED_BYTES = 64 * 1024 * 1024
+"""What the stored responses may weigh in all, by default (their JSON, encoded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One kept response: its JSON, and the JSON of every input item it was answered from
+    (earlier turns included), each as encoded bytes."""
+
+    response: bytes
+    input_items: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.response) + len(self.input_items)
+
+
+class ResponseStore:
+    def __init__(self, limit: int = MAX_STORED_BYTES) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[str, Stored] = OrderedDict()
+        self._bytes = 0
+        self.dropped = 0
+        """How many responses were forgotten to stay under the bound."""
+
+    def put(self, response_id: str, stored: Stored) -> None:
+        size = stored.size
+        with self._lock:
+            if size > self.limit:
+                self.dropped += 1
+                return
+            old = self._kept.pop(response_id, None)
+            if old is not None:
+                self._bytes -= old.size
+            while self._kept and self._bytes + size > self.limit:
+                _, gone = self._kept.popitem(last=False)
+                self._bytes -= gone.size
+                self.dropped += 1
+            self._kept[response_id] = stored
+            self._bytes += size
+
+    def get(self, response_id: str) -> Stored | None:
+        with self._lock:
+            return self._kept.get(response_id)
+
+    def delete(self, response_id: str) -> bool:
+        with self._lock:
+            gone = self._kept.pop(response_id, None)
+            if gone is None:
+                return False
+            self._bytes -= gone.size
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._bytes = 0
+            self.dropped = 0
+
+    @property
+    def size(self) -> int:
+        """The bytes kept now."""
+        return self._bytes
