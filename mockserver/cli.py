@@ -164,6 +164,14 @@ def _add_import_vcr(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_recording_options(convert)
 
 
+def _add_files_outside(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-files-outside",
+        action="store_true",
+        help="let scenarios name files (audio) outside their scenario file's folder tree",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mockserver",
@@ -212,8 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay recorded streams with their recorded waits between events",
     )
 
+    _add_files_outside(serve)
+
     check = commands.add_parser("check", help="validate scenario files and exit")
     check.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    _add_files_outside(check)
     _add_record(commands)
     _add_import_vcr(commands)
     return parser
@@ -240,7 +251,7 @@ def _serve(args: argparse.Namespace) -> int:
     from mockserver.scenarios import load_scenarios
     from mockserver.server import base_url, serve
 
-    scenarios = load_scenarios(args.paths)
+    scenarios = load_scenarios(args.paths, allow_files_outside=args.allow_files_outside)
     config = EngineConfig(
         seed=args.seed,
         models=tuple(args.model),
@@ -271,7 +282,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from mockserver.scenarios import load_scenarios
 
-    scenarios = load_scenarios(args.paths)
+    scenarios = load_scenarios(args.paths, allow_files_outside=args.allow_files_outside)
     print(
         f"ok: {_count(len(scenarios.scenarios), 'scenario')} in "
         f"{_count(len(scenarios.files), 'file')}"

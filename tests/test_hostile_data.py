@@ -1,0 +1,166 @@
+"""Hostile data: scenario files, request bodies and replies that try to exhaust the server.
+
+Each test sends what an attacker (or an unlucky client) would, asserts the documented error or
+bound, and, where a server is involved, that a well-formed request is still answered promptly.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mockserver import audio, yamlsource
+from mockserver.cli import main
+from mockserver.errors import ScenarioError
+from mockserver.scenarios import load_scenarios, load_text
+
+# -- scenario files ---------------------------------------------------------------------------
+
+BOMB = "version: 1\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9) if prev else ', '.join(['lol'] * 9)}]\n"
+    for prev, name in zip([None, *"abcdefgh"], "abcdefghi", strict=True)
+)
+
+
+def run_check(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
+    code = main(["check", *argv])
+    return code, capsys.readouterr().err.splitlines()
+
+
+def test_an_alias_bomb_is_a_file_line_error_in_milliseconds(tmp_path: Path, capsys):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB + "scenarios:\n  - reply: {content: *i}\n")
+    started = time.perf_counter()
+    code, err = run_check(capsys, str(bomb))
+    assert time.perf_counter() - started < 1.0
+    assert code == 2
+    assert err[0] == (
+        f"{bomb}:6: aliases expand this file by more than {yamlsource.ALIAS_BUDGET} bytes (the "
+        "limit) at *d; write the values out, or repeat them less"
+    )
+
+
+def test_aliases_within_the_budget_still_work():
+    loaded = load_text(
+        "scenarios:\n"
+        "  - {name: a, match: {model: a}, reply: &hello {content: hello}}\n"
+        "  - {name: b, match: {model: b}, reply: {<<: *hello, model: x}}\n"
+        "  - {name: c, match: {model: c}, reply: *hello}\n"
+    )
+    assert [s.replies[0].choices[0].content for s in loaded.scenarios] == ["hello"] * 3
+
+
+def test_a_value_that_contains_itself_is_refused():
+    with pytest.raises(ScenarioError) as caught:
+        load_text("scenarios:\n  - reply: {content: &loop [1, *loop]}\n", "loop.yaml")
+    assert str(caught.value) == (
+        "loop.yaml:2: the alias *loop is inside the value it names (a value cannot contain itself)"
+    )
+
+
+def audio_file(folder: Path, target: str, name: str = "s.yaml") -> Path:
+    path = folder / name
+    path.write_text(
+        f"scenarios:\n  - name: {name}\n    reply:\n      audio:\n        transcript: hi\n"
+        f"        file: {target}\n        format: mp3\n"
+    )
+    return path
+
+
+def load_in_thread(path: Path, **options: bool) -> str:
+    """The load's error text; fails the test if loading takes more than two seconds."""
+    result: list[str] = []
+
+    def load() -> None:
+        try:
+            load_scenarios([path], **options)
+            result.append("loaded")
+        except ScenarioError as exc:
+            result.append(str(exc))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    worker.join(2.0)
+    assert result, "loading the scenario file hung"
+    return result[0]
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda d: Path("/dev/zero"), "a device"),
+        (lambda d: (os.mkfifo(d / "pipe.mp3"), d / "pipe.mp3")[1], "a named pipe (FIFO)"),
+        (lambda d: (d / "folder.mp3").mkdir() or d / "folder.mp3", "a folder"),
+    ],
+    ids=["device", "fifo", "folder"],
+)
+def test_an_audio_file_must_be_a_regular_file(tmp_path: Path, make, kind):
+    target = make(tmp_path)
+    path = audio_file(tmp_path, str(target))
+    message = load_in_thread(path, allow_files_outside=True)
+    assert message == (
+        f"{path}:6: scenarios[0].reply.audio.file: audio file '{target}' is {kind}, not a "
+        "regular file"
+    )
+
+
+def test_an_audio_file_over_the_size_limit_is_refused_unread(tmp_path: Path):
+    big = tmp_path / "big.mp3"
+    with big.open("wb") as stream:
+        stream.truncate(audio.MAX_FILE + 1)  # sparse: nothing to read, only a size
+    path = audio_file(tmp_path, "big.mp3")
+    assert load_in_thread(path) == (
+        f"{path}:6: scenarios[0].reply.audio.file: audio file '{big}' is {audio.MAX_FILE + 1} "
+        f"bytes, more than the {audio.MAX_FILE} bytes an audio file may have"
+    )
+
+
+def test_an_audio_file_outside_the_folder_tree_needs_the_flag(tmp_path: Path, capsys):
+    (tmp_path / "secret.mp3").write_bytes(b"ID3 not for clients")
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "inside.mp3").symlink_to(tmp_path / "secret.mp3")
+    outside = audio_file(folder, "../secret.mp3", "outside.yaml")
+    linked = audio_file(folder, "inside.mp3", "linked.yaml")
+    code, err = run_check(capsys, str(folder))
+    assert code == 2
+    refused = (
+        ": scenarios[0].reply.audio.file: audio file '{}' is outside the scenario file's folder "
+        f"'{folder}'; move it there, or allow it with --allow-files-outside"
+    ).format(tmp_path / "secret.mp3")
+    assert err[:2] == [f"{linked}:6{refused}", f"{outside}:6{refused}"]
+    assert run_check(capsys, str(folder), "--allow-files-outside")[0] == 0
+    (scenario,) = load_scenarios([outside], allow_files_outside=True).scenarios
+    assert scenario.replies[0].choices[0].audio.data == b"ID3 not for clients"
+    with pytest.raises(ScenarioError, match="is outside the scenario file's folder"):
+        load_text(outside.read_text(), "inline.yaml", folder)  # builder and plugin text too
+
+
+def test_check_lists_problems_in_file_and_line_order(tmp_path: Path, capsys):
+    (tmp_path / "a.yaml").write_text(
+        textwrap.dedent(
+            """\
+            scenarios:
+              - name: same
+                reply: {content: x}
+              - name: other
+                after: never
+                priority: high
+                sequence:
+                  - contnet: x
+              - name: same
+                reply: {content: y}
+            """
+        )
+    )
+    (tmp_path / "b.yaml").write_text("scenarios:\n  - reply: {finish_reason: bored}\n")
+    code, err = run_check(capsys, str(tmp_path))
+    assert code == 2
+    where = [line.split(": ", 1)[0] for line in err[:-1]]
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    assert where == [f"{a}:5", f"{a}:6", f"{a}:8", f"{a}:9", f"{b}:2"]
