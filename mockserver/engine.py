@@ -18,7 +18,7 @@ from mockserver import completions, memo, sse
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory, clock_for
-from mockserver.matching import HeaderIs, Matcher
+from mockserver.matching import HeaderIs, Matcher, ModelIs
 from mockserver.outcome import Frame, Headers, Outcome
 from mockserver.request import ChatRequest, lazy, with_headers
 from mockserver.scenarios import ErrorSpec, RawReply, Reply, Scenario, ScenarioSet
@@ -530,8 +530,22 @@ class MockEngine:
         body = {"object": "list", "data": [self._model(n) for n in self.model_names()]}
         return self.json_outcome(body)
 
+    def answers_model(self, name: str) -> bool:
+        """Whether `GET /v1/models/{name}` finds the model: it is listed (`model_names`), or
+        some scenario's `model` condition takes it (a glob), or some scenario has no `model`
+        condition (it answers any model). Other conditions are not considered: a model is
+        retrievable when some request for it could be answered."""
+        if name in self.model_names():
+            return True
+        probe = ChatRequest(body={"model": name}, model=name, messages=())
+        for scenario in self._list:
+            models = [c for c in scenario.conditions if isinstance(c, ModelIs)]
+            if all(c.test(probe) is None for c in models):
+                return True
+        return False
+
     def get_model(self, name: str) -> Outcome:
-        if name not in self.model_names():
+        if not self.answers_model(name):
             error = ApiError(
                 status=404,
                 message=f"The model `{name}` does not exist or you do not have access to it.",

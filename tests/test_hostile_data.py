@@ -6,6 +6,7 @@ bound, and, where a server is involved, that a well-formed request is still answ
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import threading
@@ -16,6 +17,7 @@ import pytest
 
 from mockserver import audio, yamlsource
 from mockserver.cli import main
+from mockserver.engine import MockEngine
 from mockserver.errors import ScenarioError
 from mockserver.scenarios import load_scenarios, load_text
 
@@ -164,3 +166,35 @@ def test_check_lists_problems_in_file_and_line_order(tmp_path: Path, capsys):
     where = [line.split(": ", 1)[0] for line in err[:-1]]
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     assert where == [f"{a}:5", f"{a}:6", f"{a}:8", f"{a}:9", f"{b}:2"]
+
+
+# -- the model rule -----------------------------------------------------------------------------
+
+
+def model_status(engine: MockEngine, name: str) -> int:
+    return engine.handle("GET", f"/v1/models/{name}").status
+
+
+def test_a_model_some_scenario_answers_is_retrievable():
+    named = MockEngine(
+        load_text(
+            "scenarios:\n"
+            "  - {match: {model: gpt-4o}, reply: {content: x}}\n"
+            "  - {match: {model: 'gpt-4o-mini*', stream: true}, reply: {content: y}}\n"
+        )
+    )
+    listed = json.loads(named.handle("GET", "/v1/models").body)
+    assert [m["id"] for m in listed["data"]] == ["gpt-4o"]  # globs are not listed
+    assert model_status(named, "gpt-4o") == 200  # exact
+    assert model_status(named, "gpt-4o-mini") == 200  # the glob takes it
+    found = json.loads(named.handle("GET", "/v1/models/gpt-4o-mini-2024-07-18").body)
+    assert found == {
+        "id": "gpt-4o-mini-2024-07-18",
+        "object": "model",
+        "created": 1_700_000_000,
+        "owned_by": "mockserver",
+    }
+    assert model_status(named, "gpt-5") == 404  # no scenario answers it
+    catch_all = MockEngine(load_text("scenarios:\n  - {reply: {content: any}}\n"))
+    assert model_status(catch_all, "any-model-at-all") == 200  # chat answers it, so GET finds it
+    assert json.loads(catch_all.handle("GET", "/v1/models").body)["data"] == []
