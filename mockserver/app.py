@@ -17,7 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mockserver.engine import MockEngine, unknown_url
@@ -176,18 +176,8 @@ class MockApp:
         return JSONResponse({"status": "ok", "scenarios": len(self.engine.scenarios.scenarios)})
 
     async def _journal(self, request: Request) -> Response:
-        entries = [
-            {
-                "status": e.status,
-                "scenario": e.scenario,
-                "reply_index": e.reply_index,
-                "request": e.body,
-                "unknown_fields": list(e.request.unknown_fields) if e.request else [],
-                "error": e.error.body()["error"] if e.error else None,
-            }
-            for e in self.engine.journal
-        ]
-        return JSONResponse({"object": "list", "data": entries})
+        # written a piece at a time, from a worker thread (see mockserver.journal)
+        return StreamingResponse(self.engine.journal_json(), media_type="application/json")
 
     async def _reset(self, request: Request) -> Response:
         self.engine.reset()

@@ -8,13 +8,12 @@ identical bytes).
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
 
-from mockserver import completions, memo, sse
+from mockserver import completions, journal, memo, sse
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError
 from mockserver.ids import Clock, IdFactory, clock_for
@@ -31,6 +30,8 @@ _set = object.__setattr__
 NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
+"""What the journal's entries may hold in all (request bodies and headers), by default."""
 MODEL_CREATED = 1_700_000_000
 
 JSON_TYPE = (b"content-type", b"application/json")
@@ -129,6 +130,10 @@ class EngineConfig:
     strict: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
     journal_size: int = 10_000
+    """The most entries the journal keeps (the oldest go first)."""
+    journal_bytes: int = DEFAULT_JOURNAL_BYTES
+    """The most bytes of requests the journal keeps (the oldest go first); a request larger
+    than this is journaled without its body."""
     recorded_timing: bool = False
     """Replay every recorded (`raw`) stream with its recorded waits, as `timing: true` does."""
 
@@ -139,7 +144,8 @@ class JournalEntry:
 
     It keeps the request's bytes and headers, and parses them again only when `body` or
     `request` is read: a server journal of thousands of parsed requests kept the garbage
-    collector busy enough to halve the server's throughput.
+    collector busy enough to halve the server's throughput. A body larger than the journal's
+    whole budget is not kept: `raw` is empty and `omitted` says how many bytes it had.
     """
 
     raw: bytes
@@ -148,6 +154,7 @@ class JournalEntry:
     scenario: str | None = None
     reply_index: int | None = None
     error: ApiError | None = None
+    omitted: int = 0
 
     @lazy
     def body(self) -> JSON:
@@ -171,7 +178,7 @@ class JournalEntry:
 @dataclass
 class _State:
     used: list[int]
-    journal: deque[JournalEntry]
+    journal: journal.Journal
 
 
 class MockEngine:
@@ -198,7 +205,10 @@ class MockEngine:
     # -- state -------------------------------------------------------------------------------
 
     def _fresh_state(self) -> _State:
-        return _State(used=[0] * len(self._list), journal=deque(maxlen=self.config.journal_size))
+        return _State(
+            used=[0] * len(self._list),
+            journal=journal.Journal(self.config.journal_size, self.config.journal_bytes),
+        )
 
     def reset(self) -> None:
         """Forget sequence positions and the journal (a test starts clean)."""
@@ -222,7 +232,21 @@ class MockEngine:
     @property
     def journal(self) -> list[JournalEntry]:
         with self._lock:
-            return list(self._state.journal)
+            return self._state.journal.entries()
+
+    @property
+    def journal_dropped(self) -> int:
+        """How many entries the journal dropped (oldest first) to stay within its limits."""
+        with self._lock:
+            return self._state.journal.dropped
+
+    def journal_json(self) -> Iterator[bytes]:
+        """`GET /_mockserver/journal`: the journal as JSON, one entry per piece (a client
+        reading it costs one entry's worth of memory at a time)."""
+        with self._lock:
+            entries = self._state.journal.entries()
+            dropped = self._state.journal.dropped
+        return journal.journal_json(entries, dropped, self.config.journal_bytes)
 
     def uses(self) -> dict[str, int]:
         """How many requests each scenario has answered, by name."""
@@ -308,6 +332,10 @@ class MockEngine:
         reply_index: int | None,
         error: ApiError | None = None,
     ) -> None:
+        size = journal.cost(raw, headers)
+        omitted = 0
+        if size > self.config.journal_bytes:
+            size, omitted, raw = size - len(raw), len(raw), b""
         entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
         _set(
             entry,
@@ -319,10 +347,11 @@ class MockEngine:
                 "scenario": scenario,
                 "reply_index": reply_index,
                 "error": error,
+                "omitted": omitted,
             },
         )
         with self._lock:
-            self._state.journal.append(entry)
+            self._state.journal.add(entry, size)
 
     def _exhausted(self, position: int) -> bool:
         scenario = self._list[position]

@@ -11,8 +11,11 @@ import os
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
+import httpx2
 import pytest
 
 from mockserver import audio, yamlsource
@@ -198,3 +201,68 @@ def test_a_model_some_scenario_answers_is_retrievable():
     catch_all = MockEngine(load_text("scenarios:\n  - {reply: {content: any}}\n"))
     assert model_status(catch_all, "any-model-at-all") == 200  # chat answers it, so GET finds it
     assert json.loads(catch_all.handle("GET", "/v1/models").body)["data"] == []
+
+
+# -- what the server keeps --------------------------------------------------------------------
+
+CATCH_ALL = "scenarios:\n  - {name: any, reply: {content: ok}}\n"
+
+
+def chat(url: str, timeout: float = 5.0, **fields: object) -> httpx2.Response:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **fields}
+    return httpx2.post(f"{url}/chat/completions", json=body, timeout=timeout)
+
+
+def timed(call: Callable[[], httpx2.Response]) -> tuple[httpx2.Response, float]:
+    started = time.perf_counter()
+    response = call()
+    return response, time.perf_counter() - started
+
+
+def journal_of(url: str) -> dict[str, Any]:
+    response = httpx2.get(url.removesuffix("/v1") + "/_mockserver/journal", timeout=10)
+    assert response.status_code == 200, response.text
+    return cast(dict[str, Any], response.json())
+
+
+def test_numbers_json_cannot_hold_do_not_break_the_journal(live):
+    mock = live(CATCH_ALL)
+    raw = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"top_k":1e999,"x":-1e400}'
+    sent = httpx2.post(
+        f"{mock.url}/chat/completions", content=raw, headers={"content-type": "application/json"}
+    )
+    assert sent.status_code == 200
+    journal = journal_of(mock.url)  # was: 500 "Out of range float values" until a reset
+    (entry,) = journal["data"]
+    assert entry["request"]["top_k"] == "1e999"  # shown as the text it was sent as
+    assert entry["request"]["x"] == "-1e400"
+    assert entry["unknown_fields"] == ["top_k", "x"]
+    assert journal["dropped"] == 0
+    assert mock.engine.journal[0].body["top_k"] == float("inf")  # Python reads it as Python does
+    response, took = timed(lambda: chat(mock.url))
+    assert response.status_code == 200
+    assert took < 1.0
+
+
+def test_the_journal_is_bounded_in_bytes_oldest_dropped(live):
+    mock = live(CATCH_ALL, journal_bytes=1_000_000)
+    filler = "x" * 300_000
+    for n in range(5):
+        assert chat(mock.url, user=f"u{n}", metadata={"n": str(n)}, extra=filler).status_code == 200
+    kept = mock.engine.journal
+    assert [e.body["user"] for e in kept] == ["u2", "u3", "u4"]  # 3 x 300 kB fit in 1 MB
+    assert mock.engine.journal_dropped == 2
+    journal = journal_of(mock.url)
+    assert journal["dropped"] == 2
+    assert journal["budget_bytes"] == 1_000_000
+    assert [e["request"]["user"] for e in journal["data"]] == ["u2", "u3", "u4"]
+    huge = chat(mock.url, extra="y" * 1_200_000)  # larger than the whole budget
+    assert huge.status_code == 200
+    journal = journal_of(mock.url)
+    assert journal["dropped"] == 2  # kept without its body; nothing older had to go
+    last = journal["data"][-1]
+    assert last["request"] is None
+    assert last["scenario"] == "any"
+    assert last["request_omitted_bytes"] > 1_200_000
+    httpx2.post(mock.url.removesuffix("/v1") + "/_mockserver/reset", timeout=5)
+    assert journal_of(mock.url)["dropped"] == 0

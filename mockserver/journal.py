@@ -1,0 +1,118 @@
+"""What the engine keeps of the requests it answered, bounded in entries and in bytes, and the
+journal's JSON form.
+
+The journal holds each request's bytes, so its size is counted in bytes: once the entries pass
+`EngineConfig.journal_bytes`, the oldest are dropped (and counted in `dropped`). A request larger
+than the whole budget is kept without its body. The JSON form (`GET /_mockserver/journal`) is
+written one entry at a time, so serialising it never needs more than one entry's worth of memory,
+and every value a client sent can be written: numbers JSON cannot hold as such (`1e999`, which
+reads as infinity) are shown as the text they were sent as.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from mockserver.errors import ApiError
+from mockserver.validation import parse_chat_request
+
+if TYPE_CHECKING:
+    from mockserver.engine import JournalEntry
+
+ENTRY_OVERHEAD = 512
+"""What an entry costs besides its body and headers (the entry, its tuple, the error)."""
+
+
+class Journal:
+    """Entries, oldest first, at most `entries` of them and `budget` bytes in all."""
+
+    def __init__(self, entries: int, budget: int) -> None:
+        self._items: deque[tuple[JournalEntry, int]] = deque()
+        self._limit = entries
+        self.budget = budget
+        self.size = 0
+        """The bytes the entries held now count for."""
+        self.dropped = 0
+        """How many entries were dropped to stay within the limits."""
+
+    def add(self, entry: JournalEntry, size: int) -> None:
+        """Keep `entry`, which counts for `size` bytes, dropping the oldest to make room."""
+        while self._items and (len(self._items) >= self._limit or self.size + size > self.budget):
+            _, freed = self._items.popleft()
+            self.size -= freed
+            self.dropped += 1
+        self._items.append((entry, size))
+        self.size += size
+
+    def entries(self) -> list[JournalEntry]:
+        return [entry for entry, _ in self._items]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def cost(raw: bytes, headers: Sequence[tuple[bytes, bytes]]) -> int:
+    """The bytes an entry for this request counts for."""
+    return len(raw) + sum(len(k) + len(v) for k, v in headers) + ENTRY_OVERHEAD
+
+
+def _number(text: str) -> float | str:
+    """A JSON number as Python reads it, or its text when Python would read infinity."""
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+def _integer(text: str) -> int | str:
+    """An integer, or its text when it has more digits than Python converts."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+_DECODER = json.JSONDecoder(parse_float=_number, parse_int=_integer, parse_constant=str)
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+"""ASCII out: a lone surrogate a client escaped (`\\ud800`) stays an escape, valid JSON."""
+
+
+def shown(raw: bytes) -> Any:
+    """The request body as the journal shows it: its JSON, with every number JSON cannot hold
+    as a number (`1e999`, `NaN`) as the text it was sent as; None when the body is not JSON."""
+    try:
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    except (ValueError, RecursionError):
+        return None
+
+
+def entry_json(entry: JournalEntry) -> bytes:
+    """One entry of `GET /_mockserver/journal`, encoded."""
+    body = shown(entry.raw) if entry.raw else None
+    unknown: tuple[str, ...] = ()
+    if isinstance(body, dict):
+        try:
+            unknown = parse_chat_request(body, entry.headers).unknown_fields
+        except ApiError:
+            unknown = ()
+    item: dict[str, Any] = {
+        "status": entry.status,
+        "scenario": entry.scenario,
+        "reply_index": entry.reply_index,
+        "request": body,
+        "unknown_fields": list(unknown),
+        "error": entry.error.body()["error"] if entry.error else None,
+    }
+    if entry.omitted:
+        item["request_omitted_bytes"] = entry.omitted
+    return _encode(item).encode("ascii")
+
+
+def journal_json(entries: Sequence[JournalEntry], dropped: int, budget: int) -> Iterator[bytes]:
+    """`GET /_mockserver/journal`, a piece at a time (one entry per piece)."""
+    yield (f'{{"object":"list","dropped":{dropped},"budget_bytes":{budget},"data":[').encode()
+    for n, entry in enumerate(entries):
+        yield (b"," if n else b"") + entry_json(entry)
+    yield b"]}"
