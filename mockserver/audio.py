@@ -10,6 +10,8 @@ from array import array
 from functools import lru_cache
 from pathlib import Path
 
+from mockserver import memo
+
 SAMPLE_RATE = 24_000
 """OpenAI's audio output is 24 kHz, 16-bit, mono."""
 GENERATED = ("wav", "pcm16")
@@ -149,7 +151,7 @@ def wav(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
     return header + pcm
 
 
-@lru_cache(maxsize=256)
+@memo.cached(256, len)
 def generate(transcript: str, fmt: str) -> bytes:
     """Audio bytes for `transcript` in `fmt`, which must be one of `GENERATED`."""
     if fmt == "pcm16":

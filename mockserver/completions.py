@@ -11,9 +11,8 @@ import base64
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-from mockserver import audio, tokens
+from mockserver import audio, memo, tokens
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest
 from mockserver.scenarios import ChoiceSpec, Reply, ToolCallSpec
@@ -275,7 +274,7 @@ def _choice_object(turn: Turn, logprobs: bool, top: int) -> Choice:
     }
 
 
-@lru_cache(maxsize=4096)
+@memo.cached(4096, len)
 def _text_choice_json(turn: Turn, logprobs: bool, top: int) -> str:
     """A choice without generated ids, encoded once (the usual reply repeats)."""
     return encode(_choice_object(turn, logprobs, top))
@@ -318,14 +317,14 @@ def completion_body(
 _NULL_LOGPROBS = "null"
 
 
-@lru_cache(maxsize=4096)
+@memo.cached(4096, lambda pieces: sum(len(p) + 64 for p in pieces))
 def _pieces(text: str, chunk_size: int | None) -> tuple[str, ...]:
     """A text split into stream pieces, each already JSON-encoded."""
     parts = tokens.split_chars(text, chunk_size) if chunk_size else tokens.split(text)
     return tuple(encode(p) for p in parts)
 
 
-@lru_cache(maxsize=4096)
+@memo.cached(4096, len)
 def _piece_logprobs(piece: str, top: int, field: str) -> str:
     text = json.loads(piece)
     entry = [tokens.token_logprob(text, top)]

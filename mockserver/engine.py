@@ -197,9 +197,11 @@ class MockEngine:
         self._padding = self._ids.padding_pool(64)
         self._state = self._fresh_state()
         self._needs_headers = _needs_headers(self._list)
-        self._parsed: memo.Bounded[bytes, ChatRequest | object] = memo.Bounded(1024)
+        self._parsed: memo.Bounded[bytes, ChatRequest | object] = memo.Bounded(
+            1024, weigh=memo.body_weight
+        )
         self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template | object] = (
-            memo.Bounded(1024)
+            memo.Bounded(1024, weigh=memo.template_weight)
         )
 
     # -- state -------------------------------------------------------------------------------

@@ -5,20 +5,30 @@ function of its bytes, and a reply without generated ids (tool-call or audio ids
 one response to the next only in its completion id, `created` and `x-request-id`. So the engine
 keeps, per body, the parsed request and the rendered reply with marked places for those three
 values, and fills them in: the same bytes as rendering afresh (a test checks it), for a fraction
-of the work. Both tables are bounded and keep only small bodies.
+of the work. Both tables are bounded in entries and in bytes, and keep only small bodies.
+
+`cached` is the same table as a decorator, for the renderer's pure functions (encoded choices,
+stream pieces, generated audio): `functools.lru_cache` bounds entries only, and one entry of a
+long reply with logprobs can weigh tens of megabytes.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, cast
 
 from mockserver.outcome import Frame, Headers, Outcome
 
 MAX_BODY = 64 * 1024
 """Bodies larger than this are not remembered (nor their replies)."""
+MAX_BYTES = 32 * 1024 * 1024
+"""What one table may hold in all, by default (keys and values, about)."""
+ENTRY_BYTES = 256
+"""What an entry costs besides the sizes its weight function counts."""
 TEMPLATE_ID = "chatcmpl-mockserver-template-id"
 TEMPLATE_CREATED = 1_000_000_000_000_000_007
 TEMPLATE_REQUEST_ID = "req_mockserver-template-request-id"
@@ -36,27 +46,88 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+def _unweighed(key: object, value: object) -> int:
+    return 0
+
+
 class Bounded(Generic[K, V]):
-    """A mapping that forgets its oldest entry once it holds `size` of them.
+    """A mapping that forgets its oldest entries once it holds `size` of them, or once their
+    weight (`weigh(key, value)` plus `ENTRY_BYTES` each, about their bytes) passes `max_bytes`.
+    An entry heavier than an eighth of `max_bytes` is not kept at all.
 
     An OrderedDict: dropping a plain dict's first key again and again makes finding the
     first key slower each time (the freed slots stay in front until the dict is rebuilt).
+    Reads take no lock; writes do (replies render in worker threads too).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        max_bytes: int = MAX_BYTES,
+        weigh: Callable[[K, V], int] = _unweighed,
+    ) -> None:
         self._size = size
-        self._items: OrderedDict[K, V] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._weigh = weigh
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+        """What the entries held now weigh."""
 
     def get(self, key: K) -> V | None:
-        return self._items.get(key)
+        found = self._items.get(key)
+        return None if found is None else found[0]
 
     def put(self, key: K, value: V) -> None:
-        if len(self._items) >= self._size:
-            self._items.popitem(last=False)
-        self._items[key] = value
+        weight = self._weigh(key, value) + ENTRY_BYTES
+        if weight > self.max_bytes // 8:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            while self._items and (
+                len(self._items) >= self._size or self.bytes + weight > self.max_bytes
+            ):
+                _, (_, freed) = self._items.popitem(last=False)
+                self.bytes -= freed
+            self._items[key] = (value, weight)
+            self.bytes += weight
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def cached(
+    size: int, weigh: Callable[[Any], int], max_bytes: int = MAX_BYTES
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """`functools.lru_cache` for a pure function of hashable positional arguments, bounded in
+    bytes too: `weigh(result)` is about the bytes a result holds (the arguments count as the
+    lengths of the strings and bytes among them)."""
+
+    def weigh_entry(key: tuple[Any, ...], value: Any) -> int:
+        held = sum(len(a) for a in key if isinstance(a, str | bytes))
+        return held + weigh(value)
+
+    def wrap(function: Callable[P, R]) -> Callable[P, R]:
+        table: Bounded[tuple[Any, ...], Any] = Bounded(size, max_bytes, weigh_entry)
+
+        @functools.wraps(function)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            found = table.get(args) if not kwargs else None
+            if found is None:
+                found = function(*args, **kwargs)
+                if not kwargs:
+                    table.put(args, found)
+            return cast(R, found)
+
+        return call
+
+    return wrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +171,13 @@ class Template:
             frames=frames,
         )
 
+    def weight(self) -> int:
+        """About the bytes the template holds."""
+        held = sum(len(piece) for piece in self.body)
+        for _, pieces, _ in self.frames or ():
+            held += sum(len(piece) for piece in pieces) + 64
+        return held + sum(len(k) + len(v) for k, v in (*self.head, *self.tail))
+
     def fill(self, completion_id: str, created: int, request_id: str) -> Outcome:
         stamp = _stamp(completion_id, self.object, created)
         headers: Headers = self.head
@@ -111,3 +189,13 @@ class Template:
             Frame(delay, stamp.join(pieces), abort) for delay, pieces, abort in self.frames
         )
         return Outcome(self.status, headers, frames=frames, delay=self.delay)
+
+
+def body_weight(key: bytes, value: object) -> int:
+    """A remembered body: its bytes, and about as much again for what was parsed from it."""
+    return 2 * len(key)
+
+
+def template_weight(key: tuple[bytes, int, int], value: object) -> int:
+    """A remembered reply: the body it answers, and the template's pieces."""
+    return len(key[0]) + (value.weight() if isinstance(value, Template) else 0)

@@ -18,7 +18,7 @@ from typing import Any, cast
 import httpx2
 import pytest
 
-from mockserver import audio, yamlsource
+from mockserver import audio, memo, yamlsource
 from mockserver.cli import main
 from mockserver.engine import MockEngine
 from mockserver.errors import ScenarioError
@@ -266,3 +266,29 @@ def test_the_journal_is_bounded_in_bytes_oldest_dropped(live):
     assert last["request_omitted_bytes"] > 1_200_000
     httpx2.post(mock.url.removesuffix("/v1") + "/_mockserver/reset", timeout=5)
     assert journal_of(mock.url)["dropped"] == 0
+
+
+def test_the_memo_is_bounded_in_bytes():
+    table: memo.Bounded[str, bytes] = memo.Bounded(100, 80_000, lambda k, v: len(v))
+    for n in range(20):
+        table.put(f"k{n}", b"x" * 9_000)
+    assert table.bytes <= 80_000
+    assert len(table) == 8  # 8 x (9,000 + 256) fit; the oldest went first
+    assert table.get("k0") is None
+    assert table.get("k19") == b"x" * 9_000
+    table.put("huge", b"x" * 10_001)  # heavier than an eighth of the budget: not kept
+    assert table.get("huge") is None
+    assert len(table) == 8
+
+
+def test_remembered_replies_stay_within_the_memo_budget():
+    long_reply = "word " * 60_000  # 300 kB a reply
+    engine = MockEngine(load_text(f"scenarios:\n  - reply: {{content: '{long_reply}'}}\n"))
+    held = engine._templates
+    held.max_bytes = 4_000_000  # the default is memo.MAX_BYTES; smaller keeps the test fast
+    for n in range(20):
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": f"q{n}"}]})
+        for _ in range(2):  # the second sighting makes a template
+            assert engine.handle_chat(body.encode()).status == 200
+    assert 3_000_000 < held.bytes <= 4_000_000  # was: 20 templates, 6 MB
+    assert len(held) < 20
