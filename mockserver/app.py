@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
+from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -31,6 +32,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("mockserver")
 API_PREFIXES = ("/v1/", "/chat/", "/models")
+OFFLOAD_BODY = 1024 * 1024
+"""Bodies larger than this are parsed in a worker thread (large replies render in one too)."""
 
 
 class StreamAborted(Exception):
@@ -159,7 +162,13 @@ class MockApp:
             )
             return
         try:
-            outcome = self.engine.handle(scope["method"], scope["path"], body, headers)
+            if len(body) > OFFLOAD_BODY:  # parsing it takes long: not on the event loop
+                answer = await to_thread.run_sync(
+                    self.engine.answer, scope["method"], scope["path"], body, headers
+                )
+            else:
+                answer = self.engine.answer(scope["method"], scope["path"], body, headers)
+            outcome = answer if isinstance(answer, Outcome) else await to_thread.run_sync(answer)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
             outcome = self.engine.error_outcome(internal_error(exc))

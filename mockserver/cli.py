@@ -212,6 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="largest request body accepted (default 64m); larger gets a 413",
     )
+    serve.add_argument(
+        "--max-reply-size",
+        type=_size,
+        default=32 * 1024 * 1024,
+        metavar="SIZE",
+        help="largest reply rendered (default 32m); a request for a larger one gets a 400",
+    )
+    serve.add_argument(
+        "--journal-bytes",
+        type=_size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="request bytes the journal keeps (default 64m); the oldest entries go first",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="default warning")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -257,6 +271,8 @@ def _serve(args: argparse.Namespace) -> int:
         models=tuple(args.model),
         strict=args.strict,
         max_body_size=args.max_body_size,
+        max_reply_size=args.max_reply_size,
+        journal_bytes=args.journal_bytes,
         recorded_timing=args.recorded_timing,
     )
     app = create_app(MockEngine(scenarios, config))

@@ -165,6 +165,68 @@ def _call(spec: ToolCallSpec, new_id: Callable[[], str]) -> Call:
     return Call(spec.id or new_id(), spec.type, spec.name, spec.arguments)
 
 
+# -- size -------------------------------------------------------------------------------------
+
+_EVENT_BYTES = 320
+"""What a stream event costs besides its text: `data: `, the envelope, the choice, padding."""
+_LOGPROB_BYTES = 48
+"""What one logprob entry (the token's, or one of its `top_logprobs`) costs besides its text."""
+
+
+@memo.cached(1024, lambda count: 0)
+def _token_count(text: str) -> int:
+    return tokens.count(text)
+
+
+def _spoken_bytes(choice: ChoiceSpec, text: str) -> int:
+    """The audio bytes a spoken choice sends (base64), from a file or generated."""
+    if choice.audio is not None and choice.audio.data is not None:
+        raw = len(choice.audio.data)
+    else:
+        raw = int(audio.seconds_for(text) * audio.SAMPLE_RATE) * 2 + 44
+    return raw * 4 // 3 + 4
+
+
+def reply_size(request: ChatRequest, reply: Reply) -> int:
+    """About how many bytes the response to `request` from `reply` will have, reckoned from
+    lengths alone: nothing is rendered. The engine checks it against its ceiling before
+    rendering (`--max-reply-size`), and renders a large reply in a worker thread.
+
+    Logprobs multiply the text by about `5 * (1 + top_logprobs)` (every token's bytes are
+    listed, with its alternatives), streams add an event per token; `max_completion_tokens`
+    is taken into account, `stop` sequences are not (the estimate is high then).
+    """
+    lists = 1 + request.top_logprobs if request.logprobs else 0
+    per_char = 1 + 5 * lists
+    per_piece = _LOGPROB_BYTES * lists + (
+        _EVENT_BYTES + len(request.model) if request.stream else 0
+    )
+    chunk = reply.stream.chunk_size
+    wants_audio = "audio" in request.modalities
+    total = 1024
+    choices = reply.choices
+    for index in range(request.n):
+        choice = choices[index % len(choices)]
+        text = choice.content or choice.refusal or ""
+        if choice.audio is not None and not text:
+            text = choice.audio.transcript
+        if wants_audio and (choice.audio is not None or choice.content is not None):
+            total += _spoken_bytes(choice, text) + 2 * len(text)
+            continue
+        calls = sum(len(c.name) + len(c.arguments) + 200 for c in choice.tool_calls)
+        if choice.function_call is not None:
+            calls += len(choice.function_call.arguments) + 200
+        chars = len(text)
+        pieces = chars
+        if per_piece and chars * (per_char + per_piece) > 64 * 1024:  # worth counting
+            pieces = -(-chars // chunk) if chunk else _token_count(text)
+        if request.max_tokens is not None and pieces > request.max_tokens:
+            chars = chars * request.max_tokens // max(pieces, 1)
+            pieces = request.max_tokens
+        total += chars * per_char + pieces * per_piece + calls * (2 if request.stream else 1)
+    return total
+
+
 # -- usage ------------------------------------------------------------------------------------
 
 
@@ -274,10 +336,28 @@ def _choice_object(turn: Turn, logprobs: bool, top: int) -> Choice:
     }
 
 
+def _logprobs_json(text: str | None, top: int) -> str:
+    if not text:
+        return "null"
+    return "[" + ",".join(encode(tokens.token_logprob(t, top)) for t in tokens.split(text)) + "]"
+
+
+def _choice_json(turn: Turn, logprobs: bool, top: int) -> str:
+    """`_choice_object` encoded, the logprobs a token at a time: one call encoding a long
+    reply's logprobs held the interpreter (and every other request) for a tenth of a second."""
+    if not logprobs:
+        return encode(_choice_object(turn, logprobs, top))
+    return (
+        f'{{"index":{turn.index},"message":{encode(_message(turn))},"logprobs":{{"content":'
+        f'{_logprobs_json(turn.content, top)},"refusal":{_logprobs_json(turn.refusal, top)}}},'
+        f'"finish_reason":{encode(turn.finish_reason)}}}'
+    )
+
+
 @memo.cached(4096, len)
 def _text_choice_json(turn: Turn, logprobs: bool, top: int) -> str:
     """A choice without generated ids, encoded once (the usual reply repeats)."""
-    return encode(_choice_object(turn, logprobs, top))
+    return _choice_json(turn, logprobs, top)
 
 
 def _usage_json(u: Usage) -> str:
@@ -301,7 +381,7 @@ def completion_body(
     choices = ",".join(
         _text_choice_json(turn, request.logprobs, request.top_logprobs)
         if not turn.tool_calls and turn.audio is None and turn.function_call is None
-        else encode(_choice_object(turn, request.logprobs, request.top_logprobs))
+        else _choice_json(turn, request.logprobs, request.top_logprobs)
         for turn in turns
     )
     return (

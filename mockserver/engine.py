@@ -7,8 +7,9 @@ identical bytes).
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from urllib.parse import unquote
@@ -30,9 +31,15 @@ _set = object.__setattr__
 NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+DEFAULT_MAX_REPLY = 32 * 1024 * 1024
+"""The largest reply rendered, by default (about, as `completions.reply_size` reckons it)."""
+RENDER_INLINE = 256 * 1024
+"""Replies estimated larger than this render in a worker thread when served over HTTP."""
 DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
 """What the journal's entries may hold in all (request bodies and headers), by default."""
 MODEL_CREATED = 1_700_000_000
+Deferred = Callable[[], "Outcome"]
+"""A reply still to render (see `MockEngine.answer`)."""
 
 JSON_TYPE = (b"content-type", b"application/json")
 SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
@@ -129,6 +136,9 @@ class EngineConfig:
     models: tuple[str, ...] = ()
     strict: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
+    max_reply_size: int = DEFAULT_MAX_REPLY
+    """The largest reply rendered; a request whose reply would be larger gets a 400 naming
+    the limit (`--max-reply-size`)."""
     journal_size: int = 10_000
     """The most entries the journal keeps (the oldest go first)."""
     journal_bytes: int = DEFAULT_JOURNAL_BYTES
@@ -261,9 +271,18 @@ class MockEngine:
         self, method: str, path: str, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = ()
     ) -> Outcome:
         """Answer any request to the API (`/v1/...`, or the same paths without `/v1`)."""
+        answer = self.answer(method, path, body, headers)
+        return answer if isinstance(answer, Outcome) else answer()
+
+    def answer(
+        self, method: str, path: str, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> Outcome | Deferred:
+        """As `handle`, but a reply that takes long to render (`RENDER_INLINE`) comes back as
+        a function that renders it: the server calls that in a worker thread, so that other
+        requests are answered meanwhile. Small replies come back rendered."""
         route = path[3:] if path.startswith("/v1/") else path
         if route == "/chat/completions" and method == "POST":
-            return self.handle_chat(body, headers)
+            return self._chat(body, tuple(headers), defer=True)
         if route == "/models" and method == "GET":
             return self.list_models()
         if route.startswith("/models/") and method == "GET":
@@ -274,8 +293,13 @@ class MockEngine:
 
     def handle_chat(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Outcome:
         """Answer one `POST /v1/chat/completions` body."""
+        answer = self._chat(raw, tuple(headers), defer=False)
+        return answer if isinstance(answer, Outcome) else answer()
+
+    def _chat(
+        self, raw: bytes, headers: tuple[tuple[bytes, bytes], ...], *, defer: bool
+    ) -> Outcome | Deferred:
         request_id = self._ids.request()
-        headers = tuple(headers)
         scenario = None
         turn = None
         delay = 0.0
@@ -291,11 +315,48 @@ class MockEngine:
             elif reply.error is not None:
                 raise error_from_spec(reply.error, request.model)
             else:
+                size = completions.reply_size(request, reply)
+                if size > self.config.max_reply_size:
+                    raise reply_too_large(size, self.config.max_reply_size)
+                if defer and size > RENDER_INLINE:
+                    return functools.partial(
+                        self._rendered,
+                        request=request,
+                        scenario=scenario,
+                        reply=reply,
+                        turn=turn,
+                        request_id=request_id,
+                        raw=raw,
+                        headers=headers,
+                    )
                 outcome = self._reply(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
             self._record(raw, headers, error.status, scenario=name, reply_index=turn, error=error)
             return self.error_outcome(error, request_id, delay)
+        index = min(turn, len(scenario.replies) - 1)
+        self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
+        return outcome
+
+    def _rendered(
+        self,
+        *,
+        request: ChatRequest,
+        scenario: Scenario,
+        reply: Reply,
+        turn: int,
+        request_id: str,
+        raw: bytes,
+        headers: tuple[tuple[bytes, bytes], ...],
+    ) -> Outcome:
+        """A large reply, rendered (in a worker thread) and journaled."""
+        try:
+            outcome = self._reply(request, scenario, reply, request_id, raw)
+        except ApiError as error:
+            self._record(
+                raw, headers, error.status, scenario=scenario.name, reply_index=turn, error=error
+            )
+            return self.error_outcome(error, request_id, reply.delay_ms / 1000)
         index = min(turn, len(scenario.replies) - 1)
         self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
         return outcome
@@ -640,6 +701,25 @@ def merge_headers(headers: Headers, extra: Iterable[tuple[str, str | None]]) -> 
     kept = [(k, v) for k, v in headers if k not in overrides]
     kept.extend((k, v.encode("latin-1")) for k, v in overrides.items() if v is not None)
     return kept
+
+
+def reply_too_large(size: int, limit: int) -> ApiError:
+    """The answer to a request whose reply would pass the server's ceiling."""
+    return ApiError(
+        status=400,
+        message=(
+            f"The reply to this request would be about {_mb(size)}, more than the {_mb(limit)} "
+            f"({limit} bytes) this server renders. Ask for less (n, logprobs, top_logprobs, "
+            "max_completion_tokens) or raise the limit (mockserver serve --max-reply-size, "
+            "EngineConfig(max_reply_size=...))."
+        ),
+        code="reply_too_large",
+        headers=(("x-should-retry", "false"),),
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MiB"
 
 
 def unknown_url(method: str, path: str) -> ApiError:

@@ -229,6 +229,10 @@ def test_model_flag_is_repeatable(serve):
         "--strict",
         "--max-body-size",
         "2k",
+        "--max-reply-size",
+        "4k",
+        "--journal-bytes",
+        "1m",
     )
     client = sdk(served.url, max_retries=0)
     with pytest.raises(openai.BadRequestError) as caught:  # --strict: unknown fields refused
@@ -249,8 +253,20 @@ def test_model_flag_is_repeatable(serve):
     assert "gpt-4o-mini-2024-07-18" in names
     assert not any("*" in n for n in names)
     assert client.models.retrieve("extra-two").id == "extra-two"
-    with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("extra-three")
+    # the bundled scenarios without a `model` condition answer any model, so any is found
+    assert client.models.retrieve("extra-three").id == "extra-three"
+    with pytest.raises(openai.BadRequestError) as caught:  # --max-reply-size 4k
+        client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "hello"}],
+            n=8,
+            logprobs=True,
+            top_logprobs=20,
+        )
+    assert caught.value.code == "reply_too_large"
+    assert "(4096 bytes)" in caught.value.message
+    journal = httpx2.get(served.url.removesuffix("/v1") + "/_mockserver/journal").json()
+    assert journal["budget_bytes"] == 1024 * 1024
     assert served.stop()[0] == 0
 
 

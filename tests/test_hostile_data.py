@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
+import socket
+import subprocess
+import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,6 +26,7 @@ from mockserver import audio, memo, yamlsource
 from mockserver.cli import main
 from mockserver.engine import MockEngine
 from mockserver.errors import ScenarioError
+from mockserver.outcome import Outcome
 from mockserver.scenarios import load_scenarios, load_text
 
 # -- scenario files ---------------------------------------------------------------------------
@@ -292,3 +297,110 @@ def test_remembered_replies_stay_within_the_memo_budget():
             assert engine.handle_chat(body.encode()).status == 200
     assert 3_000_000 < held.bytes <= 4_000_000  # was: 20 templates, 6 MB
     assert len(held) < 20
+
+
+# -- no request stalls the others -------------------------------------------------------------
+
+WORDS = " ".join(f"word{i % 97}" for i in range(2_200))
+HEAVY = {"n": 8, "logprobs": True, "top_logprobs": 20}  # 2,200 words: a 25 MB reply
+
+
+def test_small_replies_render_inline_large_ones_later():
+    engine = MockEngine(load_text(f"scenarios:\n  - reply: {{content: '{WORDS}'}}\n"))
+    plain = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    assert isinstance(engine.answer("POST", "/v1/chat/completions", plain.encode()), Outcome)
+    heavy = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}], **HEAVY})
+    later = engine.answer("POST", "/v1/chat/completions", heavy.encode())
+    assert not isinstance(later, Outcome)
+    assert len(engine.journal) == 1  # the heavy one is journaled once rendered
+    outcome = later()
+    assert outcome.status == 200
+    assert len(outcome.body) > 20_000_000
+    assert [e.body.get("n") for e in engine.journal] == [None, 8]
+    assert engine.handle_chat(heavy.encode()).body.count(b'"top_logprobs"') == 8 * 2_200
+
+
+def raw_post(url: str, body: dict[str, object], out: dict[str, object]) -> None:
+    """POST with a bare socket, reading the answer without parsing it (a client that parses
+    25 MB in this process would hold up the /health polls being measured)."""
+    host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
+    data = json.dumps(body).encode()
+    started = time.perf_counter()
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\n"
+            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(data) + data
+        )
+        buffer = bytearray(1 << 20)
+        size = 0
+        head = b""
+        while n := sock.recv_into(buffer):
+            if not head:
+                head = bytes(buffer[:n])
+            size += n
+    out.update(status=int(head.split(b" ", 2)[1]), bytes=size, head=head)
+    out["seconds"] = time.perf_counter() - started
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "long.yaml").write_text(f"scenarios:\n  - reply: {{content: '{WORDS}'}}\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        ready = selectors.DefaultSelector()
+        ready.register(process.stdout, selectors.EVENT_READ)
+        assert ready.select(15), "the server printed nothing"
+        line = process.stdout.readline().decode()
+        yield line.split("listening on ", 1)[1].split(" ", 1)[0]
+    finally:
+        process.terminate()
+        process.wait(5)
+
+
+def test_health_answers_within_50ms_while_a_big_reply_renders(served: str):
+    base = served.removesuffix("/v1")
+    heavy: dict[str, object] = {}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **HEAVY}
+    worker = threading.Thread(target=raw_post, args=(served, body, heavy))
+    waits = []
+    with httpx2.Client(timeout=5) as client:
+        client.get(f"{base}/health")  # connected
+        worker.start()
+        while worker.is_alive():
+            started = time.perf_counter()
+            assert client.get(f"{base}/health").status_code == 200
+            waits.append(time.perf_counter() - started)
+            time.sleep(0.005)
+    worker.join()
+    assert heavy["status"] == 200
+    assert heavy["bytes"] > 25_000_000
+    assert len(waits) >= 10, "the big reply was done before /health was asked"
+    waits.sort()
+    slow = [round(w * 1000) for w in waits if w >= 0.05]
+    # On an idle machine every poll takes < 35 ms. On a loaded CI box the scheduler alone can
+    # add that much, so one poll in ten may be slower, and none by much (was: one 1-2 s wait).
+    assert waits[len(waits) // 2] < 0.02
+    assert len(slow) <= len(waits) // 10, f"/health slower than 50 ms: {slow} ms"
+    assert waits[-1] < 0.25
+
+
+def test_a_reply_over_the_ceiling_is_refused_before_rendering(served: str):
+    huge = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **HEAVY}
+    huge["n"] = 80  # about 250 MB
+    response, took = timed(lambda: httpx2.post(f"{served}/chat/completions", json=huge))
+    assert response.status_code == 400
+    assert took < 1.0
+    error = response.json()["error"]
+    assert error["code"] == "reply_too_large"
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("The reply to this request would be about ")
+    assert "more than the 32.0 MiB (33554432 bytes) this server renders" in error["message"]
+    assert "--max-reply-size" in error["message"]
+    assert response.headers["x-should-retry"] == "false"
+    small, took = timed(lambda: chat(served))
+    assert small.status_code == 200
+    assert took < 1.0
