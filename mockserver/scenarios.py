@@ -259,7 +259,11 @@ def _json_text(node: Node) -> str | None:
     """A string as it is; a mapping, list, number or boolean as compact JSON."""
     if node.value is None or isinstance(node.value, str):
         return node.value
-    return json.dumps(node.value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(node.value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:  # a YAML date, .inf or .nan: no JSON for them
+        node.fail(f"cannot be written as JSON ({exc}); quote dates, .inf and .nan to send text")
+        return None
 
 
 def _headers(node: Node | None) -> tuple[tuple[str, str | None], ...]:

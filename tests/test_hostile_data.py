@@ -404,3 +404,21 @@ def test_a_reply_over_the_ceiling_is_refused_before_rendering(served: str):
     small, took = timed(lambda: chat(served))
     assert small.status_code == 200
     assert took < 1.0
+
+
+def test_scenario_values_json_cannot_hold_are_file_line_errors():
+    text = (
+        "scenarios:\n"
+        "  - {name: a, reply: {content: {when: 2024-01-01}}}\n"
+        "  - {name: b, reply: {tool_calls: [{name: f, arguments: {x: .inf}}]}}\n"
+        "  - {name: c, reply: {raw: {status: 200, body: {a: .nan}}}}\n"
+    )
+    with pytest.raises(ScenarioError) as caught:  # was: a TypeError out of `mockserver check`
+        load_text(text, "values.yaml")
+    lines = str(caught.value).splitlines()
+    assert [line.split(" (", 1)[0] for line in lines] == [
+        "values.yaml:2: scenarios[0].reply.content: cannot be written as JSON",
+        "values.yaml:3: scenarios[1].reply.tool_calls[0].arguments: cannot be written as JSON",
+        "values.yaml:4: scenarios[2].reply.raw.body: cannot be written as JSON",
+    ]
+    assert all(line.endswith("quote dates, .inf and .nan to send text") for line in lines)
