@@ -133,6 +133,19 @@ def big_bodies(args: argparse.Namespace) -> None:
     print(
         f"{args.count} bodies of {len(body) / 2**20:.0f} MB; server at start {memory(process.pid)}"
     )
+    waits: list[float] = []
+    sending = threading.Event()
+
+    def poll() -> None:
+        with httpx2.Client(timeout=120) as health:
+            while not sending.is_set():
+                began = time.perf_counter()
+                health.get(base + "/health")
+                waits.append(time.perf_counter() - began)
+                time.sleep(0.005)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
     with httpx2.Client(timeout=300) as client:
         for _ in range(args.count):
             sent = client.post(
@@ -141,7 +154,13 @@ def big_bodies(args: argparse.Namespace) -> None:
                 headers={"content-type": "application/json"},
             )
             assert sent.status_code == 200, sent.text[:300]
-        print(f"after the requests {memory(process.pid)}")
+        sending.set()
+        poller.join()
+        waits.sort()
+        print(
+            f"after the requests {memory(process.pid)}; /health meanwhile: {len(waits)} polls, "
+            f"median {waits[len(waits) // 2] * 1000:.1f} ms, worst {waits[-1] * 1000:.1f} ms"
+        )
         peak = [0]
         done = threading.Event()
 
