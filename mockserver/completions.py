@@ -196,6 +196,11 @@ def reply_size(request: ChatRequest, reply: Reply) -> int:
     listed, with its alternatives), streams add an event per token; `max_completion_tokens`
     is taken into account, `stop` sequences are not (the estimate is high then).
     """
+    choices = reply.choices
+    if request.n == 1 and not request.logprobs and not request.stream:  # the usual request
+        choice = choices[0]
+        if choice.audio is None and not choice.tool_calls and choice.function_call is None:
+            return 1024 + len(choice.content or "") + len(choice.refusal or "")
     lists = 1 + request.top_logprobs if request.logprobs else 0
     per_char = 1 + 5 * lists
     per_piece = _LOGPROB_BYTES * lists + (
@@ -204,7 +209,6 @@ def reply_size(request: ChatRequest, reply: Reply) -> int:
     chunk = reply.stream.chunk_size
     wants_audio = "audio" in request.modalities
     total = 1024
-    choices = reply.choices
     for index in range(request.n):
         choice = choices[index % len(choices)]
         text = choice.content or choice.refusal or ""

@@ -422,3 +422,24 @@ def test_scenario_values_json_cannot_hold_are_file_line_errors():
         "values.yaml:4: scenarios[2].reply.raw.body: cannot be written as JSON",
     ]
     assert all(line.endswith("quote dates, .inf and .nan to send text") for line in lines)
+
+
+def test_every_journaled_body_can_be_shown():
+    engine = MockEngine(load_text(CATCH_ALL))
+    digits = "9" * 5_000  # more digits than Python turns into an int
+    bodies = [
+        b"{not json",
+        b'{"model":"m","messages":[{"role":"user","content":"hi"}],"seed":'
+        + digits.encode()
+        + b"}",
+        b'{"model":"m","messages":[],"top_k":NaN}',
+    ]
+    assert [engine.handle_chat(b).status for b in bodies] == [400, 400, 400]
+    shown = json.loads(b"".join(engine.journal_json()))
+    assert [e["request"] for e in shown["data"]] == [
+        None,  # not JSON: the error says why
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": digits},
+        {"model": "m", "messages": [], "top_k": "NaN"},
+    ]
+    assert shown["data"][0]["error"]["message"].startswith("We could not parse the JSON body")
+    assert [e["unknown_fields"] for e in shown["data"]] == [[], [], []]
