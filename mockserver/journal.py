@@ -110,9 +110,20 @@ def entry_json(entry: JournalEntry) -> bytes:
     return _encode(item).encode("ascii")
 
 
+PIECE = 256 * 1024
+"""About how much of the journal's JSON is written at a time."""
+
+
 def journal_json(entries: Sequence[JournalEntry], dropped: int, budget: int) -> Iterator[bytes]:
-    """`GET /_mockserver/journal`, a piece at a time (one entry per piece)."""
-    yield (f'{{"object":"list","dropped":{dropped},"budget_bytes":{budget},"data":[').encode()
+    """`GET /_mockserver/journal`, about `PIECE` bytes at a time (or one large entry)."""
+    pieces = [f'{{"object":"list","dropped":{dropped},"budget_bytes":{budget},"data":['.encode()]
+    held = 0
     for n, entry in enumerate(entries):
-        yield (b"," if n else b"") + entry_json(entry)
-    yield b"]}"
+        piece = entry_json(entry)
+        pieces.append(b"," + piece if n else piece)
+        held += len(piece)
+        if held >= PIECE:
+            yield b"".join(pieces)
+            pieces, held = [], 0
+    pieces.append(b"]}")
+    yield b"".join(pieces)
