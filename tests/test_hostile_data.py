@@ -22,7 +22,7 @@ from typing import Any, cast
 import httpx2
 import pytest
 
-from mockserver import audio, memo, yamlsource
+from mockserver import audio, builder, memo, yamlsource
 from mockserver.cli import main
 from mockserver.engine import MockEngine
 from mockserver.errors import ScenarioError
@@ -148,7 +148,12 @@ def test_an_audio_file_outside_the_folder_tree_needs_the_flag(tmp_path: Path, ca
     (scenario,) = load_scenarios([outside], allow_files_outside=True).scenarios
     assert scenario.replies[0].choices[0].audio.data == b"ID3 not for clients"
     with pytest.raises(ScenarioError, match="is outside the scenario file's folder"):
-        load_text(outside.read_text(), "inline.yaml", folder)  # builder and plugin text too
+        load_text(outside.read_text(), "inline.yaml", folder)  # the plugin's inline text too
+    with pytest.raises(ScenarioError, match="is outside the scenario file's folder"):
+        builder.scenario(  # the builder, relative to the test file's folder
+            reply=builder.reply(audio=builder.audio("hi", file="/etc/passwd", format="mp3")),
+            where=("test_x.py", 3, folder),
+        )
 
 
 def test_check_lists_problems_in_file_and_line_order(tmp_path: Path, capsys):
