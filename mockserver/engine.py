@@ -38,7 +38,7 @@ RENDER_INLINE = 256 * 1024
 DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
 """What the journal's entries may hold in all (request bodies and headers), by default."""
 MODEL_CREATED = 1_700_000_000
-Deferred = Callable[[], "Outcome"]
+Deferred = Callable[[], Outcome]
 """A reply still to render (see `MockEngine.answer`)."""
 
 JSON_TYPE = (b"content-type", b"application/json")
@@ -631,10 +631,9 @@ class MockEngine:
         retrievable when some request for it could be answered."""
         if name in self.model_names():
             return True
-        probe = ChatRequest(body={"model": name}, model=name, messages=())
         for scenario in self._list:
             models = [c for c in scenario.conditions if isinstance(c, ModelIs)]
-            if all(c.test(probe) is None for c in models):
+            if all(c.glob.fullmatch(name) if c.glob else c.name == name for c in models):
                 return True
         return False
 
