@@ -253,8 +253,8 @@ class MockEngine:
             return self._state.journal.dropped
 
     def journal_json(self) -> Iterator[bytes]:
-        """`GET /_mockserver/journal`: the journal as JSON, one entry per piece (a client
-        reading it costs one entry's worth of memory at a time)."""
+        """`GET /_mockserver/journal`: the journal as JSON, a piece at a time (see
+        `journal.journal_json`: writing it never holds more than a piece in memory)."""
         with self._lock:
             entries = self._state.journal.entries()
             dropped = self._state.journal.dropped
