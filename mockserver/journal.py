@@ -5,8 +5,9 @@ The journal holds each request's bytes, so its size is counted in bytes: once th
 `EngineConfig.journal_bytes`, the oldest are dropped (and counted in `dropped`). A request larger
 than the whole budget is kept without its body. The JSON form (`GET /_mockserver/journal`) is
 written a piece at a time (about `PIECE` bytes, or one larger entry), so serialising it never
-needs much more memory than its largest entry, and every value a client sent can be written: numbers JSON cannot hold as such (`1e999`, which
-reads as infinity) are shown as the text they were sent as.
+needs much more memory than its largest entry, and every value a client sent can be written:
+numbers JSON cannot hold as such (`1e999`, which reads as infinity) are shown as the text they
+were sent as.
 """
 
 from __future__ import annotations
