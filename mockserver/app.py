@@ -25,10 +25,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from mockserver.engine import MockEngine
+from mockserver.engine import Deferred, MockEngine
 from mockserver.errors import ApiError
 from mockserver.outcome import Frame, Outcome
 from mockserver.responses import error_outcome, unknown_url
@@ -42,7 +42,8 @@ logger = logging.getLogger("mockserver")
 API_PREFIXES = ("/v1/", "/chat/", "/models")
 OFF_LOOP_BODY = 1024 * 1024
 """Bodies larger than this are handled in a worker thread (the engine is thread-safe), so a
-64 MB request does not hold the event loop, and the other clients, for a third of a second."""
+64 MB request does not hold the event loop, and the other clients, for a third of a second.
+Large replies render in one too (`MockEngine.respond`)."""
 
 
 class StreamAborted(Exception):
@@ -218,16 +219,25 @@ class MockApp:
             )
             return
         if len(body) > OFF_LOOP_BODY:  # parsing and checking it takes ~5 ms per MB
-            outcome = await asyncio.to_thread(
+            answer = await asyncio.to_thread(
                 self._handle, scope["method"], scope["path"], body, headers
             )
         else:
-            outcome = self._handle(scope["method"], scope["path"], body, headers)
-        await send_outcome(outcome, send, receive)
+            answer = self._handle(scope["method"], scope["path"], body, headers)
+        if not isinstance(answer, Outcome):  # a large reply: rendered off the event loop
+            answer = await asyncio.to_thread(self._render, answer)
+        await send_outcome(answer, send, receive)
 
-    def _handle(self, method: str, path: str, body: bytes, headers: Any) -> Outcome:
+    def _render(self, deferred: Deferred) -> Outcome:
         try:
-            return self.engine.handle(method, path, body, headers)
+            return deferred()
+        except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
+            logger.exception("mockserver failed rendering a reply")
+            return error_outcome(internal_error(exc), self.engine.request_id())
+
+    def _handle(self, method: str, path: str, body: bytes, headers: Any) -> Outcome | Deferred:
+        try:
+            return self.engine.respond(method, path, body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
             return error_outcome(internal_error(exc), self.engine.request_id())
@@ -254,19 +264,8 @@ class MockApp:
         refused = self._refused(request, changes=False)
         if refused is not None:
             return refused
-        entries = [
-            {
-                "status": e.status,
-                "scenario": e.scenario,
-                "reply_index": e.reply_index,
-                "request": e.body,
-                "unknown_fields": list(e.request.unknown_fields) if e.request else [],
-                "api": e.api,
-                "error": e.error.body()["error"] if e.error else None,
-            }
-            for e in self.engine.journal
-        ]
-        return JSONResponse({"object": "list", "data": entries})
+        # written a piece at a time, from a worker thread (see mockserver.journal)
+        return StreamingResponse(self.engine.journal_json(), media_type="application/json")
 
     async def _reset(self, request: Request) -> Response:
         refused = self._refused(request, changes=True)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
+import stat
 import struct
 from array import array
 from functools import lru_cache
 from pathlib import Path
+
+from mockserver import memo
 
 SAMPLE_RATE = 24_000
 """OpenAI's audio output is 24 kHz, 16-bit, mono."""
@@ -22,6 +26,8 @@ EXTENSIONS = {
     ".pcm": "pcm16",
     ".raw": "pcm16",
 }
+MAX_FILE = 16 * 1024 * 1024
+"""The largest audio file a scenario may name (16 MiB, some ten minutes of speech as mp3)."""
 CHARS_PER_SECOND = 15.0
 """About how fast speech goes: sets a plausible length for a transcript."""
 
@@ -29,6 +35,74 @@ CHARS_PER_SECOND = 15.0
 def format_of(path: Path) -> str | None:
     """The audio format a file's extension names, or None."""
     return EXTENSIONS.get(path.suffix.lower())
+
+
+class FileRefused(Exception):
+    """An audio file that cannot be used, and why (the loader adds file, line and key)."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_file(path: Path, base: Path, *, outside: bool = False, limit: int = MAX_FILE) -> bytes:
+    """The bytes of the audio file `path` names, refused unless it is a regular file of at most
+    `limit` bytes inside the folder tree `base` (anywhere when `outside`).
+
+    Nothing here can hang or read without end: the path is checked with `stat` before it is
+    opened, opened without blocking (a FIFO swapped in meanwhile does not wait for a writer),
+    checked again once open, and read no further than `limit`.
+    """
+    folder = base.resolve()
+    if not outside and not path.is_relative_to(folder):
+        raise FileRefused(
+            f"audio file {str(path)!r} is outside the scenario file's folder {str(folder)!r}; "
+            "move it there, or allow it with --allow-files-outside"
+        )
+    try:
+        fd = _open(path, limit)
+        with os.fdopen(fd, "rb") as stream:
+            data = stream.read(limit + 1)
+    except OSError as exc:
+        raise FileRefused(f"cannot read audio file {str(path)!r}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise FileRefused(_too_big(path, len(data), limit))
+    return data
+
+
+def _open(path: Path, limit: int) -> int:
+    """A file descriptor for the regular file `path` (FileRefused for anything else)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise FileRefused(f"audio file {str(path)!r} is {_kind(mode)}, not a regular file")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise FileRefused(
+                f"audio file {str(path)!r} is {_kind(found.st_mode)}, not a regular file"
+            )
+        if found.st_size > limit:
+            raise FileRefused(_too_big(path, found.st_size, limit))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _too_big(path: Path, size: int, limit: int) -> str:
+    return (
+        f"audio file {str(path)!r} is {size} bytes, more than the {limit} bytes an audio file "
+        "may have"
+    )
 
 
 def seconds_for(transcript: str) -> float:
@@ -77,7 +151,7 @@ def wav(pcm: bytes, rate: int = SAMPLE_RATE) -> bytes:
     return header + pcm
 
 
-@lru_cache(maxsize=256)
+@memo.cached(256, len)
 def generate(transcript: str, fmt: str) -> bytes:
     """Audio bytes for `transcript` in `fmt`, which must be one of `GENERATED`."""
     if fmt == "pcm16":

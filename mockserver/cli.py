@@ -292,6 +292,14 @@ def _add_import_vcr(commands: argparse._SubParsersAction[_Parser]) -> None:
     _add_recording_options(convert)
 
 
+def _add_files_outside(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-files-outside",
+        action="store_true",
+        help="let scenarios name files (audio) outside their scenario file's folder tree",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mockserver",
@@ -332,6 +340,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="require Authorization: Bearer TOKEN on the /_mockserver/ admin routes (which a "
         "non-loopback --host serves only with a token)",
     )
+    serve.add_argument(
+        "--max-reply-size",
+        type=_size,
+        default=32 * 1024 * 1024,
+        metavar="SIZE",
+        help="largest reply rendered (default 32m); a request for a larger one gets a 400",
+    )
+    serve.add_argument(
+        "--journal-bytes",
+        type=_size,
+        default=64 * 1024 * 1024,
+        metavar="SIZE",
+        help="request bytes the journal keeps (default 64m); the oldest entries go first",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="default warning")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -340,8 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay recorded streams with their recorded waits between events",
     )
 
+    _add_files_outside(serve)
+
     check = commands.add_parser("check", help="validate scenario files and exit")
     check.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    _add_files_outside(check)
     _add_record(commands)
     _add_import_vcr(commands)
     return parser
@@ -369,12 +394,14 @@ def _serve(args: argparse.Namespace) -> int:
     from mockserver.scenarios import load_scenarios
     from mockserver.server import base_url, serve
 
-    scenarios = load_scenarios(args.paths)
+    scenarios = load_scenarios(args.paths, allow_files_outside=args.allow_files_outside)
     config = EngineConfig(
         seed=args.seed,
         models=tuple(args.model),
         strict=args.strict,
         max_body_size=args.max_body_size,
+        max_reply_size=args.max_reply_size,
+        journal_bytes=args.journal_bytes,
         recorded_timing=args.recorded_timing,
     )
     engine = MockEngine(scenarios, config)
@@ -424,7 +451,7 @@ def _cut(n: int, before: str) -> str:
 def _check(args: argparse.Namespace) -> int:
     from mockserver.scenarios import load_scenarios
 
-    scenarios = load_scenarios(args.paths)
+    scenarios = load_scenarios(args.paths, allow_files_outside=args.allow_files_outside)
     print(
         f"ok: {_count(len(scenarios.scenarios), 'scenario')} in "
         f"{_count(len(scenarios.files), 'file')}"

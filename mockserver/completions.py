@@ -11,9 +11,8 @@ import base64
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-from mockserver import audio, tokens
+from mockserver import audio, memo, tokens
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest
 from mockserver.scenarios import ChoiceSpec, Reply, ToolCallSpec
@@ -168,6 +167,72 @@ def _call(spec: ToolCallSpec, new_id: Callable[[], str]) -> ToolCall:
     return ToolCall(spec.id or new_id(), spec.type, spec.name, spec.arguments)
 
 
+# -- size -------------------------------------------------------------------------------------
+
+_EVENT_BYTES = 320
+"""What a stream event costs besides its text: `data: `, the envelope, the choice, padding."""
+_LOGPROB_BYTES = 48
+"""What one logprob entry (the token's, or one of its `top_logprobs`) costs besides its text."""
+
+
+@memo.cached(1024, lambda count: 0)
+def _token_count(text: str) -> int:
+    return tokens.count(text)
+
+
+def _spoken_bytes(choice: ChoiceSpec, text: str) -> int:
+    """The audio bytes a spoken choice sends (base64), from a file or generated."""
+    if choice.audio is not None and choice.audio.data is not None:
+        raw = len(choice.audio.data)
+    else:
+        raw = int(audio.seconds_for(text) * audio.SAMPLE_RATE) * 2 + 44
+    return raw * 4 // 3 + 4
+
+
+def reply_size(request: ChatRequest, reply: Reply) -> int:
+    """About how many bytes the response to `request` from `reply` will have, reckoned from
+    lengths alone: nothing is rendered. The engine checks it against its ceiling before
+    rendering (`--max-reply-size`), and renders a large reply in a worker thread.
+
+    Logprobs multiply the text by about `5 * (1 + top_logprobs)` (every token's bytes are
+    listed, with its alternatives), streams add an event per token; `max_completion_tokens`
+    is taken into account, `stop` sequences are not (the estimate is high then).
+    """
+    choices = reply.choices
+    if request.n == 1 and not request.logprobs and not request.stream:  # the usual request
+        choice = choices[0]
+        if choice.audio is None and not choice.tool_calls and choice.function_call is None:
+            return 1024 + len(choice.content or "") + len(choice.refusal or "")
+    lists = 1 + request.top_logprobs if request.logprobs else 0
+    per_char = 1 + 5 * lists
+    per_piece = _LOGPROB_BYTES * lists + (
+        _EVENT_BYTES + len(request.model) if request.stream else 0
+    )
+    chunk = reply.stream.chunk_size
+    wants_audio = "audio" in request.modalities
+    total = 1024
+    for index in range(request.n):
+        choice = choices[index % len(choices)]
+        text = choice.content or choice.refusal or ""
+        if choice.audio is not None and not text:
+            text = choice.audio.transcript
+        if wants_audio and (choice.audio is not None or choice.content is not None):
+            total += _spoken_bytes(choice, text) + 2 * len(text)
+            continue
+        calls = sum(len(c.name) + len(c.arguments) + 200 for c in choice.tool_calls)
+        if choice.function_call is not None:
+            calls += len(choice.function_call.arguments) + 200
+        chars = len(text)
+        pieces = chars
+        if per_piece and chars * (per_char + per_piece) > 64 * 1024:  # worth counting
+            pieces = -(-chars // chunk) if chunk else _token_count(text)
+        if request.max_tokens is not None and pieces > request.max_tokens:
+            chars = chars * request.max_tokens // max(pieces, 1)
+            pieces = request.max_tokens
+        total += chars * per_char + pieces * per_piece + calls * (2 if request.stream else 1)
+    return total
+
+
 # -- usage ------------------------------------------------------------------------------------
 
 
@@ -283,10 +348,30 @@ def _choice_object(resolved: ResolvedChoice, logprobs: bool, top: int) -> Choice
     }
 
 
-@lru_cache(maxsize=4096)
+def _logprobs_json(text: str | None, top: int) -> str:
+    if not text:
+        return "null"
+    return "[" + ",".join(encode(tokens.token_logprob(t, top)) for t in tokens.split(text)) + "]"
+
+
+def _choice_json(resolved: ResolvedChoice, logprobs: bool, top: int) -> str:
+    """`_choice_object` encoded, the logprobs a token at a time: one call encoding a long
+    reply's logprobs held the interpreter (and every other request) for a tenth of a second."""
+    if not logprobs:
+        return encode(_choice_object(resolved, logprobs, top))
+    content = _logprobs_json(resolved.content, top)
+    refusal = _logprobs_json(resolved.refusal, top)
+    return (
+        f'{{"index":{resolved.index},"message":{encode(_message(resolved))},"logprobs":{{'
+        f'"content":{content},"refusal":{refusal}}},'
+        f'"finish_reason":{encode(resolved.finish_reason)}}}'
+    )
+
+
+@memo.cached(4096, len)
 def _text_choice_json(resolved: ResolvedChoice, logprobs: bool, top: int) -> str:
     """A choice without generated ids, encoded once (the usual reply repeats)."""
-    return encode(_choice_object(resolved, logprobs, top))
+    return _choice_json(resolved, logprobs, top)
 
 
 def _usage_json(u: Usage) -> str:
@@ -310,7 +395,7 @@ def completion_body(
     choices = ",".join(
         _text_choice_json(resolved, request.logprobs, request.top_logprobs)
         if not resolved.tool_calls and resolved.audio is None and resolved.function_call is None
-        else encode(_choice_object(resolved, request.logprobs, request.top_logprobs))
+        else _choice_json(resolved, request.logprobs, request.top_logprobs)
         for resolved in resolved_choices
     )
     return (
@@ -326,14 +411,14 @@ def completion_body(
 _NULL_LOGPROBS = "null"
 
 
-@lru_cache(maxsize=4096)
+@memo.cached(4096, lambda pieces: sum(len(p) + 64 for p in pieces))
 def _pieces(text: str, chunk_size: int | None) -> tuple[str, ...]:
     """A text split into stream pieces, each already JSON-encoded."""
     parts = tokens.split_chars(text, chunk_size) if chunk_size else tokens.split(text)
     return tuple(encode(p) for p in parts)
 
 
-@lru_cache(maxsize=4096)
+@memo.cached(4096, len)
 def _piece_logprobs(piece: str, top: int, field: str) -> str:
     text = json.loads(piece)
     entry = [tokens.token_logprob(text, top)]

@@ -7,17 +7,17 @@ identical bytes).
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from mockserver import completions, memo
+from mockserver import completions, journal, memo
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError, ScenarioError
 from mockserver.ids import Clock, IdFactory, clock_for
-from mockserver.matching import HeaderIs, Matcher
+from mockserver.matching import HeaderIs, Matcher, ModelIs
 from mockserver.outcome import Outcome
 from mockserver.request import ChatRequest, lazy, with_headers
 from mockserver.responses import (
@@ -29,6 +29,7 @@ from mockserver.responses import (
     json_outcome,
     replay,
     reply_headers,
+    reply_too_large,
     unknown_url,
 )
 from mockserver.responses_api import ResponsesApi, parse_responses_request
@@ -43,6 +44,12 @@ NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MODEL_CREATED = 1_700_000_000
+DEFAULT_MAX_REPLY = 32 * 1024 * 1024
+"""The largest reply rendered, by default (about, as `completions.reply_size` reckons it)."""
+RENDER_INLINE = 256 * 1024
+"""Replies estimated larger than this render in a worker thread when served over HTTP."""
+DEFAULT_JOURNAL_BYTES = 64 * 1024 * 1024
+"""What the journal's entries may hold in all (request bodies and headers), by default."""
 
 
 Parse = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], ChatRequest]
@@ -50,6 +57,8 @@ Parse = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], ChatRequest]
 Render = Callable[[ChatRequest, "Scenario", "Reply", str, bytes], Outcome]
 """An API's encoder: the request, the scenario and reply picked, the request id and body, into
 the response."""
+Deferred = Callable[[], Outcome]
+"""A reply still to render (see `MockEngine.respond`)."""
 
 READERS: dict[str, Callable[[dict[str, JSON], tuple[tuple[bytes, bytes], ...]], ChatRequest]] = {
     "responses": parse_responses_request
@@ -70,7 +79,14 @@ class EngineConfig:
     models: tuple[str, ...] = ()
     strict: bool = False
     max_body_size: int = DEFAULT_MAX_BODY
+    max_reply_size: int = DEFAULT_MAX_REPLY
+    """The largest reply rendered; a request whose reply would be larger gets a 400 naming
+    the limit (`--max-reply-size`)."""
     journal_size: int = 10_000
+    """The most entries the journal keeps (the oldest go first)."""
+    journal_bytes: int = DEFAULT_JOURNAL_BYTES
+    """The most bytes of requests the journal keeps (the oldest go first); a request larger
+    than this is journaled without its body."""
     recorded_timing: bool = False
     """Replay every recorded (`raw`) stream with its recorded waits, as `timing: true` does."""
 
@@ -81,7 +97,8 @@ class JournalEntry:
 
     It keeps the request's bytes and headers, and parses them again only when `body` or
     `request` is read: a server journal of thousands of parsed requests kept the garbage
-    collector busy enough to halve the server's throughput.
+    collector busy enough to halve the server's throughput. A body larger than the journal's
+    whole budget is not kept: `raw` is empty and `omitted` says how many bytes it had.
     """
 
     raw: bytes
@@ -92,6 +109,7 @@ class JournalEntry:
     error: ApiError | None = None
     api: str = "chat"
     """The API the request came through (`chat`, `responses`)."""
+    omitted: int = 0
 
     @lazy
     def body(self) -> JSON:
@@ -119,7 +137,7 @@ class JournalEntry:
 @dataclass
 class _State:
     used: list[int]
-    journal: deque[JournalEntry]
+    journal: journal.Journal
 
 
 class MockEngine:
@@ -145,14 +163,19 @@ class MockEngine:
         self._padding = self._ids.padding_pool(64)
         self._state = self._fresh_state()
         self._needs_headers = _needs_headers(self._list)
-        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
-        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
+        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024, weigh=memo.body_weight)
+        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(
+            1024, weigh=memo.template_weight
+        )
         self.responses_api = ResponsesApi(self, self._ids, self._clock, self._padding)
 
     # -- state -------------------------------------------------------------------------------
 
     def _fresh_state(self) -> _State:
-        return _State(used=[0] * len(self._list), journal=deque(maxlen=self.config.journal_size))
+        return _State(
+            used=[0] * len(self._list),
+            journal=journal.Journal(self.config.journal_size, self.config.journal_bytes),
+        )
 
     def reset(self) -> None:
         """Forget sequence positions and the journal (a test starts clean)."""
@@ -178,7 +201,21 @@ class MockEngine:
     @property
     def journal(self) -> list[JournalEntry]:
         with self._lock:
-            return list(self._state.journal)
+            return self._state.journal.entries()
+
+    @property
+    def journal_dropped(self) -> int:
+        """How many entries the journal dropped (oldest first) to stay within its limits."""
+        with self._lock:
+            return self._state.journal.dropped
+
+    def journal_json(self) -> Iterator[bytes]:
+        """`GET /_mockserver/journal`: the journal as JSON, a piece at a time (see
+        `journal.journal_json`: writing it never holds more than a piece in memory)."""
+        with self._lock:
+            entries = self._state.journal.entries()
+            dropped = self._state.journal.dropped
+        return journal.journal_json(entries, dropped, self.config.journal_bytes, _read_again)
 
     def uses(self) -> dict[str, int]:
         """How many requests each scenario has answered, by name."""
@@ -191,9 +228,18 @@ class MockEngine:
         self, method: str, path: str, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = ()
     ) -> Outcome:
         """Answer any request to the API (`/v1/...`, or the same paths without `/v1`)."""
+        outcome = self.respond(method, path, body, headers)
+        return outcome if isinstance(outcome, Outcome) else outcome()
+
+    def respond(
+        self, method: str, path: str, body: bytes = b"", headers: Iterable[tuple[bytes, bytes]] = ()
+    ) -> Outcome | Deferred:
+        """As `handle`, but a chat reply that takes long to render (`RENDER_INLINE`) comes back
+        as a function that renders it: the server calls that in a worker thread, so that other
+        requests are answered meanwhile. Small replies come back rendered."""
         route = path[3:] if path.startswith("/v1/") else path
         if route == "/chat/completions" and method == "POST":
-            return self.handle_chat(body, headers)
+            return self.answer(body, tuple(headers), self._parse, self._reply, defer=True)
         if route == "/responses" or route.startswith("/responses/"):
             return self.responses_api.handle(method, route, body, headers)
         if route == "/models" and method == "GET":
@@ -206,7 +252,8 @@ class MockEngine:
 
     def handle_chat(self, raw: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> Outcome:
         """Answer one `POST /v1/chat/completions` body."""
-        return self.answer(raw, tuple(headers), self._parse, self._reply)
+        outcome = self.answer(raw, tuple(headers), self._parse, self._reply)
+        return outcome if isinstance(outcome, Outcome) else outcome()
 
     def answer(
         self,
@@ -216,11 +263,15 @@ class MockEngine:
         render: Render,
         *,
         api: str = "chat",
-    ) -> Outcome:
+        defer: bool = False,
+    ) -> Outcome | Deferred:
         """The API-neutral core every API's route calls: `parse` (the API's reader) turns the
         body into the typed view, the engine matches it (sequence state, `on_miss` for chat),
         picks the reply (scripted errors and recordings answered as they are), and `render`
-        (the API's encoder) turns it into the response; the journal records it."""
+        (the API's encoder) turns it into the response; the journal records it.
+
+        A reply over `max_reply_size` (estimated before rendering) is refused; with `defer`, one
+        over `RENDER_INLINE` comes back as a function that renders and journals it."""
         request_id = self._ids.request()
         scenario = None
         reply_index = None
@@ -242,6 +293,22 @@ class MockEngine:
             elif reply.error is not None:
                 raise error_from_spec(reply.error, request.model)
             else:
+                size = completions.reply_size(request, reply)
+                if size > self.config.max_reply_size:
+                    raise reply_too_large(size, self.config.max_reply_size)
+                if defer and size > RENDER_INLINE:
+                    return functools.partial(
+                        self._rendered,
+                        render=render,
+                        request=request,
+                        scenario=scenario,
+                        reply=reply,
+                        reply_index=reply_index,
+                        request_id=request_id,
+                        raw=raw,
+                        headers=headers,
+                        api=api,
+                    )
                 outcome = render(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
@@ -263,6 +330,39 @@ class MockEngine:
             scenario=scenario.name,
             reply_index=index,
             api=api,
+        )
+        return outcome
+
+    def _rendered(
+        self,
+        *,
+        render: Render,
+        request: ChatRequest,
+        scenario: Scenario,
+        reply: Reply,
+        reply_index: int,
+        request_id: str,
+        raw: bytes,
+        headers: tuple[tuple[bytes, bytes], ...],
+        api: str,
+    ) -> Outcome:
+        """A large reply, rendered (in a worker thread) and journaled."""
+        try:
+            outcome = render(request, scenario, reply, request_id, raw)
+        except ApiError as error:
+            self._record(
+                raw,
+                headers,
+                error.status,
+                scenario=scenario.name,
+                reply_index=reply_index,
+                error=error,
+                api=api,
+            )
+            return error_outcome(error, request_id, reply.delay_ms / 1000)
+        index = min(reply_index, len(scenario.replies) - 1)
+        self._record(
+            raw, headers, outcome.status, scenario=scenario.name, reply_index=index, api=api
         )
         return outcome
 
@@ -308,6 +408,10 @@ class MockEngine:
         error: ApiError | None = None,
         api: str = "chat",
     ) -> None:
+        size = journal.cost(raw, headers)
+        omitted = 0
+        if size > self.config.journal_bytes:
+            size, omitted, raw = size - len(raw), len(raw), b""
         entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
         fields = {
             "raw": raw,
@@ -317,10 +421,11 @@ class MockEngine:
             "reply_index": reply_index,
             "error": error,
             "api": api,
+            "omitted": omitted,
         }
         _set(entry, "__dict__", fields)
         with self._lock:
-            self._state.journal.append(entry)
+            self._state.journal.add(entry, size)
 
     def _exhausted(self, position: int) -> bool:
         scenario = self._list[position]
@@ -489,8 +594,21 @@ class MockEngine:
         body = {"object": "list", "data": [self._model(n) for n in self.model_names()]}
         return json_outcome(body, self._ids.request())
 
+    def answers_model(self, name: str) -> bool:
+        """Whether `GET /v1/models/{name}` finds the model: it is listed (`model_names`), or
+        some scenario's `model` condition takes it (a glob), or some scenario has no `model`
+        condition (it answers any model). Other conditions are not considered: a model is
+        retrievable when some request for it could be answered."""
+        if name in self.model_names():
+            return True
+        for scenario in self._list:
+            models = [c for c in scenario.conditions if isinstance(c, ModelIs)]
+            if all(c.takes(name) for c in models):
+                return True
+        return False
+
     def get_model(self, name: str) -> Outcome:
-        if name not in self.model_names():
+        if not self.answers_model(name):
             error = ApiError(
                 status=404,
                 message=f"The model `{name}` does not exist or you do not have access to it.",
@@ -498,6 +616,15 @@ class MockEngine:
             )
             return error_outcome(error, self._ids.request())
         return json_outcome(self._model(name), self._ids.request())
+
+
+def _read_again(
+    api: str, body: dict[str, JSON], headers: tuple[tuple[bytes, bytes], ...]
+) -> ChatRequest:
+    """A journaled body read again by its API's reader (for the journal's unknown fields)."""
+    if api == "chat":
+        return parse_chat_request(body, headers)
+    return READERS[api](body, headers)
 
 
 def _needs_headers(scenarios: Iterable[Scenario]) -> bool:

@@ -5,23 +5,35 @@ function of its bytes, and a reply without generated ids (tool-call or audio ids
 one response to the next only in its completion id, `created` and `x-request-id`. So the engine
 keeps, per body, the parsed request and the rendered reply with marked places for those three
 values, and fills them in: the same bytes as rendering afresh (a test checks it), for a fraction
-of the work. Both tables are bounded, keep only small bodies, and keep a value only from a
-body's second sighting (`Bounded.offer`), so one-off bodies cost nothing.
+of the work. Both tables are bounded in entries and in bytes, keep only small bodies, and keep
+a value only from a body's second sighting (`Bounded.offer`), so one-off bodies cost nothing.
+
+`cached` is the same table as a decorator, for the renderer's pure functions (encoded choices,
+stream pieces, generated audio): `functools.lru_cache` bounds entries only, and one entry of a
+long reply with logprobs can weigh tens of megabytes.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from mockserver.outcome import Frame, Headers, Outcome
-from mockserver.request import ChatRequest
-from mockserver.scenarios import Reply
+
+if TYPE_CHECKING:  # scenarios reads audio files through audio, which caches through memo
+    from mockserver.request import ChatRequest
+    from mockserver.scenarios import Reply
 
 MAX_BODY = 64 * 1024
 """Bodies larger than this are not remembered (nor their replies)."""
+MAX_BYTES = 32 * 1024 * 1024
+"""What one table may hold in all, by default (keys and values, about)."""
+ENTRY_BYTES = 256
+"""What an entry costs besides the sizes its weight function counts."""
 TEMPLATE_ID = "chatcmpl-mockserver-template-id"
 TEMPLATE_CREATED = 1_000_000_000_000_000_007
 TEMPLATE_REQUEST_ID = "req_mockserver-template-request-id"
@@ -43,25 +55,44 @@ class _Seen:
 _SEEN = _Seen()
 
 
-class Bounded(Generic[K, V]):
-    """What is kept for keys seen more than once; it forgets its oldest entry past `size`.
+def _unweighed(key: object, value: object) -> int:
+    return 0
 
-    The policy lives here: `offer` says whether to keep a value for a key, which is from the
-    key's second sighting on (the first only leaves a mark), and never for a body larger than
-    `MAX_BODY`, so a stream of distinct bodies keeps nothing alive.
+
+class Bounded(Generic[K, V]):
+    """What is kept for keys; it forgets its oldest entries once it holds `size` of them, or once
+    their weight (`weigh(key, value)` plus `ENTRY_BYTES` each, about their bytes) passes
+    `max_bytes`. An entry heavier than an eighth of `max_bytes` is not kept at all.
+
+    The engine's policy lives here too: `offer` says whether to keep a value for a key, which is
+    from the key's second sighting on (the first only leaves a mark), and never for a body
+    larger than `MAX_BODY`, so a stream of distinct bodies keeps nothing alive.
 
     An OrderedDict: dropping a plain dict's first key again and again makes finding the
     first key slower each time (the freed slots stay in front until the dict is rebuilt).
+    Reads take no lock; writes do (replies render in worker threads too).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        max_bytes: int = MAX_BYTES,
+        weigh: Callable[[K, V], int] = _unweighed,
+    ) -> None:
         self._size = size
-        self._items: OrderedDict[K, V | _Seen] = OrderedDict()
+        self.max_bytes = max_bytes
+        self._weigh = weigh
+        self._items: OrderedDict[K, tuple[V | _Seen, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+        """What the entries held now weigh."""
 
     def get(self, key: K) -> V | None:
         """The value kept for `key`, or None (not seen, or seen once)."""
-        value = self._items.get(key)
-        return None if value is None or isinstance(value, _Seen) else value
+        found = self._items.get(key)
+        if found is None or isinstance(found[0], _Seen):
+            return None
+        return found[0]
 
     def offer(self, key: K, size: int) -> bool:
         """Whether to keep a value for `key` (a body of `size` bytes) now: on its second
@@ -70,16 +101,26 @@ class Bounded(Generic[K, V]):
             return False
         if key in self._items:
             return True
-        self._store(key, _SEEN)
+        self._store(key, _SEEN, size + ENTRY_BYTES)  # the mark keeps the key (the body) alive
         return False
 
     def put(self, key: K, value: V) -> None:
-        self._store(key, value)
+        self._store(key, value, self._weigh(key, value) + ENTRY_BYTES)
 
-    def _store(self, key: K, value: V | _Seen) -> None:
-        if key not in self._items and len(self._items) >= self._size:
-            self._items.popitem(last=False)
-        self._items[key] = value
+    def _store(self, key: K, value: V | _Seen, weight: int) -> None:
+        if weight > self.max_bytes // 8:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            while self._items and (
+                len(self._items) >= self._size or self.bytes + weight > self.max_bytes
+            ):
+                _, (_, freed) = self._items.popitem(last=False)
+                self.bytes -= freed
+            self._items[key] = (value, weight)
+            self.bytes += weight
 
     def __len__(self) -> int:
         return len(self._items)
@@ -96,6 +137,39 @@ def templatable(request: ChatRequest, reply: Reply) -> bool:
         and all(call.id for call in choice.tool_calls)
         for choice in reply.choices
     )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def cached(
+    size: int, weigh: Callable[[Any], int], max_bytes: int = MAX_BYTES
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """`functools.lru_cache` for a pure function of hashable positional arguments, bounded in
+    bytes too: `weigh(result)` is about the bytes a result holds (the arguments count as the
+    lengths of the strings and bytes among them)."""
+
+    def weigh_entry(key: tuple[Any, ...], value: Any) -> int:
+        held = sum(len(a) for a in key if isinstance(a, str | bytes))
+        return held + weigh(value)
+
+    def wrap(function: Callable[P, R]) -> Callable[P, R]:
+        table: Bounded[tuple[Any, ...], Any] = Bounded(size, max_bytes, weigh_entry)
+        held = table._items  # read directly: this sits on the renderer's hot path
+
+        @functools.wraps(function)
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not kwargs and (found := held.get(args)) is not None:
+                return cast(R, found[0])
+            value = function(*args, **kwargs)
+            if not kwargs:
+                table.put(args, value)
+            return value
+
+        return call
+
+    return wrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +213,13 @@ class Template:
             frames=frames,
         )
 
+    def weight(self) -> int:
+        """About the bytes the template holds."""
+        held = sum(len(piece) for piece in self.body)
+        for _, pieces, _ in self.frames or ():
+            held += sum(len(piece) for piece in pieces) + 64
+        return held + sum(len(k) + len(v) for k, v in (*self.head, *self.tail))
+
     def fill(self, completion_id: str, created: int, request_id: str) -> Outcome:
         stamp = _stamp(completion_id, self.object, created)
         headers: Headers = self.head
@@ -150,3 +231,13 @@ class Template:
             Frame(delay, stamp.join(pieces), abort) for delay, pieces, abort in self.frames
         )
         return Outcome(self.status, headers, frames=frames, delay=self.delay)
+
+
+def body_weight(key: bytes, value: object) -> int:
+    """A remembered body: its bytes, and about as much again for what was parsed from it."""
+    return 2 * len(key)
+
+
+def template_weight(key: tuple[bytes, int, int], value: object) -> int:
+    """A remembered reply: the body it answers, and the template's pieces."""
+    return len(key[0]) + (value.weight() if isinstance(value, Template) else 0)

@@ -201,3 +201,22 @@ def unknown_url(method: str, path: str) -> ApiError:
         ),
         code="unknown_url",
     )
+
+
+def reply_too_large(size: int, limit: int) -> ApiError:
+    """The answer to a request whose reply would pass the server's ceiling."""
+    return ApiError(
+        status=400,
+        message=(
+            f"The reply to this request would be about {_mb(size)}, more than the {_mb(limit)} "
+            f"({limit} bytes) this server renders. Ask for less (n, logprobs, top_logprobs, "
+            "max_completion_tokens) or raise the limit (mockserver serve --max-reply-size, "
+            "EngineConfig(max_reply_size=...))."
+        ),
+        code="reply_too_large",
+        headers=(("x-should-retry", "false"),),
+    )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MiB"

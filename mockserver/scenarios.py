@@ -279,7 +279,11 @@ def _json_text(node: Node) -> str | None:
     """A string as it is; a mapping, list, number or boolean as compact JSON."""
     if node.value is None or isinstance(node.value, str):
         return node.value
-    return json.dumps(node.value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return json.dumps(node.value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:  # a YAML date, .inf or .nan: no JSON for them
+        node.fail(f"cannot be written as JSON ({exc}); quote dates, .inf and .nan to send text")
+        return None
 
 
 def _headers(node: Node | None) -> tuple[tuple[str, str | None], ...]:
@@ -326,9 +330,9 @@ def _audio(node: Node, base: Path) -> AudioSpec | None:
     if file_node is not None and (name := _str(file_node)) is not None:
         path = (base / name).resolve()
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            file_node.fail(f"cannot read audio file {str(path)!r}: {exc.strerror or exc}")
+            data = audio.read_file(path, base, outside=node.doc.allow_files_outside)
+        except audio.FileRefused as exc:
+            file_node.fail(str(exc))
         fmt = fmt or audio.format_of(path)
         if fmt is None:
             file_node.fail(
@@ -577,9 +581,15 @@ def _recorded_at(node: Node | None) -> None:
         node.fail(f"expected when the file was recorded (a timestamp), got {describe(node.value)}")
 
 
-def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], list[Problem]]:
-    """Read one scenario file's text; returns its scenarios and the problems found."""
-    root, doc = parse_yaml(text, file)
+def parse_document(
+    text: str, file: str, base: Path, *, allow_files_outside: bool = False
+) -> tuple[list[Scenario], list[Problem]]:
+    """Read one scenario file's text; returns its scenarios and the problems found.
+
+    Files it names (`audio: {file}`) must lie in `base`'s folder tree unless
+    `allow_files_outside`.
+    """
+    root, doc = parse_yaml(text, file, allow_files_outside=allow_files_outside)
     if root is None:
         return [], doc.problems
     return read_document(root, base), doc.problems
@@ -632,8 +642,12 @@ def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_scenarios(paths: Iterable[str | Path]) -> ScenarioSet:
-    """Load scenario files and folders; raises `ScenarioError` listing every problem."""
+def load_scenarios(
+    paths: Iterable[str | Path], *, allow_files_outside: bool = False
+) -> ScenarioSet:
+    """Load scenario files and folders; raises `ScenarioError` listing every problem, in file
+    and line order. Files a scenario names must lie in its file's folder tree unless
+    `allow_files_outside` (`--allow-files-outside`)."""
     scenarios: list[Scenario] = []
     problems: list[Problem] = []
     files = scenario_files(paths)
@@ -643,19 +657,36 @@ def load_scenarios(paths: Iterable[str | Path]) -> ScenarioSet:
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(Problem(str(path), None, "", f"cannot read: {exc}"))
             continue
-        found, trouble = parse_document(text, str(path), path.parent)
+        found, trouble = parse_document(
+            text, str(path), path.parent, allow_files_outside=allow_files_outside
+        )
         scenarios.extend(found)
         problems.extend(trouble)
     if problems:  # with the set's own complaints, so one run shows every problem
-        raise ScenarioError((*problems, *duplicate_names(scenarios)))
+        raise ScenarioError(_in_order([*problems, *duplicate_names(scenarios)]))
     return ScenarioSet(tuple(scenarios), tuple(str(f) for f in files))
 
 
-def load_text(text: str, file: str = "<inline>", base: Path | None = None) -> ScenarioSet:
-    """Load scenarios from YAML text (tests, inline scenarios)."""
-    scenarios, problems = parse_document(text, file, base or Path.cwd())
+def _in_order(problems: list[Problem]) -> tuple[Problem, ...]:
+    """Problems file by file (in the order files were given), each file's by line."""
+    files = {p.file: n for n, p in reversed(list(enumerate(problems)))}
+    return tuple(sorted(problems, key=lambda p: (files[p.file], p.line or 0)))
+
+
+def load_text(
+    text: str,
+    file: str = "<inline>",
+    base: Path | None = None,
+    *,
+    allow_files_outside: bool = False,
+) -> ScenarioSet:
+    """Load scenarios from YAML text (tests, inline scenarios); files they name must lie in
+    the folder tree of `base` (default: the current directory) unless `allow_files_outside`."""
+    scenarios, problems = parse_document(
+        text, file, base or Path.cwd(), allow_files_outside=allow_files_outside
+    )
     if problems:
-        raise ScenarioError((*problems, *duplicate_names(scenarios)))
+        raise ScenarioError(_in_order([*problems, *duplicate_names(scenarios)]))
     return ScenarioSet(tuple(scenarios), (file,))
 
 

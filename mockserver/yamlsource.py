@@ -1,11 +1,17 @@
-"""YAML read with a safe loader, keeping the line of every key and item for error messages."""
+"""YAML read with a safe loader, keeping the line of every key and item for error messages.
+
+Scenario files are data, and data may be hostile: aliases are limited to `ALIAS_BUDGET` bytes of
+expansion in all (a "billion laughs" file is refused at its first alias over the budget, in
+milliseconds), and an alias cannot refer to the node it is inside (a recursive value would send
+every later walk over it round in circles).
+"""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -17,9 +23,36 @@ try:  # libyaml's parser is written in C: a 10,000-scenario file loads 3 times f
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _FastBase  # type: ignore[assignment]
 
+ALIAS_BUDGET = 1024 * 1024
+"""How much aliases (`*name`, `<<: *name`) may add to a document, in all: about the bytes of
+the values they repeat. Plain values written out in the file do not count."""
+_NODE_WEIGHT = 16
+"""What one value counts for besides its text (a list of empty strings is not free)."""
+
+
+class AliasError(yaml.MarkedYAMLError):
+    """An alias over the budget, or one inside the value it names."""
+
+
+def _weight(node: yaml.Node, known: dict[int, int]) -> int:
+    """About how many bytes `node` stands for with every alias inside it written out."""
+    found = known.get(id(node))
+    if found is not None:
+        return found
+    weight = _NODE_WEIGHT
+    if isinstance(node, yaml.ScalarNode):
+        weight += len(node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        weight += sum(_weight(child, known) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        weight += sum(_weight(k, known) + _weight(v, known) for k, v in node.value)
+    known[id(node)] = weight
+    return weight
+
 
 class _LineLoader(yaml.SafeLoader):
-    """A safe loader that records where each mapping key and sequence item starts.
+    """A safe loader that records where each mapping key and sequence item starts, and keeps
+    aliases within `ALIAS_BUDGET`.
 
     PyYAML's own parser: it reads what libyaml refuses (the `\\uDCxx` escape a recording
     writes for a byte that is not UTF-8), and its error messages are the ones shown.
@@ -30,6 +63,38 @@ class _LineLoader(yaml.SafeLoader):
         self.key_lines: dict[int, dict[Any, int]] = {}
         self.item_lines: dict[int, list[int]] = {}
         self.duplicates: dict[int, list[tuple[int, str]]] = {}
+        self._weights: dict[int, int] = {}
+        self._expanded = 0
+        self._open: set[str] = set()  # anchors whose value is still being read
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if event.anchor in self._open:
+                raise AliasError(
+                    problem=f"the alias *{event.anchor} is inside the value it names "
+                    "(a value cannot contain itself)",
+                    problem_mark=cast(yaml.Mark, event.start_mark),
+                )
+            if target is not None:
+                self._expanded += _weight(target, self._weights)
+                if self._expanded > ALIAS_BUDGET:
+                    raise AliasError(
+                        problem=f"aliases expand this file by more than {ALIAS_BUDGET} bytes "
+                        f"(the limit) at *{event.anchor}; write the values out, or repeat "
+                        "them less",
+                        problem_mark=cast(yaml.Mark, event.start_mark),
+                    )
+            return super().compose_node(parent, index)
+        anchor = getattr(event, "anchor", None)
+        if anchor is None:
+            return super().compose_node(parent, index)
+        self._open.add(anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open.discard(anchor)
 
 
 class _FastLineLoader(_FastBase):
@@ -92,6 +157,8 @@ class Document:
     item_lines: dict[int, list[int]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     keep: list[object] = field(default_factory=list)
+    allow_files_outside: bool = False
+    """Whether files the document names (`audio: {file}`) may lie outside its folder tree."""
 
     def problem(self, line: int | None, path: str, message: str) -> None:
         self.problems.append(Problem(self.file, line, path, message))
@@ -222,32 +289,47 @@ def describe(value: JSON) -> str:
 
 
 def load_data(text: str) -> Any:
-    """Plain YAML data, without lines: libyaml's parser first, PyYAML's for what it refuses."""
+    """Plain YAML data, without lines: libyaml's parser when the text can hold no alias (no
+    `&` anchor), else PyYAML's with the alias budget (it also reads what libyaml refuses)."""
+    if "&" not in text:
+        try:
+            return yaml.load(text, Loader=_FastBase)
+        except yaml.YAMLError:
+            pass
+    loader = _LineLoader(text)
     try:
-        return yaml.load(text, Loader=_FastBase)
-    except yaml.YAMLError:
-        return yaml.safe_load(text)
-
-
-def parse_yaml(text: str, file: str) -> tuple[Node | None, Document]:
-    """Parse one YAML document; on a syntax error, the `Document` holds the problem."""
-    doc = Document(file)
-    fast = _FastLineLoader(text)
-    try:
-        value = fast.get_single_data()
-    except yaml.YAMLError:
-        pass  # read again by PyYAML's parser below: it may read it, or say why not
-    else:
-        return _parsed(value, fast, doc)
+        return loader.get_single_data()
     finally:
-        fast.dispose()
+        loader.dispose()
+
+
+def parse_yaml(
+    text: str, file: str, *, allow_files_outside: bool = False
+) -> tuple[Node | None, Document]:
+    """Parse one YAML document; on a syntax error, the `Document` holds the problem.
+
+    A text without `&` can hold no anchor, hence no alias: libyaml's C parser reads it (the
+    alias budget is enforced in PyYAML's composer, which libyaml does not run). Anything else,
+    and what libyaml refuses, goes to PyYAML's parser."""
+    doc = Document(file, allow_files_outside=allow_files_outside)
+    if "&" not in text:
+        fast = _FastLineLoader(text)
+        try:
+            value = fast.get_single_data()
+        except yaml.YAMLError:
+            pass  # read again by PyYAML's parser below: it may read it, or say why not
+        else:
+            return _parsed(value, fast, doc)
+        finally:
+            fast.dispose()
     loader = _LineLoader(text)
     try:
         value = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        doc.problem(line, "", f"invalid YAML: {exc.problem or exc}")
+        kind = "" if isinstance(exc, AliasError) else "invalid YAML: "
+        doc.problem(line, "", f"{kind}{exc.problem or exc}")
         return None, doc
     except yaml.YAMLError as exc:
         doc.problem(None, "", f"invalid YAML: {exc}")

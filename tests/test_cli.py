@@ -233,6 +233,10 @@ def test_model_flag_is_repeatable(serve):
         "--strict",
         "--max-body-size",
         "2k",
+        "--max-reply-size",
+        "4k",
+        "--journal-bytes",
+        "1m",
     )
     client = sdk(served.url, max_retries=0)
     with pytest.raises(openai.BadRequestError) as caught:  # --strict: unknown fields refused
@@ -253,8 +257,20 @@ def test_model_flag_is_repeatable(serve):
     assert "gpt-4o-mini-2024-07-18" in names
     assert not any("*" in n for n in names)
     assert client.models.retrieve("extra-two").id == "extra-two"
-    with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("extra-three")
+    # the bundled scenarios without a `model` condition answer any model, so any is found
+    assert client.models.retrieve("extra-three").id == "extra-three"
+    with pytest.raises(openai.BadRequestError) as caught:  # --max-reply-size 4k
+        client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "hello"}],
+            n=8,
+            logprobs=True,
+            top_logprobs=20,
+        )
+    assert caught.value.code == "reply_too_large"
+    assert "(4096 bytes)" in caught.value.message
+    journal = httpx2.get(served.url.removesuffix("/v1") + "/_mockserver/journal").json()
+    assert journal["budget_bytes"] == 1024 * 1024
     assert served.stop()[0] == 0
 
 
@@ -599,7 +615,7 @@ def test_check_reports_every_problem_of_a_file_at_once(tmp_path, capsys, monkeyp
         ),
         (
             ["check", "scenarios", "--port", "1"],
-            ["mockserver check: error", "allowed flags: --help"],
+            ["mockserver check: error", "allowed flags: --allow-files-outside, --help"],
         ),
         (["serve", "scenarios", "--port", "70000"], ["expected a port number 0-65535, got 70000"]),
         (["serve", "scenarios", "--port", "http"], ["expected a port number 0-65535, got 'http'"]),

@@ -67,7 +67,8 @@ REQUESTS: list[tuple[str, str, dict[str, object] | None]] = [
     ("POST", "/chat/completions", said("nothing matches this")),
     ("POST", "/chat/completions", said("break the stream", stream=True)),
     ("GET", "/models/gpt-4o-mini-2024-07-18", None),
-    ("GET", "/models/unknown", None),
+    ("GET", "/models/unknown", None),  # found: bundled scenarios without `model` answer any
+    ("GET", "/no-such-route", None),
     ("POST", "/chat/completions", said("hello")),
 ]
 
@@ -121,7 +122,7 @@ def test_same_seed_same_bytes(runs):
     first, second = runs["seed 7"], runs["seed 7 again"]
     assert [status for status, _, _ in first] == [
         200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200,
-        429, 200, 200, 404, 429, 404, 200, 200, 404, 200,
+        429, 200, 200, 404, 429, 404, 200, 200, 200, 404, 200,
     ]  # fmt: skip
     for n, (a, b) in enumerate(zip(first, second, strict=True)):
         assert a == b, f"request {n} {REQUESTS[n][:2]} differs"

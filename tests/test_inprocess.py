@@ -144,8 +144,8 @@ def test_sdk_errors_and_retries(sdk, violations):
     retrying = client.with_options(max_retries=2)
     reply = retrying.chat.completions.create(model="gpt-4o-mini", messages=user("limit"))
     assert reply.choices[0].message.content == "after the limit"
-    with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("no-such-model")
+    found = client.models.retrieve("no-such-model")  # scenarios without `model` answer any
+    assert found.id == "no-such-model"
     assert violations.replies == 3
 
 

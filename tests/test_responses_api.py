@@ -707,4 +707,4 @@ def test_templates_give_the_bytes_a_fresh_render_gives():
                 ]
                 assert items[0].body == items[1].body
     kept = engines[0].responses_api._templates._items.values()
-    assert sum(isinstance(v, ResponseTemplate) for v in kept) == len(bodies)
+    assert sum(isinstance(v, ResponseTemplate) for v, _ in kept) == len(bodies)

@@ -1174,15 +1174,21 @@ def test_models_list_and_retrieve(live):
     assert model.id == "my-extra"
     assert model.object == "model"
     assert type(model.created) is int
+    assert mock.client.models.retrieve("o4-mini").id == "o4-mini"  # the last scenario takes any
+
+
+def test_a_model_no_scenario_answers_is_not_found(live):
+    mock = live(MODELS.replace('      - reply: {content: "d"}\n', ""))
+    assert mock.client.models.retrieve("gpt-4.1").id == "gpt-4.1"  # the glob "gpt-4*" takes it
     with pytest.raises(openai.NotFoundError) as caught:
-        mock.client.models.retrieve("gpt-4*")
+        mock.client.models.retrieve("o4-mini")
     assert caught.value.code == "model_not_found"
-    assert "gpt-4*" in caught.value.message
+    assert "o4-mini" in caught.value.message
 
 
 @pytest.mark.anyio
 async def test_models_async(live):
-    mock = live(MODELS)
+    mock = live(MODELS.replace('      - reply: {content: "d"}\n', ""))
     listed = [m.id async for m in mock.aclient.models.list()]
     assert listed == ["gpt-4o-mini", "o3", "o3-2025-04-16"]
     with pytest.raises(openai.NotFoundError) as caught:

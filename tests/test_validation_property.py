@@ -122,6 +122,8 @@ def without_leniencies(request: dict[str, Any]) -> dict[str, Any]:
         for key, value in request.items()
         if key in KNOWN_FIELDS and (value is not None or key in ("model", "messages"))
     }
+    if plain.get("stop") == []:  # the live API takes it, the schema does not (docs/requests.md)
+        del plain["stop"]
     if not isinstance(plain.get("messages"), list):
         return plain
     messages = []

@@ -122,9 +122,13 @@ class ModelIs:
         return (cls(node.path, name, glob),)
 
     def holds(self, request: ChatRequest) -> bool:
+        return self.takes(request.model)
+
+    def takes(self, model: str) -> bool:
+        """Whether a request for `model` passes (`GET /v1/models/{id}` asks too)."""
         if self.glob is None:
-            return request.model == self.name
-        return self.glob.fullmatch(request.model) is not None
+            return model == self.name
+        return self.glob.fullmatch(model) is not None
 
     def why_not(self, request: ChatRequest) -> str | None:
         if self.holds(request):

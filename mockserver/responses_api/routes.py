@@ -81,8 +81,10 @@ class ResponsesApi:
         self._padding = padding
         self.store = ResponseStore()
         self.max_conversation = MAX_CONVERSATION_BYTES
-        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
-        self._templates: memo.Bounded[tuple[bytes, int], ResponseTemplate] = memo.Bounded(1024)
+        self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024, weigh=memo.body_weight)
+        self._templates: memo.Bounded[tuple[bytes, int], ResponseTemplate] = memo.Bounded(
+            1024, weigh=lambda key, template: len(key[0]) + template.weight()
+        )
         self.templating = True
         """Whether bodies seen again are answered from templates (tests turn it off to compare)."""
         self._local = threading.local()
@@ -101,9 +103,10 @@ class ResponsesApi:
         """`route` is the path without `/v1` (`/responses`, `/responses/{id}`, ...)."""
         if route == "/responses" and method == "POST":
             self._local.rendered = False
-            outcome = self.engine.answer(
+            answer = self.engine.answer(
                 body, tuple(headers), self._parse, self._render, api="responses"
             )
+            outcome = answer if isinstance(answer, Outcome) else answer()
             if outcome.status == 200 and not self._local.rendered:
                 self._keep_replayed(body, outcome)
             return outcome

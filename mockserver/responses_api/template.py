@@ -123,6 +123,12 @@ class ResponseTemplate:
             stored=None if stored is None else (_cut(stored[0]), _cut(stored[1])),
         )
 
+    def weight(self) -> int:
+        """About the bytes the template holds (what `memo.Bounded` counts)."""
+        cuts = [self.body, *(cut for _, cut in self.headers), *(c for _, c, _ in self.frames or ())]
+        cuts += list(self.stored or ())
+        return sum(sum(len(piece) for piece in pieces) + 64 for pieces, _ in cuts)
+
     def fill(
         self,
         item: Callable[[str], str],

@@ -206,7 +206,8 @@ def _stop(value: JSON, param: str, unknown: list[str]) -> None:
         return
     if type(value) is not list:
         wrong_type(param, "one of a string or array of strings", value)
-    for i, item in enumerate(array(value, param, min_items=1, max_items=4)):
+    # The schema says 1 to 4, the live API takes `[]` (LiteLLM sends it): the live API wins.
+    for i, item in enumerate(array(value, param, max_items=4)):
         string(item, f"{param}[{i}]")
 
 
