@@ -187,6 +187,7 @@ class MockApp:
                 "request": e.body,
                 "unknown_fields": list(e.request.unknown_fields) if e.request else [],
                 "error": e.error.body()["error"] if e.error else None,
+                "fault": e.fault,
             }
             for e in self.engine.journal
         ]

@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from mockserver import completions, memo
+from mockserver import completions, memo, trouble
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError, ScenarioError
+from mockserver.faults import Fault
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import HeaderIs, Matcher
 from mockserver.outcome import Outcome
+from mockserver.ratelimit import RateLimit
 from mockserver.request import ChatRequest, lazy, with_headers
 from mockserver.responses import (
     JSON_TYPE,
@@ -61,6 +63,11 @@ class EngineConfig:
     journal_size: int = 10_000
     recorded_timing: bool = False
     """Replay every recorded (`raw`) stream with its recorded waits, as `timing: true` does."""
+    faults: tuple[Fault, ...] = ()
+    """Server-wide faults (`--faults FILE`), after each scenario's own."""
+    timing: str = "instant"
+    """`realistic`: replies without waits of their own get `timing.REALISTIC`."""
+    rate_limits: tuple[RateLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ class JournalEntry:
     scenario: str | None = None
     reply_index: int | None = None
     error: ApiError | None = None
+    fault: str | None = None
+    """The fault applied to this request (its name), or `rate_limit`."""
 
     @lazy
     def body(self) -> JSON:
@@ -129,6 +138,13 @@ class MockEngine:
         self._needs_headers = _needs_headers(self._list)
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024)
         self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(1024)
+        self._trouble = self._trouble_for(self._list)
+
+    def _trouble_for(self, scenarios: Sequence[Scenario]) -> trouble.Trouble | None:
+        c = self.config
+        return trouble.for_engine(
+            scenarios, seed=c.seed, faults=c.faults, timing=c.timing, rate_limits=c.rate_limits
+        )
 
     # -- state -------------------------------------------------------------------------------
 
@@ -139,6 +155,8 @@ class MockEngine:
         """Forget sequence positions and the journal (a test starts clean)."""
         with self._lock:
             self._state = self._fresh_state()
+        if self._trouble is not None:
+            self._trouble.reset()
 
     def add_scenarios(self, scenarios: Iterable[Scenario]) -> None:
         """Append scenarios while serving (a test adds inline ones after its first requests).
@@ -154,6 +172,8 @@ class MockEngine:
             self._has_next = any(s.after == "next" for s in self._list)
             self._needs_headers = _needs_headers(self._list)
             self._state.used.extend(0 for _ in added)
+            if self._trouble is None:
+                self._trouble = self._trouble_for(self._list)
 
     @property
     def journal(self) -> list[JournalEntry]:
@@ -189,10 +209,13 @@ class MockEngine:
         scenario = None
         reply_index = None
         delay = 0.0
+        limits = fault = None
         try:
             request = self._parse(raw, headers)
             if self.config.strict:
                 check_strict(request)
+            if self._trouble is not None:
+                limits = self._trouble.admit(request, headers)
             found = self._match(request)
             if found is None and self.on_miss is not None:
                 found = self._retry(request, raw, headers)
@@ -209,12 +232,26 @@ class MockEngine:
                 outcome = self._reply(request, scenario, reply, request_id, raw)
         except ApiError as error:
             name = scenario.name if scenario else None
+            if isinstance(error, trouble.Refusal):
+                fault, delay = error.fault, error.delay
             self._record(
-                raw, headers, error.status, scenario=name, reply_index=reply_index, error=error
-            )
+                raw, headers, error.status, scenario=name, reply_index=reply_index, error=error,
+                fault=fault,
+            )  # fmt: skip
             return error_outcome(error, request_id, delay)
+        if self._trouble is not None:
+            outcome, fault = self._trouble.shape(
+                outcome,
+                request=request,
+                scenario=scenario,
+                reply=reply,
+                request_id=request_id,
+                limits=limits,
+            )
         index = min(reply_index, len(scenario.replies) - 1)
-        self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
+        self._record(
+            raw, headers, outcome.status, scenario=scenario.name, reply_index=index, fault=fault
+        )
         return outcome
 
     def _retry(
@@ -257,6 +294,7 @@ class MockEngine:
         scenario: str | None,
         reply_index: int | None,
         error: ApiError | None = None,
+        fault: str | None = None,
     ) -> None:
         entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
         _set(
@@ -269,6 +307,7 @@ class MockEngine:
                 "scenario": scenario,
                 "reply_index": reply_index,
                 "error": error,
+                "fault": fault,
             },
         )
         with self._lock:

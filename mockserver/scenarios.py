@@ -11,17 +11,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mockserver import audio
 from mockserver.errors import Problem, ScenarioError
 from mockserver.matching import Condition, ModelIs, parse_match
+from mockserver.timing import ReplyTiming, milliseconds, reply_timing
 from mockserver.wire import AUDIO_FORMATS, FINISH_REASONS, JSON
 from mockserver.yamlsource import Document, Node, describe, parse_yaml
 
+if TYPE_CHECKING:
+    from mockserver.faults import Fault
+
 VERSION = 1
 FILE_KEYS = ("version", "scenarios", "strict", "recorded_at")
-SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after")
+SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after", "faults")
 CHOICE_KEYS = ("content", "refusal", "tool_calls", "function_call", "audio", "finish_reason")
 REPLY_KEYS = (
     *CHOICE_KEYS,
@@ -41,7 +45,14 @@ EVENT_KEYS = ("data", "delay_ms", "event")
 TOOL_CALL_KEYS = ("name", "arguments", "id", "type", "input")
 AUDIO_KEYS = ("transcript", "file", "format", "id", "expires_in")
 ERROR_KEYS = ("status", "message", "type", "code", "param", "headers")
-STREAM_KEYS = ("chunk_size", "first_chunk_delay_ms", "chunk_delay_ms", "interrupt")
+STREAM_KEYS = (
+    "chunk_size",
+    "first_chunk_delay_ms",
+    "chunk_delay_ms",
+    "interrupt",
+    "ttft_ms",
+    "tokens_per_second",
+)
 INTERRUPT_KEYS = ("after_chunks", "error")
 USAGE_KEYS = (
     "prompt_tokens",
@@ -172,6 +183,8 @@ class Reply:
     system_fingerprint: str | None = None
     service_tier: str | None = None
     raw: RawReply | None = None
+    timing: ReplyTiming | None = None
+    """Waits drawn from distributions or paced per token (see `mockserver.timing`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,6 +200,7 @@ class Scenario:
     strict: bool = False
     file: str = "<inline>"
     line: int | None = None
+    faults: tuple[Fault, ...] = ()
 
     @property
     def where(self) -> str:
@@ -254,7 +268,7 @@ def _int(node: Node, minimum: int | None = None, maximum: int | None = None) -> 
 
 
 def _ms(node: Node | None) -> float:
-    return 0.0 if node is None else node.milliseconds()
+    return 0.0 if node is None else milliseconds(node)
 
 
 def _str(node: Node | None, *, nullable: bool = False) -> str | None:
@@ -396,7 +410,7 @@ def _stream(node: Node | None) -> StreamSpec:
         interrupt = Interrupt(after_chunks=after or 0, error=error)
     return StreamSpec(
         chunk_size=size,
-        first_chunk_delay_ms=_ms(node.get("first_chunk_delay_ms")),
+        first_chunk_delay_ms=_ms(node.get("first_chunk_delay_ms") or node.get("ttft_ms")),
         chunk_delay_ms=_ms(node.get("chunk_delay_ms")),
         interrupt=interrupt,
     )
@@ -509,6 +523,7 @@ def parse_reply(node: Node, base: Path) -> Reply | None:
         model=_str(node.get("model")),
         system_fingerprint=_str(node.get("system_fingerprint")),
         service_tier=_str(node.get("service_tier")),
+        timing=reply_timing(node),
     )
 
 
@@ -545,6 +560,9 @@ def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | No
     if optional is not None:
         optional.boolean()
     conditions = parse_match(m) if (m := node.get("match")) is not None else ()
+    from mockserver.faults import parse_faults  # noqa: PLC0415 - faults reads errors as we do
+
+    faults = parse_faults(f) if (f := node.get("faults")) is not None else ()
     if not replies:
         return None
     return Scenario(
@@ -557,6 +575,7 @@ def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | No
         strict=strict,
         file=node.doc.file,
         line=node.line,
+        faults=faults,
     )
 
 
