@@ -230,6 +230,10 @@ class MockEngine:
                 raise error_from_spec(reply.error, request.model)
             else:
                 outcome = self._reply(request, scenario, reply, request_id, raw)
+            if self._trouble is not None:
+                outcome, fault = self._trouble.shape(
+                    outcome, request=request, scenario=scenario, reply=reply, limits=limits
+                )
         except ApiError as error:
             name = scenario.name if scenario else None
             if isinstance(error, trouble.Refusal):
@@ -239,15 +243,6 @@ class MockEngine:
                 fault=fault,
             )  # fmt: skip
             return error_outcome(error, request_id, delay)
-        if self._trouble is not None:
-            outcome, fault = self._trouble.shape(
-                outcome,
-                request=request,
-                scenario=scenario,
-                reply=reply,
-                request_id=request_id,
-                limits=limits,
-            )
         index = min(reply_index, len(scenario.replies) - 1)
         self._record(
             raw, headers, outcome.status, scenario=scenario.name, reply_index=index, fault=fault

@@ -20,7 +20,7 @@ from mockserver.faults import HTTP, Dice, Fault, break_stream
 from mockserver.outcome import Outcome
 from mockserver.ratelimit import RateLimit, RateLimiter, api_key, duration
 from mockserver.request import ChatRequest
-from mockserver.responses import error_from_spec, error_outcome, merge_headers
+from mockserver.responses import error_from_spec, merge_headers
 from mockserver.scenarios import Reply, Scenario
 from mockserver.timing import REALISTIC, TimingMode, pace
 
@@ -131,11 +131,10 @@ class Trouble:
         request: ChatRequest,
         scenario: Scenario,
         reply: Reply,
-        request_id: str,
         limits: Limits | None,
     ) -> tuple[Outcome, str | None]:
         """The response with its timing drawn and a fault applied if one fires; and the
-        fault's name for the journal."""
+        fault's name for the journal. An HTTP fault raises its `Refusal`."""
         faults = scenario.faults + self._later if self._later else scenario.faults
         fault = None
         if faults:
@@ -145,8 +144,7 @@ class Trouble:
             outcome = pace(outcome, timing, self.rng)
         if fault is not None:
             if fault.kind == HTTP:
-                refusal = self._http_error(fault, request.model, limits)
-                return error_outcome(refusal, request_id, refusal.delay), fault.name
+                raise self._http_error(fault, request.model, limits)
             outcome = break_stream(outcome, fault, self.rng, fault.error, request.model)
         if limits:
             outcome = Outcome(
