@@ -67,12 +67,17 @@ def parse_rate_limit(text: str) -> RateLimit:
 
 def duration(seconds: float) -> str:
     """A wait as OpenAI writes it in `x-ratelimit-reset-*`: `20ms`, `1.5s`, `1m0s`."""
-    ms = max(0, math.ceil(seconds * 1000))
+    ms = _ms(seconds)
     if ms < 1000:
         return f"{ms}ms"
     minutes, rest = divmod(ms, 60_000)
     secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def _ms(seconds: float) -> int:
+    """Whole milliseconds, rounded up (after the float noise of `a + 60 - a` is rounded off)."""
+    return max(0, math.ceil(round(seconds * 1000, 3)))
 
 
 class _Window:
@@ -205,7 +210,7 @@ def _headers(rule: RateLimit, window: _Window, now: float) -> tuple[tuple[str, s
 def _too_many(
     model: str, what: str, short: str, *, limit: int, used: int, requested: int, wait: float
 ) -> ApiError:
-    ms = max(1, math.ceil(wait * 1000))
+    ms = max(1, _ms(wait))
     return ApiError(
         status=429,
         type=what,
