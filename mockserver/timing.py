@@ -175,6 +175,9 @@ def reply_timing(reply: Node) -> ReplyTiming | None:
                 tps.fail("give either tokens_per_second or chunk_delay_ms, not both")
             else:
                 gap = Delay("fixed", 1000 / rate)
+                start = stream.get("ttft_ms") or stream.get("first_chunk_delay_ms")
+                if first is None and start is not None:  # a plain reply waits for it too
+                    first = parse_delay(_quiet(start))
         if "ttft_ms" in stream.value and "first_chunk_delay_ms" in stream.value:
             stream.child("ttft_ms").fail("give either ttft_ms or first_chunk_delay_ms, not both")
     if delay is None and first is None and gap is None:
@@ -225,7 +228,7 @@ def pace(outcome: Outcome, timing: ReplyTiming, rng: random.Random) -> Outcome:
     """The outcome with `timing`'s waits drawn: the delay, the first chunk, each next one."""
     delay = timing.delay.draw(rng) if timing.delay is not None else outcome.delay
     if outcome.frames is None:
-        if timing.first is not None and timing.delay is None:
+        if timing.first is not None:  # a plain reply comes when its last token would
             delay += timing.first.draw(rng)
             if timing.gap is not None and (found := _COMPLETION_TOKENS.search(outcome.body)):
                 delay += timing.gap.draw(rng) * max(int(found.group(1)) - 1, 0)
