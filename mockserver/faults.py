@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -59,6 +59,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "dribble": ("bytes_per_second",),
     "bad_tool_arguments": (),
 }
+ANY, OK, STREAM, TOOLS = 0, 1, 2, 3
 MAX_REQUEST_NUMBER = 10**9
 MAX_DRIBBLE_FRAMES = 2000
 SPLIT_GAP = 0.005
@@ -76,14 +77,21 @@ class When:
     first: int = 0
     on_requests: frozenset[int] = frozenset()
 
+    @property
+    def counted(self) -> bool:
+        """Whether firing depends on the request's number (else on a draw alone)."""
+        return bool(self.every or self.first or self.on_requests)
+
     def fires(self, n: int, rng: random.Random) -> bool:
+        """Whether the fault fires on the `n`th request it sees (`Dice.pick` inlines this)."""
         if self.every:
             return n % self.every == 0
         if self.first:
             return n <= self.first
         if self.on_requests:
             return n in self.on_requests
-        return self.probability >= 1.0 or rng.random() < self.probability
+        p = self.probability
+        return p >= 1.0 or (p > 0.0 and rng.random() < p)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,15 +109,34 @@ class Fault:
     then: Literal["continue", "drop"] = "continue"
     bytes_per_second: int = 1000
 
-    def applies(self, outcome: Outcome) -> bool:
-        """Whether this response is one the fault can break (and so counts as seen)."""
+    @property
+    def needs(self) -> int:
+        """What a response must be for the fault to apply: `ANY`, `OK`, `STREAM`, `TOOLS`."""
+        if self.kind == HTTP:
+            return ANY
+        if self.kind in STREAM_ONLY:
+            return STREAM
+        return TOOLS if self.kind == "bad_tool_arguments" else OK
+
+    def applies(self, outcome: Outcome | None) -> bool:
+        """Whether this response is one the fault can break (and so counts as seen); every
+        request applies before there is a response (`outcome` None)."""
+        need = self.needs
+        if not need or outcome is None:
+            return True
         if outcome.status != 200:
             return False
-        if self.kind in STREAM_ONLY:
+        if need == STREAM:
             return outcome.frames is not None
-        if self.kind == "bad_tool_arguments":
-            return b'"arguments"' in outcome.content()
+        if need == TOOLS:
+            return _has_arguments(outcome)
         return True
+
+
+def _has_arguments(outcome: Outcome) -> bool:
+    if outcome.frames is None:
+        return b'"arguments"' in outcome.body
+    return any(b'"arguments"' in f.data for f in outcome.frames)
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -236,24 +263,64 @@ class Dice:
         self.rng = rng
         self._seen: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._plans: dict[int, tuple[_Plan, ...]] = {}
+        self._keep: list[tuple[Fault, ...]] = []
 
     def reset(self) -> None:
         with self._lock:
             self._seen.clear()
 
-    def pick(self, faults: Sequence[Fault], applies: Callable[[Fault], bool]) -> Fault | None:
-        """The first of `faults` that fires; every fault that applies counts the request and
-        draws (so one fault firing does not shift the others' schedules)."""
-        chosen = None
+    def _plan(self, faults: tuple[Fault, ...]) -> tuple[_Plan, ...]:
+        plan = tuple(
+            (f, f.needs, f.when.counted, f.when.probability)
+            for f in faults
+            if f.when.counted or f.when.probability > 0.0  # probability 0: never fires
+        )
         with self._lock:
-            for fault in faults:
-                if not applies(fault):
-                    continue
-                n = self._seen.get(id(fault), 0) + 1
-                self._seen[id(fault)] = n
-                if fault.when.fires(n, self.rng) and chosen is None:
-                    chosen = fault
+            self._plans[id(faults)] = plan
+            self._keep.append(faults)  # the id stays theirs
+        return plan
+
+    def _count(self, fault: Fault) -> bool:
+        with self._lock:
+            n = self._seen.get(id(fault), 0) + 1
+            self._seen[id(fault)] = n
+        return fault.when.fires(n, self.rng)
+
+    def pick(self, faults: tuple[Fault, ...], outcome: Outcome | None = None) -> Fault | None:
+        """The first of `faults` that fires on this response (or, with no `outcome`, on this
+        request); every fault that applies counts the request and draws, so one fault firing
+        does not shift the others' schedules.
+
+        The hot path of a server with faults, so `Fault.applies` is inlined, and a fault with
+        a probability draws without a lock (`random()` is one call the GIL keeps whole).
+        """
+        plan = self._plans.get(id(faults))
+        if plan is None:
+            plan = self._plan(faults)
+        chosen = None
+        ok = streamed = False
+        if outcome is not None:
+            ok, streamed = outcome.status == 200, outcome.frames is not None
+        random = self.rng.random
+        for fault, need, counted, p in plan:
+            if (
+                need
+                and outcome is not None
+                and (
+                    not ok
+                    or (need == STREAM and not streamed)
+                    or (need == TOOLS and not _has_arguments(outcome))
+                )
+            ):
+                continue
+            fires = self._count(fault) if counted else p >= 1.0 or random() < p
+            if fires and chosen is None:
+                chosen = fault
         return chosen
+
+
+_Plan = tuple[Fault, int, bool, float]
 
 
 # -- breaking ---------------------------------------------------------------------------------

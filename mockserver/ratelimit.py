@@ -68,6 +68,8 @@ def parse_rate_limit(text: str) -> RateLimit:
 def duration(seconds: float) -> str:
     """A wait as OpenAI writes it in `x-ratelimit-reset-*`: `20ms`, `1.5s`, `1m0s`."""
     ms = _ms(seconds)
+    if ms == 60_000:
+        return "1m0s"  # the usual value: a request was just counted
     if ms < 1000:
         return f"{ms}ms"
     minutes, rest = divmod(ms, 60_000)
@@ -139,12 +141,13 @@ class RateLimiter:
         rule = self.rule(model)
         if rule is None:
             return None
-        key = {
-            "model": model,
-            "key": api_key,
-            "key+model": f"{api_key}\n{model}",
-            "server": "",
-        }[rule.per][:MAX_KEY_LENGTH]
+        per = rule.per
+        if per == "model":
+            key = model[:MAX_KEY_LENGTH]
+        elif per == "key":
+            key = api_key[:MAX_KEY_LENGTH]
+        else:
+            key = f"{api_key}\n{model}"[: 2 * MAX_KEY_LENGTH] if per == "key+model" else ""
         with self._lock:
             now = self._clock()
             window = self._windows.get((id(rule), key))
@@ -190,21 +193,26 @@ class RateLimiter:
 def _headers(rule: RateLimit, window: _Window, now: float) -> tuple[tuple[str, str], ...]:
     """`x-ratelimit-*`: limits, what is left, and when the window is back to full (the newest
     counted request leaves it)."""
-    full = window.entries[-1][0] + WINDOW - now if window.entries else 0.0
-    out: list[tuple[str, str]] = []
-    if rule.rpm is not None:
-        out += [
+    full = duration(window.entries[-1][0] + WINDOW - now if window.entries else 0.0)
+    if rule.tpm is None:
+        return (
             ("x-ratelimit-limit-requests", str(rule.rpm)),
-            ("x-ratelimit-remaining-requests", str(max(rule.rpm - len(window.entries), 0))),
-            ("x-ratelimit-reset-requests", duration(full)),
-        ]
-    if rule.tpm is not None:
-        out += [
-            ("x-ratelimit-limit-tokens", str(rule.tpm)),
-            ("x-ratelimit-remaining-tokens", str(max(rule.tpm - window.tokens, 0))),
-            ("x-ratelimit-reset-tokens", duration(full)),
-        ]
-    return tuple(out)
+            ("x-ratelimit-remaining-requests", str(max((rule.rpm or 0) - len(window.entries), 0))),
+            ("x-ratelimit-reset-requests", full),
+        )
+    tokens = (
+        ("x-ratelimit-limit-tokens", str(rule.tpm)),
+        ("x-ratelimit-remaining-tokens", str(max(rule.tpm - window.tokens, 0))),
+        ("x-ratelimit-reset-tokens", full),
+    )
+    if rule.rpm is None:
+        return tokens
+    return (
+        ("x-ratelimit-limit-requests", str(rule.rpm)),
+        ("x-ratelimit-remaining-requests", str(max(rule.rpm - len(window.entries), 0))),
+        ("x-ratelimit-reset-requests", full),
+        *tokens,
+    )
 
 
 def _too_many(

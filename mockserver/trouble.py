@@ -20,13 +20,18 @@ from mockserver.faults import HTTP, Dice, Fault, break_stream
 from mockserver.outcome import Outcome
 from mockserver.ratelimit import RateLimit, RateLimiter, api_key, duration
 from mockserver.request import ChatRequest
-from mockserver.responses import error_from_spec, merge_headers
+from mockserver.responses import error_from_spec
 from mockserver.scenarios import Reply, Scenario
 from mockserver.timing import REALISTIC, TimingMode, pace
 
 RATE_LIMITED = "rate_limit"
 """The journal's `fault` for a request the rate limits refused."""
 Limits = tuple[tuple[str, str], ...]
+_LIMIT_NAMES = frozenset(
+    f"x-ratelimit-{what}-{unit}".encode()
+    for what in ("limit", "remaining", "reset")
+    for unit in ("requests", "tokens")
+)
 
 
 @dataclass(eq=False, kw_only=True)
@@ -69,6 +74,9 @@ class Trouble:
         self._later = tuple(f for f in faults if f.kind != HTTP)
         self._limiter = RateLimiter(rate_limits, clock) if rate_limits else None
         self._default = REALISTIC if timing == "realistic" else None
+        self._faults: dict[int, tuple[Fault, ...]] = {}
+        """A scenario's faults, then the server's (by the scenario's id: the engine keeps
+        every scenario it matches)."""
 
     @classmethod
     def wanted(
@@ -104,7 +112,7 @@ class Trouble:
                     raise _refusal(decision.error, RATE_LIMITED, extra=decision.headers)
                 limits = decision.headers
         if self._http:
-            fault = self._dice.pick(self._http, _always)
+            fault = self._dice.pick(self._http)
             if fault is not None:
                 raise self._http_error(fault, request.model, limits)
         return limits
@@ -135,10 +143,10 @@ class Trouble:
     ) -> tuple[Outcome, str | None]:
         """The response with its timing drawn and a fault applied if one fires; and the
         fault's name for the journal. An HTTP fault raises its `Refusal`."""
-        faults = scenario.faults + self._later if self._later else scenario.faults
-        fault = None
-        if faults:
-            fault = self._dice.pick(faults, lambda f: f.kind == HTTP or f.applies(outcome))
+        faults = self._faults.get(id(scenario)) if self._later else scenario.faults
+        if faults is None:
+            faults = self._faults[id(scenario)] = scenario.faults + self._later
+        fault = self._dice.pick(faults, outcome) if faults else None
         timing = reply.timing or (self._default if _untimed(reply) else None)
         if timing is not None:
             outcome = pace(outcome, timing, self.rng)
@@ -147,18 +155,10 @@ class Trouble:
                 raise self._http_error(fault, request.model, limits)
             outcome = break_stream(outcome, fault, self.rng, fault.error, request.model)
         if limits:
-            outcome = Outcome(
-                outcome.status,
-                merge_headers(outcome.headers, limits),
-                outcome.body,
-                outcome.frames,
-                outcome.delay,
-            )
+            headers = [h for h in outcome.headers if h[0] not in _LIMIT_NAMES]
+            headers += [(k.encode(), v.encode()) for k, v in limits]
+            outcome = Outcome(outcome.status, headers, outcome.body, outcome.frames, outcome.delay)
         return outcome, fault.name if fault is not None else None
-
-
-def _always(fault: Fault) -> bool:
-    return True
 
 
 def _untimed(reply: Reply) -> bool:
