@@ -13,10 +13,11 @@ at the end turn a response into its faulty form; they run only when a fault fire
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -261,39 +262,44 @@ class Dice:
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
-        self._seen: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._counters: dict[int, Iterator[int]] = {}
         self._plans: dict[int, tuple[_Plan, ...]] = {}
         self._keep: list[tuple[Fault, ...]] = []
 
     def reset(self) -> None:
+        """Every fault counts its requests from 1 again."""
         with self._lock:
-            self._seen.clear()
+            self._counters.clear()
+            self._plans.clear()
 
     def _plan(self, faults: tuple[Fault, ...]) -> tuple[_Plan, ...]:
-        plan = tuple(
-            (f, f.needs, f.when.counted, f.when.probability)
-            for f in faults
-            if f.when.counted or f.when.probability > 0.0  # probability 0: never fires
-        )
+        """What `pick` needs of each fault, built once a list (probability 0 never fires)."""
         with self._lock:
+            plan = tuple(
+                (
+                    f,
+                    f.needs,
+                    self._counters.setdefault(id(f), itertools.count(1))
+                    if f.when.counted
+                    else None,
+                    f.when.probability,
+                )
+                for f in faults
+                if f.when.counted or f.when.probability > 0.0
+            )
             self._plans[id(faults)] = plan
             self._keep.append(faults)  # the id stays theirs
         return plan
-
-    def _count(self, fault: Fault) -> bool:
-        with self._lock:
-            n = self._seen.get(id(fault), 0) + 1
-            self._seen[id(fault)] = n
-        return fault.when.fires(n, self.rng)
 
     def pick(self, faults: tuple[Fault, ...], outcome: Outcome | None = None) -> Fault | None:
         """The first of `faults` that fires on this response (or, with no `outcome`, on this
         request); every fault that applies counts the request and draws, so one fault firing
         does not shift the others' schedules.
 
-        The hot path of a server with faults, so `Fault.applies` is inlined, and a fault with
-        a probability draws without a lock (`random()` is one call the GIL keeps whole).
+        The hot path of a server with faults: `Fault.applies` is inlined, and neither a
+        count (`next` of an `itertools.count`) nor a draw (`random()`) needs a lock, each
+        being one call the GIL keeps whole.
         """
         plan = self._plans.get(id(faults))
         if plan is None:
@@ -303,7 +309,7 @@ class Dice:
         if outcome is not None:
             ok, streamed = outcome.status == 200, outcome.frames is not None
         random = self.rng.random
-        for fault, need, counted, p in plan:
+        for fault, need, counter, p in plan:
             if (
                 need
                 and outcome is not None
@@ -314,13 +320,16 @@ class Dice:
                 )
             ):
                 continue
-            fires = self._count(fault) if counted else p >= 1.0 or random() < p
+            if counter is None:
+                fires = p >= 1.0 or random() < p
+            else:
+                fires = fault.when.fires(next(counter), self.rng)
             if fires and chosen is None:
                 chosen = fault
         return chosen
 
 
-_Plan = tuple[Fault, int, bool, float]
+_Plan = tuple[Fault, int, "Iterator[int] | None", float]
 
 
 # -- breaking ---------------------------------------------------------------------------------

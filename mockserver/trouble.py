@@ -147,7 +147,9 @@ class Trouble:
         if faults is None:
             faults = self._faults[id(scenario)] = scenario.faults + self._later
         fault = self._dice.pick(faults, outcome) if faults else None
-        timing = reply.timing or (self._default if _untimed(reply) else None)
+        timing = reply.timing
+        if timing is None and self._default is not None and _untimed(reply):
+            timing = self._default
         if timing is not None:
             outcome = pace(outcome, timing, self.rng)
         if fault is not None:
