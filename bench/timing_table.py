@@ -7,7 +7,7 @@ observed median and p99 of the time to first token and of the gaps between conte
 against what was asked: the distribution's own figures, and those of the very delays the
 seeded server drew (an engine with the same seed, asked the same number of times, gives them).
 
-    python bench/timing_table.py [--streams 500] [--concurrency 50]
+    python bench/timing_table.py [--streams 500] [--concurrency 25]
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def drawn(folder: Path, streams: int) -> list[float]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=500)
-    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=25)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -366,6 +366,8 @@ def break_stream(
     outcome: Outcome, fault: Fault, rng: random.Random, error: ErrorSpec | None, model: str
 ) -> Outcome:
     """The outcome with `fault` applied to its frames (or its body, sent as frames)."""
+    if fault.kind == "dribble":
+        return dribble(outcome, fault.bytes_per_second)
     if outcome.frames is None:
         return _break_body(outcome, fault, rng)
     events = events_of(outcome)
@@ -455,12 +457,10 @@ def _break_body(outcome: Outcome, fault: Fault, rng: random.Random) -> Outcome:
     elif kind == "stall":
         wait = fault.stall.draw(rng)
         frames = (Frame(wait, abort=True),) if fault.then == "drop" else (Frame(wait, body),)
-    elif kind == "bad_tool_arguments":
+    else:  # bad_tool_arguments: the only other fault a plain reply takes
         return Outcome(
             outcome.status, outcome.headers, _bad_body_arguments(body), delay=outcome.delay
         )
-    else:
-        return dribble(outcome, fault.bytes_per_second)
     return Outcome(outcome.status, outcome.headers, frames=frames, delay=outcome.delay)
 
 

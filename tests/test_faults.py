@@ -362,3 +362,59 @@ def test_faults_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     other.write_text("scenarios: []\n")
     with pytest.raises(ScenarioError, match="unknown key 'scenarios'"):
         load_faults(other)
+
+
+def test_plain_replies_stall_and_drop_and_reset_restarts_counts() -> None:
+    engine = MockEngine(
+        load_text(scenario("[{fault: stall, stall_ms: 250, then: drop, first: 1}]")),
+        EngineConfig(seed=1),
+    )
+    dropped = engine.handle_chat(body())
+    assert dropped.frames is not None
+    assert [(f.delay, f.abort) for f in dropped.frames] == [(0.25, True)]
+    assert engine.handle_chat(body()).frames is None  # only the first
+    engine.reset()
+    assert engine.handle_chat(body()).frames is not None  # counted from 1 again
+
+
+def test_split_utf8_without_such_a_character_splits_the_json() -> None:
+    engine = MockEngine(
+        load_text(scenario("[{fault: split_utf8, after_chunks: 0}]", "content: plain ascii")),
+        EngineConfig(seed=1),
+    )
+    frames = engine.handle_chat(body(stream=True)).frames
+    assert frames is not None and len(frames) == 2
+    assert frames[0].data.startswith(b"data: {") and not frames[0].data.endswith(b"\n\n")
+
+
+def test_dribble_keeps_a_scripted_interrupt() -> None:
+    engine = MockEngine(
+        load_text(
+            scenario(
+                "[{fault: dribble, bytes_per_second: 100000}]",
+                "content: one two three, stream: {interrupt: {after_chunks: 2}}",
+            )
+        ),
+        EngineConfig(seed=1),
+    )
+    frames = engine.handle_chat(body(stream=True)).frames
+    assert frames is not None and frames[-1].abort
+    assert all(len(f.data) <= 5000 for f in frames)
+    assert frames[0].delay == pytest.approx(5000 / 100000)
+
+
+def test_faults_leave_errors_and_other_kinds_alone() -> None:
+    engine = MockEngine(
+        load_text(
+            scenario(
+                "[{fault: malformed}, {fault: bad_tool_arguments}, {fault: no_done}]",
+                "content: hi",
+            )
+        ),
+        EngineConfig(seed=1),
+    )
+    plain = engine.handle_chat(body())  # neither a stream nor a tool call: nothing applies
+    assert json.loads(plain.body)["choices"][0]["message"]["content"] == "hi"
+    assert engine.journal[-1].fault is None
+    refused = engine.handle_chat(b"{")
+    assert refused.status == 400 and engine.journal[-1].fault is None
