@@ -224,6 +224,8 @@ class MockEngine:
             scenario, reply_index = found
             reply = self._pick(scenario, reply_index)
             delay = reply.delay_ms / 1000
+            if reply.timing is not None and self._trouble is not None:
+                delay = self._trouble.delay(reply, delay)
             if reply.raw is not None:
                 outcome = replay(reply.raw, reply.delay_ms, timing=self.config.recorded_timing)
             elif reply.error is not None:

@@ -482,14 +482,16 @@ def parse_reply(node: Node, base: Path) -> Reply | None:
         if others:
             node.child(others[0]).fail("a raw reply cannot also have " + ", ".join(others))
         raw = _raw(raw_node)
-        return Reply(raw=raw, delay_ms=_ms(node.get("delay_ms"))) if raw else None
+        delay = _ms(node.get("delay_ms"))
+        return Reply(raw=raw, delay_ms=delay, timing=reply_timing(node)) if raw else None
     present = [k for k in CHOICE_KEYS if k in node.value]
     if (error_node := node.get("error")) is not None:
         clash = present + [k for k in ("choices", "stream", "usage") if k in node.value]
         if clash:
             node.child(clash[0]).fail("an error reply cannot also have " + ", ".join(clash))
         error = _error(error_node)
-        return Reply(error=error, delay_ms=_ms(node.get("delay_ms"))) if error else None
+        delay = _ms(node.get("delay_ms"))
+        return Reply(error=error, delay_ms=delay, timing=reply_timing(node)) if error else None
     choices_node = node.get("choices")
     choices: list[ChoiceSpec] = []
     if choices_node is not None:

@@ -132,6 +132,11 @@ class Trouble:
         delay = fault.delay.draw(self.rng) if fault.delay is not None else 0.0
         return _refusal(error, fault.name, delay, extra)
 
+    def delay(self, reply: Reply, fixed: float) -> float:
+        """The wait before a reply's error: its `delay_ms` drawn, if it is a distribution."""
+        timing = reply.timing
+        return timing.delay.draw(self.rng) if timing and timing.delay else fixed
+
     def shape(
         self,
         outcome: Outcome,

@@ -166,11 +166,19 @@ def test_cli_timing_choices(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--timing: invalid choice: 'slow'" in err and "realistic" in err
 
 
-def _arrivals(client: openai.OpenAI) -> tuple[float, list[float]]:
+def _arrivals(client: openai.OpenAI) -> list[float]:
     started = time.monotonic()
     stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
-    times = [time.monotonic() - started for c in stream if c.choices and c.choices[0].delta.content]
-    return times[0], [b - a for a, b in itertools.pairwise(times)]
+    return [time.monotonic() - started for c in stream if c.choices and c.choices[0].delta.content]
+
+
+def _check_paced(arrivals: list[float]) -> None:
+    """Five tokens: the first after 300 ms, each next 50 ms after the one before (a chunk the
+    client reads late shortens the gap after it, not the stream)."""
+    assert len(arrivals) == 5
+    assert 0.3 <= arrivals[0] < 0.6
+    assert 0.5 <= arrivals[-1] < 0.9
+    assert all(b - a < 0.2 for a, b in itertools.pairwise(arrivals))
 
 
 PACED = scenario("content: one two three four five, stream: {ttft_ms: 300, tokens_per_second: 20}")
@@ -178,17 +186,35 @@ PACED = scenario("content: one two three four five, stream: {ttft_ms: 300, token
 
 def test_paced_stream_over_a_socket(live: Callable[..., Live]) -> None:
     server = live(PACED)
-    ttft, gaps = _arrivals(openai.OpenAI(base_url=server.url, api_key="k", max_retries=0))
-    assert 0.3 <= ttft < 0.6
-    # each gap is 50 ms; the client's own work on a chunk can shift one arrival a little
-    assert len(gaps) == 4 and all(0.02 <= g < 0.2 for g in gaps) and sum(gaps) >= 0.19
+    _check_paced(_arrivals(openai.OpenAI(base_url=server.url, api_key="k", max_retries=0)))
 
 
 def test_paced_stream_in_process() -> None:
     engine = MockEngine(load_text(PACED), EngineConfig(seed=1))
     with InProcessMock(engine, ["http://mock.test/v1"]):
         client = openai.OpenAI(base_url="http://mock.test/v1", api_key="k", max_retries=0)
-        ttft, gaps = _arrivals(client)
-    assert 0.3 <= ttft < 0.6
-    # each gap is 50 ms; the client's own work on a chunk can shift one arrival a little
-    assert len(gaps) == 4 and all(0.02 <= g < 0.2 for g in gaps) and sum(gaps) >= 0.19
+        arrivals = _arrivals(client)
+    _check_paced(arrivals)
+
+
+def test_error_and_recorded_replies_draw_their_delay() -> None:
+    text = """
+        version: 1
+        scenarios:
+          - name: failing
+            match: {last_user_message: fail}
+            reply: {error: 503, delay_ms: {min: 100, max: 200}}
+          - name: recorded
+            match: {last_user_message: raw}
+            reply: {raw: {status: 200, body: {ok: true}}, delay_ms: {min: 300, max: 400}}
+    """
+    engine = MockEngine(load_text(textwrap.dedent(text)), EngineConfig(seed=2))
+
+    def ask(text: str) -> float:
+        request = {"model": "m", "messages": [{"role": "user", "content": text}]}
+        return engine.handle_chat(json.dumps(request).encode()).delay
+
+    failing = [ask("fail") for _ in range(5)]
+    recorded = [ask("raw") for _ in range(5)]
+    assert all(0.1 <= d <= 0.2 for d in failing) and len(set(failing)) == 5
+    assert all(0.3 <= d <= 0.4 for d in recorded) and len(set(recorded)) == 5
