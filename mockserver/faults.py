@@ -119,20 +119,6 @@ class Fault:
             return STREAM
         return TOOLS if self.kind == "bad_tool_arguments" else OK
 
-    def applies(self, outcome: Outcome | None) -> bool:
-        """Whether this response is one the fault can break (and so counts as seen); every
-        request applies before there is a response (`outcome` None)."""
-        need = self.needs
-        if not need or outcome is None:
-            return True
-        if outcome.status != 200:
-            return False
-        if need == STREAM:
-            return outcome.frames is not None
-        if need == TOOLS:
-            return _has_arguments(outcome)
-        return True
-
 
 def _has_arguments(outcome: Outcome) -> bool:
     if outcome.frames is None:
@@ -257,6 +243,32 @@ def load_faults(path: str | Path) -> tuple[Fault, ...]:
 # -- deciding ---------------------------------------------------------------------------------
 
 
+_Plan = tuple[Fault, "Iterator[int] | None", float, int, int, frozenset[int], bool]
+"""What `Dice.pick` reads of a fault: the fault, its counter (None: drawn), its probability,
+`every`, `first`, `on_requests`, and whether it applies only to replies with tool calls."""
+_REQUEST, _FAILED, _PLAIN, _STREAMED = 0, 1, 2, 3
+"""What a fault is asked about: a request not yet answered, or an answer (error, plain, stream).
+A fault applies (and counts the request) when its `needs` fit: `http` every request, `reset`,
+`stall` and `dribble` every 200, stream faults streams, `bad_tool_arguments` tool calls."""
+
+
+def _kind_of(outcome: Outcome | None) -> int:
+    if outcome is None:
+        return _REQUEST
+    if outcome.status != 200:
+        return _FAILED
+    return _PLAIN if outcome.frames is None else _STREAMED
+
+
+def _applies(need: int, kind: int) -> bool:
+    """Whether a fault needing `need` applies to a request or answer of `kind`."""
+    if kind == _REQUEST or need == ANY:
+        return True
+    if kind == _FAILED:
+        return False
+    return need != STREAM or kind == _STREAMED
+
+
 class Dice:
     """Which fault fires on a request: counts per fault, draws from one seeded stream."""
 
@@ -264,7 +276,7 @@ class Dice:
         self.rng = rng
         self._lock = threading.Lock()
         self._counters: dict[int, Iterator[int]] = {}
-        self._plans: dict[int, tuple[_Plan, ...]] = {}
+        self._plans: dict[tuple[int, int], tuple[_Plan, ...]] = {}
         self._keep: list[tuple[Fault, ...]] = []
 
     def reset(self) -> None:
@@ -273,22 +285,26 @@ class Dice:
             self._counters.clear()
             self._plans.clear()
 
-    def _plan(self, faults: tuple[Fault, ...]) -> tuple[_Plan, ...]:
-        """What `pick` needs of each fault, built once a list (probability 0 never fires)."""
+    def _plan(self, faults: tuple[Fault, ...], kind: int) -> tuple[_Plan, ...]:
+        """The faults of a list that apply to a `kind` of answer, as `pick` reads them; built
+        once a list and kind (a probability of 0 never fires, so it is left out)."""
         with self._lock:
             plan = tuple(
                 (
                     f,
-                    f.needs,
                     self._counters.setdefault(id(f), itertools.count(1))
                     if f.when.counted
                     else None,
                     f.when.probability,
+                    f.when.every,
+                    f.when.first,
+                    f.when.on_requests,
+                    f.needs == TOOLS and kind != _REQUEST,
                 )
                 for f in faults
-                if f.when.counted or f.when.probability > 0.0
+                if (f.when.counted or f.when.probability > 0.0) and _applies(f.needs, kind)
             )
-            self._plans[id(faults)] = plan
+            self._plans[(id(faults), kind)] = plan
             self._keep.append(faults)  # the id stays theirs
         return plan
 
@@ -297,39 +313,28 @@ class Dice:
         request); every fault that applies counts the request and draws, so one fault firing
         does not shift the others' schedules.
 
-        The hot path of a server with faults: `Fault.applies` is inlined, and neither a
-        count (`next` of an `itertools.count`) nor a draw (`random()`) needs a lock, each
-        being one call the GIL keeps whole.
+        The hot path of a server with faults: which faults apply to which kind of answer is
+        worked out once, `When.fires` is inlined, and neither a count (`next` of an
+        `itertools.count`) nor a draw (`random()`) takes a lock, each being one call the GIL
+        keeps whole.
         """
-        plan = self._plans.get(id(faults))
+        kind = _kind_of(outcome)
+        plan = self._plans.get((id(faults), kind))
         if plan is None:
-            plan = self._plan(faults)
+            plan = self._plan(faults, kind)
         chosen = None
-        ok = streamed = False
-        if outcome is not None:
-            ok, streamed = outcome.status == 200, outcome.frames is not None
         random = self.rng.random
-        for fault, need, counter, p in plan:
-            if (
-                need
-                and outcome is not None
-                and (
-                    not ok
-                    or (need == STREAM and not streamed)
-                    or (need == TOOLS and not _has_arguments(outcome))
-                )
-            ):
+        for fault, counter, p, every, first, on_requests, tools in plan:
+            if tools and not _has_arguments(outcome):  # type: ignore[arg-type]
                 continue
             if counter is None:
                 fires = p >= 1.0 or random() < p
             else:
-                fires = fault.when.fires(next(counter), self.rng)
+                n = next(counter)
+                fires = n % every == 0 if every else n <= first if first else n in on_requests
             if fires and chosen is None:
                 chosen = fault
         return chosen
-
-
-_Plan = tuple[Fault, int, "Iterator[int] | None", float]
 
 
 # -- breaking ---------------------------------------------------------------------------------
