@@ -109,11 +109,14 @@ class _Window:
         return 0.0  # pragma: no cover - the loop ends with freed == 0
 
 
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The response headers of an admitted request, or the 429 of a refused one."""
+    """The `x-ratelimit-*` headers, and for a refused request its 429."""
 
-    headers: tuple[tuple[str, str], ...]
+    headers: Headers
     error: ApiError | None = None
 
 
@@ -190,29 +193,27 @@ class RateLimiter:
         return None
 
 
-def _headers(rule: RateLimit, window: _Window, now: float) -> tuple[tuple[str, str], ...]:
+_REQUESTS = tuple(f"x-ratelimit-{w}-requests".encode() for w in ("limit", "remaining", "reset"))
+_TOKENS = tuple(f"x-ratelimit-{w}-tokens".encode() for w in ("limit", "remaining", "reset"))
+_FRESH = b"1m0s"
+"""`x-ratelimit-reset-*` right after a request was counted: the window is full in a minute."""
+
+
+def _headers(rule: RateLimit, window: _Window, now: float) -> Headers:
     """`x-ratelimit-*`: limits, what is left, and when the window is back to full (the newest
     counted request leaves it)."""
-    full = duration(window.entries[-1][0] + WINDOW - now if window.entries else 0.0)
-    if rule.tpm is None:
-        return (
-            ("x-ratelimit-limit-requests", str(rule.rpm)),
-            ("x-ratelimit-remaining-requests", str(max((rule.rpm or 0) - len(window.entries), 0))),
-            ("x-ratelimit-reset-requests", full),
-        )
-    tokens = (
-        ("x-ratelimit-limit-tokens", str(rule.tpm)),
-        ("x-ratelimit-remaining-tokens", str(max(rule.tpm - window.tokens, 0))),
-        ("x-ratelimit-reset-tokens", full),
-    )
-    if rule.rpm is None:
-        return tokens
-    return (
-        ("x-ratelimit-limit-requests", str(rule.rpm)),
-        ("x-ratelimit-remaining-requests", str(max(rule.rpm - len(window.entries), 0))),
-        ("x-ratelimit-reset-requests", full),
-        *tokens,
-    )
+    newest = window.entries[-1][0] if window.entries else now - WINDOW
+    full = _FRESH if newest == now else duration(newest + WINDOW - now).encode()
+    out: Headers = ()
+    if rule.rpm is not None:
+        left = max(rule.rpm - len(window.entries), 0)
+        limit, remaining, reset = _REQUESTS
+        out = ((limit, b"%d" % rule.rpm), (remaining, b"%d" % left), (reset, full))
+    if rule.tpm is not None:
+        left = max(rule.tpm - window.tokens, 0)
+        limit, remaining, reset = _TOKENS
+        out += ((limit, b"%d" % rule.tpm), (remaining, b"%d" % left), (reset, full))
+    return out
 
 
 def _too_many(

@@ -26,7 +26,8 @@ from mockserver.timing import REALISTIC, TimingMode, pace
 
 RATE_LIMITED = "rate_limit"
 """The journal's `fault` for a request the rate limits refused."""
-Limits = tuple[tuple[str, str], ...]
+Limits = tuple[tuple[bytes, bytes], ...]
+"""The `x-ratelimit-*` headers of an admitted request (see `mockserver.ratelimit`)."""
 _LIMIT_NAMES = frozenset(
     f"x-ratelimit-{what}-{unit}".encode()
     for what in ("limit", "remaining", "reset")
@@ -50,7 +51,7 @@ def _refusal(error: ApiError, fault: str, delay: float = 0.0, extra: Limits = ()
         type=error.type,
         param=error.param,
         code=error.code,
-        headers=(*extra, *error.headers),
+        headers=(*((k.decode(), v.decode()) for k, v in extra), *error.headers),
         fault=fault,
         delay=delay,
     )
@@ -126,8 +127,8 @@ class Trouble:
             reset = duration(float(wait) / 1000) if wait and wait.isdigit() else "1s"
             extra = (
                 *extra,
-                ("x-ratelimit-remaining-requests", "0"),
-                ("x-ratelimit-reset-requests", reset),
+                (b"x-ratelimit-remaining-requests", b"0"),
+                (b"x-ratelimit-reset-requests", reset.encode()),
             )
         delay = fault.delay.draw(self.rng) if fault.delay is not None else 0.0
         return _refusal(error, fault.name, delay, extra)
@@ -163,7 +164,7 @@ class Trouble:
             outcome = break_stream(outcome, fault, self.rng, fault.error, request.model)
         if limits:
             headers = [h for h in outcome.headers if h[0] not in _LIMIT_NAMES]
-            headers += [(k.encode(), v.encode()) for k, v in limits]
+            headers += limits
             outcome = Outcome(outcome.status, headers, outcome.body, outcome.frames, outcome.delay)
         return outcome, fault.name if fault is not None else None
 

@@ -33,7 +33,7 @@ class Clock:
 
 def headers(decision: ratelimit.Decision | None) -> dict[str, str]:
     assert decision is not None
-    return dict(decision.headers)
+    return {k.decode(): v.decode() for k, v in decision.headers}
 
 
 def test_requests_count_down_then_429_until_the_oldest_leaves() -> None:
