@@ -276,14 +276,16 @@ class Dice:
         self.rng = rng
         self._lock = threading.Lock()
         self._counters: dict[int, Iterator[int]] = {}
-        self._plans: dict[tuple[int, int], tuple[_Plan, ...]] = {}
+        self._plans: tuple[dict[int, tuple[_Plan, ...]], ...] = ({}, {}, {}, {})
+        """By kind of answer, then by the id of a list of faults."""
         self._keep: list[tuple[Fault, ...]] = []
 
     def reset(self) -> None:
         """Every fault counts its requests from 1 again."""
         with self._lock:
             self._counters.clear()
-            self._plans.clear()
+            for plans in self._plans:
+                plans.clear()
 
     def _plan(self, faults: tuple[Fault, ...], kind: int) -> tuple[_Plan, ...]:
         """The faults of a list that apply to a `kind` of answer, as `pick` reads them; built
@@ -304,7 +306,7 @@ class Dice:
                 for f in faults
                 if (f.when.counted or f.when.probability > 0.0) and _applies(f.needs, kind)
             )
-            self._plans[(id(faults), kind)] = plan
+            self._plans[kind][id(faults)] = plan
             self._keep.append(faults)  # the id stays theirs
         return plan
 
@@ -319,7 +321,7 @@ class Dice:
         keeps whole.
         """
         kind = _kind_of(outcome)
-        plan = self._plans.get((id(faults), kind))
+        plan = self._plans[kind].get(id(faults))
         if plan is None:
             plan = self._plan(faults, kind)
         chosen = None
