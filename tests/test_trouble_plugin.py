@@ -70,3 +70,22 @@ def test_bad_settings_fail_the_test(pytester: pytest.Pytester) -> None:
             "*mockserver rate_limits: rpm must be a whole number from 1 to 10^12*",
         ]
     )
+
+
+def test_the_builder_writes_faults_and_timing() -> None:
+    from mockserver import builder
+    from mockserver.engine import EngineConfig, MockEngine
+
+    made = builder.scenario(
+        "built",
+        reply=builder.reply(
+            "one two", stream=builder.stream(ttft_ms={"min": 5, "max": 9}, tokens_per_second=100)
+        ),
+        faults=[{"fault": "http", "status": 500, "first": 1}],
+    )
+    assert made.faults[0].kind == "http" and made.replies[0].timing is not None
+    engine = MockEngine(builder.scenario_set(made), EngineConfig(seed=1))
+    body = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}'
+    assert engine.handle_chat(body).status == 500
+    frames = engine.handle_chat(body).frames
+    assert frames is not None and 0.005 <= frames[0].delay <= 0.009
