@@ -418,3 +418,38 @@ def test_faults_leave_errors_and_other_kinds_alone() -> None:
     assert engine.journal[-1].fault is None
     refused = engine.handle_chat(b"{")
     assert refused.status == 400 and engine.journal[-1].fault is None
+
+
+def test_stream_stall_then_drop_and_faults_skip_recorded_errors() -> None:
+    text = """
+        version: 1
+        scenarios:
+          - name: recorded failure
+            match: {last_user_message: raw}
+            faults: [{fault: reset}]
+            reply: {raw: {status: 500, body: {error: {message: boom}}}}
+          - name: s
+            faults: [{fault: stall, after_chunks: 1, stall_ms: 100, then: drop}]
+            reply: {content: one two}
+    """
+    engine = MockEngine(load_text(textwrap.dedent(text)), EngineConfig(seed=1))
+    frames = engine.handle_chat(body(stream=True)).frames
+    assert frames is not None and (frames[-1].delay, frames[-1].abort) == (0.1, True)
+    raw = json.dumps({"model": "m", "messages": [{"role": "user", "content": "raw"}]})
+    recorded = engine.handle_chat(raw.encode())
+    assert recorded.status == 500 and recorded.frames is None  # a reset needs a 200
+    assert [e.fault for e in engine.journal] == ["stall", None]
+
+
+def test_bad_arguments_of_a_legacy_function_call() -> None:
+    engine = MockEngine(
+        load_text(
+            scenario("[{fault: bad_tool_arguments}]", "tool_calls: [{name: f, arguments: {a: 1}}]")
+        ),
+        EngineConfig(seed=1),
+    )
+    request = {"model": "m", "messages": MESSAGES, "functions": [{"name": "f", "parameters": {}}]}
+    message = json.loads(engine.handle_chat(json.dumps(request).encode()).body)["choices"][0][
+        "message"
+    ]
+    assert message["function_call"]["arguments"] == '{"a'  # half of {"a":1}
