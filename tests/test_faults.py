@@ -453,3 +453,23 @@ def test_bad_arguments_of_a_legacy_function_call() -> None:
         "message"
     ]
     assert message["function_call"]["arguments"] == '{"a'  # half of {"a":1}
+
+
+def test_server_wide_stream_faults_follow_the_scenario_own(tmp_path: Path) -> None:
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("faults:\n  - {fault: no_done, name: server-no-done, every: 2}\n")
+    engine = MockEngine(
+        load_text(
+            scenario(
+                "[{fault: duplicate, on_requests: [2]}]",
+                "content: one two, stream: {ttft_ms: 50, tokens_per_second: 100, "
+                "interrupt: {after_chunks: 3}}",
+            )
+        ),
+        EngineConfig(seed=1, faults=load_faults(faults)),
+    )
+    outcomes = [engine.handle_chat(body(stream=True)) for _ in range(4)]
+    assert [e.fault for e in engine.journal] == [None, "duplicate", None, "server-no-done"]
+    for outcome in outcomes:  # paced, and still cut off where the scenario says
+        assert outcome.frames is not None and outcome.frames[-1].abort
+        assert outcome.frames[0].delay == 0.05

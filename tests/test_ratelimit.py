@@ -197,3 +197,14 @@ def test_sdk_sees_headers_count_down_and_keys_limited_apart(live: Callable[..., 
         (200, None),
     ]
     assert json.loads(journal[3].raw)["model"] == "gpt-4o"
+
+
+def test_engine_reset_empties_the_windows() -> None:
+    from mockserver.engine import EngineConfig, MockEngine
+    from mockserver.scenarios import load_text
+
+    engine = MockEngine(load_text(HELLO), EngineConfig(rate_limits=(RateLimit(rpm=1),)))
+    body = json.dumps({"model": "gpt-4o", "messages": MESSAGES}).encode()
+    assert [engine.handle_chat(body).status for _ in range(2)] == [200, 429]
+    engine.reset()
+    assert engine.handle_chat(body).status == 200
