@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mockserver.faults import Fault
 
 VERSION = 1
-FILE_KEYS = ("version", "scenarios", "strict", "recorded_at")
+FILE_KEYS = ("version", "scenarios", "strict", "recorded_at", "faults")
 SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after", "faults")
 CHOICE_KEYS = ("content", "refusal", "tool_calls", "function_call", "audio", "finish_reason")
 REPLY_KEYS = (
@@ -612,6 +612,11 @@ def parse_document(text: str, file: str, base: Path) -> tuple[list[Scenario], li
                         scenarios.append(scenario)
             else:
                 body.fail(f"expected a list of scenarios, got {describe(body.value)}")
+        if (f := root.get("faults")) is not None:  # the file's faults, after each scenario's
+            from mockserver.faults import parse_faults  # noqa: PLC0415 - see _scenario
+
+            shared = parse_faults(f)
+            scenarios = [replace(sc, faults=sc.faults + shared) for sc in scenarios]
     return scenarios, doc.problems
 
 

@@ -473,3 +473,47 @@ def test_server_wide_stream_faults_follow_the_scenario_own(tmp_path: Path) -> No
     for outcome in outcomes:  # paced, and still cut off where the scenario says
         assert outcome.frames is not None and outcome.frames[-1].abort
         assert outcome.frames[0].delay == 0.05
+
+
+def test_a_file_faults_break_every_scenario_of_the_file() -> None:
+    text = """
+        version: 1
+        faults: [{fault: http, status: 500, name: file-wide, every: 2}]
+        scenarios:
+          - name: a
+            match: {last_user_message: a}
+            reply: {content: A}
+          - name: b
+            reply: {content: B}
+    """
+    engine = MockEngine(load_text(textwrap.dedent(text)), EngineConfig(seed=1))
+
+    def ask(text: str) -> int:
+        request = {"model": "m", "messages": [{"role": "user", "content": text}]}
+        return engine.handle_chat(json.dumps(request).encode()).status
+
+    assert [ask("a"), ask("b"), ask("a"), ask("b")] == [200, 500, 200, 500]
+    assert [e.fault for e in engine.journal] == [None, "file-wide", None, "file-wide"]
+
+
+def test_the_same_seed_gives_the_same_bytes_on_the_wire(live: Callable[..., Live]) -> None:
+    import httpx
+
+    def run() -> tuple[list[str | None], list[bytes]]:
+        server = live(
+            scenario(CHAOS.replace("stall_ms: {median: 50, p99: 400}", "stall_ms: 1")),
+            seed=21,
+        )
+        seen = []
+        with httpx.Client(base_url=server.url) as client:
+            for n in range(12):
+                try:
+                    response = client.post("/chat/completions", content=body(stream=n % 3 > 0))
+                    seen.append(response.content)
+                except httpx.RemoteProtocolError:
+                    seen.append(b"<reset>")
+        return [e.fault for e in server.engine.journal], seen
+
+    first = run()
+    assert first == run()
+    assert len(set(first[0])) >= 3
