@@ -105,12 +105,15 @@ async def send_outcome(outcome: Outcome, send: Send, receive: Receive) -> None:
 
 async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) -> None:
     watcher: asyncio.Future[None] | None = None
+    loop = asyncio.get_running_loop()
+    due = loop.time()  # each frame is due its delay after the previous one was: no drift
     try:
         for frame in frames:
             if frame.delay > 0:
                 if watcher is None:
                     watcher = asyncio.ensure_future(_wait_disconnect(receive))
-                done, _ = await asyncio.wait({watcher}, timeout=frame.delay)
+                due += frame.delay
+                done, _ = await asyncio.wait({watcher}, timeout=max(due - loop.time(), 0))
                 if done:
                     return  # the client went away: stop writing
             if frame.abort:

@@ -105,16 +105,21 @@ def interrupt(after_chunks: int, *, error: Mapping[str, Json] | None = None) -> 
 def stream(
     *,
     chunk_size: int | None = None,
-    first_chunk_delay_ms: float | None = None,
-    chunk_delay_ms: float | None = None,
+    first_chunk_delay_ms: float | Mapping[str, float] | None = None,
+    chunk_delay_ms: float | Mapping[str, float] | None = None,
     interrupt: Mapping[str, Json] | None = None,
+    ttft_ms: float | Mapping[str, float] | None = None,
+    tokens_per_second: float | None = None,
 ) -> dict[str, Json]:
-    """How a streamed reply is cut and paced."""
+    """How a streamed reply is cut and paced (a delay may be a `{median, p99}` or `{min, max}`
+    distribution)."""
     return _keys(
         chunk_size=chunk_size,
         first_chunk_delay_ms=first_chunk_delay_ms,
         chunk_delay_ms=chunk_delay_ms,
         interrupt=interrupt,
+        ttft_ms=ttft_ms,
+        tokens_per_second=tokens_per_second,
     )
 
 
@@ -204,6 +209,7 @@ def scenario(
     optional: bool | None = None,
     strict: bool | None = None,
     where: tuple[str, int, Path] | None = None,
+    faults: Sequence[Mapping[str, Json]] | None = None,
 ) -> Scenario:
     """A scenario, exactly as the same keys in a YAML file would give it.
 
@@ -223,6 +229,7 @@ def scenario(
             else None
         ),
         after=after,
+        faults=[_plain(f, f"faults[{i}]") for i, f in enumerate(faults)] if faults else None,
     )
     if strict is not None and not isinstance(strict, bool):
         raise TypeError(f"strict: expected True or False, got {strict!r}")

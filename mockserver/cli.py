@@ -207,6 +207,39 @@ def _env_name(text: str) -> str:
     return text
 
 
+def _rate_limit(text: str) -> object:
+    from mockserver.ratelimit import parse_rate_limit
+
+    try:
+        return parse_rate_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_trouble_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--faults",
+        metavar="FILE",
+        help="a YAML file whose `faults:` apply to every chat completion (README, 'Faults')",
+    )
+    serve.add_argument(
+        "--timing",
+        choices=("instant", "realistic"),
+        default="instant",
+        help="instant (default): replies wait only what their scenario says; realistic: "
+        "replies without waits of their own stream like a model (ttft ~400 ms, 50 tokens/s)",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="rpm=N,tpm=N[,per=model|key|key+model|server][,model=NAME]: OpenAI-style limits "
+        "over a sliding minute (repeatable; per model by default)",
+    )
+
+
 def _add_recording_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--match-on",
@@ -361,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replay recorded streams with their recorded waits between events",
     )
+    _add_trouble_options(serve)
 
     _add_files_outside(serve)
 
@@ -390,11 +424,13 @@ def _listen(host: str, port: int) -> socket.socket | None:
 def _serve(args: argparse.Namespace) -> int:
     from mockserver.app import Admin, create_app
     from mockserver.engine import EngineConfig, MockEngine
+    from mockserver.faults import load_faults
     from mockserver.ids import SEEDED_EPOCH
     from mockserver.scenarios import load_scenarios
     from mockserver.server import base_url, serve
 
     scenarios = load_scenarios(args.paths, allow_files_outside=args.allow_files_outside)
+    faults = load_faults(args.faults) if args.faults else ()
     config = EngineConfig(
         seed=args.seed,
         models=tuple(args.model),
@@ -403,6 +439,9 @@ def _serve(args: argparse.Namespace) -> int:
         max_reply_size=args.max_reply_size,
         journal_bytes=args.journal_bytes,
         recorded_timing=args.recorded_timing,
+        faults=faults,
+        timing=args.timing,
+        rate_limits=tuple(args.rate_limit),
     )
     engine = MockEngine(scenarios, config)
     sock = _listen(args.host, args.port)

@@ -13,12 +13,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from mockserver import completions, journal, memo
+from mockserver import completions, journal, memo, trouble
 from mockserver.completions import Envelope, Stamp
 from mockserver.errors import ApiError, ScenarioError
+from mockserver.faults import Fault
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import HeaderIs, Matcher, ModelIs
 from mockserver.outcome import Outcome
+from mockserver.ratelimit import RateLimit
 from mockserver.request import ChatRequest, lazy, with_headers
 from mockserver.responses import (
     JSON_TYPE,
@@ -89,6 +91,11 @@ class EngineConfig:
     than this is journaled without its body."""
     recorded_timing: bool = False
     """Replay every recorded (`raw`) stream with its recorded waits, as `timing: true` does."""
+    faults: tuple[Fault, ...] = ()
+    """Server-wide faults (`--faults FILE`), after each scenario's own."""
+    timing: str = "instant"
+    """`realistic`: replies without waits of their own get `timing.REALISTIC`."""
+    rate_limits: tuple[RateLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,8 @@ class JournalEntry:
     api: str = "chat"
     """The API the request came through (`chat`, `responses`)."""
     omitted: int = 0
+    fault: str | None = None
+    """The fault applied to this request (its name), or `rate_limit`."""
 
     @lazy
     def body(self) -> JSON:
@@ -168,6 +177,13 @@ class MockEngine:
             1024, weigh=memo.template_weight
         )
         self.responses_api = ResponsesApi(self, self._ids, self._clock, self._padding)
+        self._trouble = self._trouble_for(self._list)
+
+    def _trouble_for(self, scenarios: Sequence[Scenario]) -> trouble.Trouble | None:
+        c = self.config
+        return trouble.for_engine(
+            scenarios, seed=c.seed, faults=c.faults, timing=c.timing, rate_limits=c.rate_limits
+        )
 
     # -- state -------------------------------------------------------------------------------
 
@@ -182,6 +198,8 @@ class MockEngine:
         with self._lock:
             self._state = self._fresh_state()
         self.responses_api.reset()
+        if self._trouble is not None:
+            self._trouble.reset()
 
     def add_scenarios(self, scenarios: Iterable[Scenario]) -> None:
         """Append scenarios while serving (a test adds inline ones after its first requests).
@@ -197,6 +215,8 @@ class MockEngine:
             self._has_next = any(s.after == "next" for s in self._list)
             self._needs_headers = _needs_headers(self._list)
             self._state.used.extend(0 for _ in added)
+            if self._trouble is None:
+                self._trouble = self._trouble_for(self._list)
 
     @property
     def journal(self) -> list[JournalEntry]:
@@ -276,18 +296,18 @@ class MockEngine:
         scenario = None
         reply_index = None
         delay = 0.0
+        limits = fault = None
         try:
             request = parse(raw, headers)
             if self.config.strict:
                 check_strict(request)
-            found = self._match(request)
-            if found is None and self.on_miss is not None and api == "chat":
-                found = self._retry(request, raw, headers)
-            if found is None:
-                raise self._no_match(request)
-            scenario, reply_index = found
+            if self._trouble is not None:
+                limits = self._trouble.admit(request, headers)
+            scenario, reply_index = self._find(request, raw, headers, api)
             reply = self._pick(scenario, reply_index)
             delay = reply.delay_ms / 1000
+            if reply.timing is not None and self._trouble is not None:
+                delay = self._trouble.delay(reply, delay)
             if reply.raw is not None:
                 outcome = replay(reply.raw, reply.delay_ms, timing=self.config.recorded_timing)
             elif reply.error is not None:
@@ -308,10 +328,17 @@ class MockEngine:
                         raw=raw,
                         headers=headers,
                         api=api,
+                        limits=limits,
                     )
                 outcome = render(request, scenario, reply, request_id, raw)
+            if self._trouble is not None:
+                outcome, fault = self._trouble.shape(
+                    outcome, request=request, scenario=scenario, reply=reply, limits=limits
+                )
         except ApiError as error:
             name = scenario.name if scenario else None
+            if isinstance(error, trouble.Refusal):
+                fault, delay = error.fault, error.delay
             self._record(
                 raw,
                 headers,
@@ -320,6 +347,7 @@ class MockEngine:
                 reply_index=reply_index,
                 error=error,
                 api=api,
+                fault=fault,
             )
             return error_outcome(error, request_id, delay)
         index = min(reply_index, len(scenario.replies) - 1)
@@ -330,6 +358,7 @@ class MockEngine:
             scenario=scenario.name,
             reply_index=index,
             api=api,
+            fault=fault,
         )
         return outcome
 
@@ -345,11 +374,20 @@ class MockEngine:
         raw: bytes,
         headers: tuple[tuple[bytes, bytes], ...],
         api: str,
+        limits: trouble.Limits | None,
     ) -> Outcome:
-        """A large reply, rendered (in a worker thread) and journaled."""
+        """A large reply, rendered (in a worker thread), shaped by any trouble, and journaled."""
+        fault = None
+        delay = reply.delay_ms / 1000
         try:
             outcome = render(request, scenario, reply, request_id, raw)
+            if self._trouble is not None:
+                outcome, fault = self._trouble.shape(
+                    outcome, request=request, scenario=scenario, reply=reply, limits=limits
+                )
         except ApiError as error:
+            if isinstance(error, trouble.Refusal):
+                fault, delay = error.fault, error.delay
             self._record(
                 raw,
                 headers,
@@ -358,13 +396,32 @@ class MockEngine:
                 reply_index=reply_index,
                 error=error,
                 api=api,
+                fault=fault,
             )
-            return error_outcome(error, request_id, reply.delay_ms / 1000)
+            return error_outcome(error, request_id, delay)
         index = min(reply_index, len(scenario.replies) - 1)
         self._record(
-            raw, headers, outcome.status, scenario=scenario.name, reply_index=index, api=api
+            raw,
+            headers,
+            outcome.status,
+            scenario=scenario.name,
+            reply_index=index,
+            api=api,
+            fault=fault,
         )
         return outcome
+
+    def _find(
+        self, request: ChatRequest, raw: bytes, headers: tuple[tuple[bytes, bytes], ...], api: str
+    ) -> tuple[Scenario, int]:
+        """The scenario that answers and its reply index, asking `on_miss` (chat) on a miss;
+        raises the no-match error when there is none."""
+        found = self._match(request)
+        if found is None and self.on_miss is not None and api == "chat":
+            found = self._retry(request, raw, headers)
+        if found is None:
+            raise self._no_match(request)
+        return found
 
     def _retry(
         self, request: ChatRequest, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]
@@ -407,6 +464,7 @@ class MockEngine:
         reply_index: int | None,
         error: ApiError | None = None,
         api: str = "chat",
+        fault: str | None = None,
     ) -> None:
         size = journal.cost(raw, headers)
         omitted = 0
@@ -422,6 +480,7 @@ class MockEngine:
             "error": error,
             "api": api,
             "omitted": omitted,
+            "fault": fault,
         }
         _set(entry, "__dict__", fields)
         with self._lock:

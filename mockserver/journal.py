@@ -117,6 +117,7 @@ def entry_json(entry: JournalEntry, read: Reader = _chat_reader) -> bytes:
         "unknown_fields": list(unknown),
         "api": entry.api,
         "error": entry.error.body()["error"] if entry.error else None,
+        "fault": entry.fault,
     }
     if entry.omitted:
         item["request_omitted_bytes"] = entry.omitted

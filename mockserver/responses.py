@@ -61,6 +61,7 @@ _ERROR_DEFAULTS: dict[int, tuple[str, str | None, str]] = {
         "The server had an error while processing your request. Sorry about that!",
     ),
     503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+    529: ("server_error", None, "The server is overloaded, please try again later."),
 }
 
 

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mockserver import audio
 from mockserver.errors import Problem, ScenarioError
 from mockserver.matching import Condition, ModelIs, parse_match
+from mockserver.timing import ReplyTiming, milliseconds, reply_timing
 from mockserver.wire import AUDIO_FORMATS, FINISH_REASONS, JSON
 from mockserver.yamlsource import Document, Node, describe, parse_yaml
 
+if TYPE_CHECKING:
+    from mockserver.faults import Fault
+
 VERSION = 1
-FILE_KEYS = ("version", "scenarios", "strict", "recorded_at")
-SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after")
+FILE_KEYS = ("version", "scenarios", "strict", "recorded_at", "faults")
+SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after", "faults")
 CHOICE_KEYS = (
     "content",
     "refusal",
@@ -49,7 +53,14 @@ EVENT_KEYS = ("data", "delay_ms", "event")
 TOOL_CALL_KEYS = ("name", "arguments", "id", "type", "input")
 AUDIO_KEYS = ("transcript", "file", "format", "id", "expires_in")
 ERROR_KEYS = ("status", "message", "type", "code", "param", "headers")
-STREAM_KEYS = ("chunk_size", "first_chunk_delay_ms", "chunk_delay_ms", "interrupt")
+STREAM_KEYS = (
+    "chunk_size",
+    "first_chunk_delay_ms",
+    "chunk_delay_ms",
+    "interrupt",
+    "ttft_ms",
+    "tokens_per_second",
+)
 INTERRUPT_KEYS = ("after_chunks", "error")
 USAGE_KEYS = (
     "prompt_tokens",
@@ -182,6 +193,8 @@ class Reply:
     system_fingerprint: str | None = None
     service_tier: str | None = None
     raw: RawReply | None = None
+    timing: ReplyTiming | None = None
+    """Waits drawn from distributions or paced per token (see `mockserver.timing`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +210,7 @@ class Scenario:
     strict: bool = False
     file: str = "<inline>"
     line: int | None = None
+    faults: tuple[Fault, ...] = ()
 
     @property
     def where(self) -> str:
@@ -264,7 +278,7 @@ def _int(node: Node, minimum: int | None = None, maximum: int | None = None) -> 
 
 
 def _ms(node: Node | None) -> float:
-    return 0.0 if node is None else node.milliseconds()
+    return 0.0 if node is None else milliseconds(node)
 
 
 def _str(node: Node | None, *, nullable: bool = False) -> str | None:
@@ -411,7 +425,7 @@ def _stream(node: Node | None) -> StreamSpec:
         interrupt = Interrupt(after_chunks=after or 0, error=error)
     return StreamSpec(
         chunk_size=size,
-        first_chunk_delay_ms=_ms(node.get("first_chunk_delay_ms")),
+        first_chunk_delay_ms=_ms(node.get("first_chunk_delay_ms") or node.get("ttft_ms")),
         chunk_delay_ms=_ms(node.get("chunk_delay_ms")),
         interrupt=interrupt,
     )
@@ -483,14 +497,16 @@ def parse_reply(node: Node, base: Path) -> Reply | None:
         if others:
             node.child(others[0]).fail("a raw reply cannot also have " + ", ".join(others))
         raw = _raw(raw_node)
-        return Reply(raw=raw, delay_ms=_ms(node.get("delay_ms"))) if raw else None
+        delay = _ms(node.get("delay_ms"))
+        return Reply(raw=raw, delay_ms=delay, timing=reply_timing(node)) if raw else None
     present = [k for k in CHOICE_KEYS if k in node.value]
     if (error_node := node.get("error")) is not None:
         clash = present + [k for k in ("choices", "stream", "usage") if k in node.value]
         if clash:
             node.child(clash[0]).fail("an error reply cannot also have " + ", ".join(clash))
         error = _error(error_node)
-        return Reply(error=error, delay_ms=_ms(node.get("delay_ms"))) if error else None
+        delay = _ms(node.get("delay_ms"))
+        return Reply(error=error, delay_ms=delay, timing=reply_timing(node)) if error else None
     choices_node = node.get("choices")
     choices: list[ChoiceSpec] = []
     if choices_node is not None:
@@ -524,6 +540,7 @@ def parse_reply(node: Node, base: Path) -> Reply | None:
         model=_str(node.get("model")),
         system_fingerprint=_str(node.get("system_fingerprint")),
         service_tier=_str(node.get("service_tier")),
+        timing=reply_timing(node),
     )
 
 
@@ -560,6 +577,9 @@ def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | No
     if optional is not None:
         optional.boolean()
     conditions = parse_match(m) if (m := node.get("match")) is not None else ()
+    from mockserver.faults import parse_faults  # noqa: PLC0415 - faults reads errors as we do
+
+    faults = parse_faults(f) if (f := node.get("faults")) is not None else ()
     if not replies:
         return None
     return Scenario(
@@ -572,6 +592,7 @@ def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | No
         strict=strict,
         file=node.doc.file,
         line=node.line,
+        faults=faults,
     )
 
 
@@ -617,6 +638,11 @@ def read_document(root: Node, base: Path) -> list[Scenario]:
                         scenarios.append(scenario)
             else:
                 body.fail(f"expected a list of scenarios, got {describe(body.value)}")
+        if (f := root.get("faults")) is not None:  # the file's faults, after each scenario's
+            from mockserver.faults import parse_faults  # noqa: PLC0415 - see _scenario
+
+            shared = parse_faults(f)
+            scenarios = [replace(sc, faults=sc.faults + shared) for sc in scenarios]
     return scenarios
 
 

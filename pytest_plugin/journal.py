@@ -84,6 +84,11 @@ class Call:
         return self.entry.status
 
     @property
+    def fault(self) -> str | None:
+        """The fault applied to this request (its name), `rate_limit`, or None."""
+        return self.entry.fault
+
+    @property
     def error(self) -> str | None:
         return self.entry.error.message if self.entry.error is not None else None
 
@@ -104,6 +109,8 @@ class Call:
         answer = f"-> {self.status}"
         if self.scenario is not None:
             answer += f" from scenario {self.scenario!r}"
+        if self.fault is not None:
+            answer += f" (fault {self.fault!r})"
         parts.append(answer)
         return " ".join(parts)
 

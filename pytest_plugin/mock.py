@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from mockserver import builder
 from mockserver.engine import EngineConfig, JournalEntry, MockEngine, OnMiss
+from mockserver.faults import load_faults
 from mockserver.inprocess import InProcessMock
+from mockserver.ratelimit import parse_rate_limit
 from mockserver.scenarios import Scenario, ScenarioSet, load_scenarios, load_text
 
 from .journal import Call, calls_of
@@ -42,7 +44,14 @@ class Mockserver:
         self.inprocess: InProcessMock | None = None
         self.engine = MockEngine(
             shared.extend(own).extend(cassette or ScenarioSet()),
-            EngineConfig(seed=settings.seed, models=settings.models, strict=settings.strict),
+            EngineConfig(
+                seed=settings.seed,
+                models=settings.models,
+                strict=settings.strict,
+                faults=load_faults(settings.faults) if settings.faults is not None else (),
+                timing=settings.timing,
+                rate_limits=tuple(parse_rate_limit(r) for r in settings.rate_limits),
+            ),
             on_miss=on_miss,
         )
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 MARKER = "mockserver"
 MARKER_HELP = (
     "mockserver(*scenario_paths, seed=None, models=(), strict=False, "
-    "assert_all_matched=True, assert_all_used=True, base_url=None, unmatched_hosts=None): "
+    "assert_all_matched=True, assert_all_used=True, base_url=None, unmatched_hosts=None, "
+    "faults=None, timing='instant', rate_limits=()): "
     "scenario files or folders for this test (relative to the test file's folder, else to "
     "mockserver_scenarios_dir) and the mock's settings. See the README, 'pytest plugin'."
 )
@@ -31,6 +32,9 @@ MARKER_KEYS = (
     "assert_all_used",
     "base_url",
     "unmatched_hosts",
+    "faults",
+    "timing",
+    "rate_limits",
 )
 STRICTNESS_DOC = 'README, section "Opting out of strictness"'
 
@@ -110,6 +114,11 @@ class Settings:
     assert_all_used: bool = True
     base_urls: tuple[str, ...] = ()
     unmatched_hosts: Unmatched = "passthrough"
+    faults: Path | None = None
+    """A `--faults` file: faults for every request of the test."""
+    timing: str = "instant"
+    rate_limits: tuple[str, ...] = ()
+    """`--rate-limit` rules, as the flag writes them (checked when the settings are read)."""
 
 
 class SettingsError(Exception):
@@ -161,6 +170,24 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _timing(value: Any) -> str:
+    if value not in ("instant", "realistic"):
+        raise SettingsError(f"mockserver timing must be instant or realistic, got {value!r}")
+    return str(value)
+
+
+def _rate_limits(value: Any) -> tuple[str, ...]:
+    from mockserver.ratelimit import parse_rate_limit
+
+    rules = _as_tuple(value)
+    for rule in rules:
+        try:
+            parse_rate_limit(rule)
+        except ValueError as exc:
+            raise SettingsError(f"mockserver rate_limits: {exc}") from None
+    return rules
+
+
 def _renamed(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
     """Marker arguments under their current names (`strict_params` is now `strict`)."""
     if "strict_params" not in kwargs:
@@ -191,6 +218,9 @@ def settings_for(item: pytest.Item) -> Settings:
         "assert_all_used": bool(config.getini("mockserver_assert_all_used")),
         "base_url": tuple(config.getini("mockserver_base_urls")),
         "unmatched_hosts": config.getini("mockserver_unmatched_hosts") or "passthrough",
+        "faults": None,
+        "timing": "instant",
+        "rate_limits": (),
     }
     shared: list[Path] = []
     own: list[Path] = []
@@ -214,7 +244,11 @@ def settings_for(item: pytest.Item) -> Settings:
             "mockserver unmatched_hosts must be passthrough or refuse, "
             f"got {values['unmatched_hosts']!r}"
         )
+    faults = values["faults"]
     return Settings(
+        faults=_resolve(faults, item, folder) if faults is not None else None,
+        timing=_timing(values["timing"]),
+        rate_limits=_rate_limits(values["rate_limits"]),
         shared_paths=tuple(dict.fromkeys(shared)),
         own_paths=tuple(p for p in dict.fromkeys(own) if p not in shared),
         seed=_seed(values["seed"], "mockserver seed"),

@@ -1,0 +1,253 @@
+"""Timing models: delays drawn from distributions, and streams paced per token.
+
+A delay in a scenario is a number of milliseconds, or a distribution drawn afresh for every
+response from the server's seeded random stream (a seeded run replays the same waits):
+
+- `{median: 400, p99: 1500}`: lognormal with that median and 99th percentile;
+- `{min: 100, max: 300}`: uniform.
+
+A stream may say `ttft_ms` (time to first token: the role chunk and the first token arrive
+then) and `tokens_per_second` (each next chunk follows `1/tokens_per_second` later); the
+finish, usage and `[DONE]` events ride with the last token, so writes still coalesce where no
+wait is needed. `--timing realistic` gives replies without timing of their own
+`REALISTIC` (and non-streamed replies the wait their tokens would have taken).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from mockserver.outcome import Frame, Outcome
+from mockserver.yamlsource import Document, Node, describe
+
+TimingMode = Literal["instant", "realistic"]
+TIMING_MODES = ("instant", "realistic")
+Z99 = 2.3263478740408408
+"""The standard normal's 99th percentile: p99 = median * exp(sigma * Z99)."""
+MAX_DELAY_MS = 3_600_000.0
+"""No delay (fixed, or any draw) is longer than an hour: every wait ends."""
+MAX_TOKENS_PER_SECOND = 1_000_000.0
+DELAY_KEYS = ("median", "p99", "min", "max")
+_COMPLETION_TOKENS = re.compile(rb'"completion_tokens":(\d+)')
+
+
+@dataclass(frozen=True, slots=True)
+class Delay:
+    """A delay in milliseconds: fixed (`spread` 0), lognormal or uniform."""
+
+    kind: Literal["fixed", "lognormal", "uniform"]
+    a: float
+    """fixed: the value; lognormal: the median; uniform: the minimum."""
+    b: float = 0.0
+    """lognormal: the p99; uniform: the maximum."""
+
+    @property
+    def typical_ms(self) -> float:
+        """The value a single fixed number stands for (the median, or the middle)."""
+        return self.a if self.kind != "uniform" else (self.a + self.b) / 2
+
+    def draw(self, rng: random.Random) -> float:
+        """One delay in seconds."""
+        if self.kind == "fixed":
+            ms = self.a
+        elif self.kind == "uniform":
+            ms = rng.uniform(self.a, self.b)
+        else:
+            sigma = math.log(self.b / self.a) / Z99 if self.b > self.a else 0.0
+            ms = rng.lognormvariate(math.log(self.a), sigma) if sigma else self.a
+        return min(ms, MAX_DELAY_MS) / 1000
+
+
+def _number(node: Node, key: str) -> float | None:
+    child = node.get(key)
+    if child is None:
+        node.fail(f"missing required key '{key}'")
+        return None
+    value = child.value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        child.fail(f"expected a number of milliseconds >= 0, got {describe(value)}")
+        return None
+    if value > MAX_DELAY_MS:
+        child.fail(f"expected at most {MAX_DELAY_MS:.0f} ms (an hour), got {value}")
+        return None
+    return float(value)
+
+
+def parse_delay(node: Node) -> Delay | None:
+    """A number of milliseconds, `{median, p99}` or `{min, max}`; None (and a problem) else."""
+    value = node.value
+    if not isinstance(value, dict):
+        ms = node.milliseconds()
+        if ms > MAX_DELAY_MS:
+            node.fail(f"expected at most {MAX_DELAY_MS:.0f} ms (an hour), got {ms:g}")
+            return None
+        return Delay("fixed", ms)
+    if not node.check_keys(DELAY_KEYS):
+        return None
+    lognormal = "median" in value or "p99" in value
+    if lognormal and ("min" in value or "max" in value):
+        node.fail("a delay is either {median, p99} (lognormal) or {min, max} (uniform)")
+        return None
+    return _lognormal(node) if lognormal else _uniform(node)
+
+
+def _lognormal(node: Node) -> Delay | None:
+    median, p99 = _number(node, "median"), _number(node, "p99")
+    if median is None or p99 is None:
+        return None
+    if median <= 0 or p99 < median:
+        node.fail(f"expected 0 < median <= p99, got median {median:g} and p99 {p99:g}")
+        return None
+    return Delay("lognormal", median, p99)
+
+
+def _uniform(node: Node) -> Delay | None:
+    low, high = _number(node, "min"), _number(node, "max")
+    if low is None or high is None:
+        return None
+    if high < low:
+        node.fail(f"expected min <= max, got min {low:g} and max {high:g}")
+        return None
+    return Delay("uniform", low, high)
+
+
+def milliseconds(node: Node) -> float:
+    """What `delay_ms` and its like stand for as one number (the median of a distribution)."""
+    delay = parse_delay(node)
+    return 0.0 if delay is None else delay.typical_ms
+
+
+def _quiet(node: Node) -> Node:
+    """The same value in a throwaway document: problems are reported once, by `milliseconds`."""
+    doc = Document(node.doc.file, node.doc.key_lines, node.doc.item_lines)
+    return Node(node.value, doc, node.line, node.path)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTiming:
+    """A reply's waits that are not fixed numbers, or are paced by tokens."""
+
+    delay: Delay | None = None
+    first: Delay | None = None
+    gap: Delay | None = None
+    """Between chunks: `chunk_delay_ms`, or `1/tokens_per_second`."""
+
+
+REALISTIC = ReplyTiming(first=Delay("lognormal", 400.0, 1500.0), gap=Delay("fixed", 1000 / 50))
+"""`--timing realistic`: a first token after about 400 ms (p99 1.5 s), then 50 tokens/s."""
+
+
+def _drawn(node: Node | None) -> Delay | None:
+    """The delay of a key when it is a distribution (fixed numbers stay as they are)."""
+    if node is None or not isinstance(node.value, dict):
+        return None
+    return parse_delay(_quiet(node))
+
+
+def reply_timing(reply: Node) -> ReplyTiming | None:
+    """A reply's timing when it needs drawing or pacing; None when its numbers say it all."""
+    if not isinstance(reply.value, dict):
+        return None
+    stream = reply.get("stream")
+    stream = stream if stream is not None and isinstance(stream.value, dict) else None
+    delay = _drawn(reply.get("delay_ms"))
+    first = gap = None
+    if stream is not None:
+        first = _drawn(stream.get("ttft_ms")) or _drawn(stream.get("first_chunk_delay_ms"))
+        gap = _drawn(stream.get("chunk_delay_ms"))
+        tps = stream.get("tokens_per_second")
+        if tps is not None:
+            rate = tps.value
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, int | float)
+                or not 0 < rate <= MAX_TOKENS_PER_SECOND
+            ):
+                tps.fail(
+                    f"expected a number of tokens per second > 0 and <= "
+                    f"{MAX_TOKENS_PER_SECOND:.0f}, got {describe(rate)}"
+                )
+            elif "chunk_delay_ms" in stream.value:
+                tps.fail("give either tokens_per_second or chunk_delay_ms, not both")
+            else:
+                gap = Delay("fixed", 1000 / rate)
+                start = stream.get("ttft_ms") or stream.get("first_chunk_delay_ms")
+                if first is None and start is not None:  # a plain reply waits for it too
+                    first = parse_delay(_quiet(start))
+        if "ttft_ms" in stream.value and "first_chunk_delay_ms" in stream.value:
+            stream.child("ttft_ms").fail("give either ttft_ms or first_chunk_delay_ms, not both")
+    if delay is None and first is None and gap is None:
+        return None
+    return ReplyTiming(delay=delay, first=first, gap=gap)
+
+
+# -- pacing -----------------------------------------------------------------------------------
+
+_NOT_LAST = b'"finish_reason":null'
+_ROLE = b'"role":"assistant"'
+
+
+def split_events(data: bytes) -> list[bytes]:
+    """SSE events, each with its blank line (JSON chunks hold no raw newlines)."""
+    parts = data.split(b"\n\n")
+    events = [p + b"\n\n" for p in parts[:-1]]
+    if parts[-1]:
+        events.append(parts[-1])
+    return events
+
+
+def events_of(outcome: Outcome) -> list[Frame]:
+    """A stream's frames, one an event (the first of a frame keeps the frame's wait)."""
+    out: list[Frame] = []
+    for frame in outcome.frames or ():
+        if frame.abort:
+            out.append(frame)
+            continue
+        for n, event in enumerate(split_events(frame.data)):
+            out.append(Frame(frame.delay if n == 0 else 0.0, event))
+    return out
+
+
+def coalesce(frames: list[Frame]) -> tuple[Frame, ...]:
+    """Frames with no wait between them joined into one write."""
+    out: list[Frame] = []
+    for frame in frames:
+        if out and not frame.delay and not frame.abort and not out[-1].abort:
+            last = out[-1]
+            out[-1] = Frame(last.delay, last.data + frame.data)
+        else:
+            out.append(frame)
+    return tuple(out)
+
+
+def pace(outcome: Outcome, timing: ReplyTiming, rng: random.Random) -> Outcome:
+    """The outcome with `timing`'s waits drawn: the delay, the first chunk, each next one."""
+    delay = timing.delay.draw(rng) if timing.delay is not None else outcome.delay
+    if outcome.frames is None:
+        if timing.first is not None:  # a plain reply comes when its last token would
+            delay += timing.first.draw(rng)
+            if timing.gap is not None and (found := _COMPLETION_TOKENS.search(outcome.body)):
+                delay += timing.gap.draw(rng) * max(int(found.group(1)) - 1, 0)
+        return Outcome(outcome.status, outcome.headers, outcome.body, delay=delay)
+    events = events_of(outcome)
+    if not events:
+        return Outcome(outcome.status, outcome.headers, frames=outcome.frames, delay=delay)
+    last = len(events) - 1
+    while last > 0 and _NOT_LAST not in events[last].data:
+        last -= 1  # the finish, usage and [DONE] events ride with the last token
+    paced: list[Frame] = []
+    for n, event in enumerate(events):
+        if event.abort or n > last:
+            wait = event.delay
+        elif n == 0:
+            wait = timing.first.draw(rng) if timing.first is not None else event.delay
+        elif n == 1 and _ROLE in events[0].data:
+            wait = 0.0  # the role chunk comes with the first token
+        else:
+            wait = timing.gap.draw(rng) if timing.gap is not None else event.delay
+        paced.append(Frame(wait, event.data, event.abort))
+    return Outcome(outcome.status, outcome.headers, frames=coalesce(paced), delay=delay)

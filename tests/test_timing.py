@@ -1,0 +1,220 @@
+"""Timing models: distributions drawn from the seed, streams paced per token, --timing."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import statistics
+import textwrap
+import time
+from collections.abc import Callable
+
+import openai
+import pytest
+
+from mockserver import cli
+from mockserver.engine import EngineConfig, MockEngine
+from mockserver.errors import ScenarioError
+from mockserver.inprocess import InProcessMock
+from mockserver.scenarios import load_text
+from mockserver.timing import Delay, split_events
+from tests.conftest import Live
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def scenario(reply: str) -> str:
+    return textwrap.dedent(
+        f"""
+        version: 1
+        scenarios:
+          - name: s
+            reply: {{{reply}}}
+        """
+    )
+
+
+def body(stream: bool = False) -> bytes:
+    return json.dumps({"model": "gpt-4o", "messages": MESSAGES, "stream": stream}).encode()
+
+
+def test_distributions_have_the_asked_median_and_p99() -> None:
+    rng = random.Random(5)
+    draws = sorted(Delay("lognormal", 400, 1500).draw(rng) for _ in range(20_000))
+    assert statistics.median(draws) == pytest.approx(0.400, rel=0.03)
+    assert draws[int(len(draws) * 0.99)] == pytest.approx(1.500, rel=0.06)
+    uniform = [Delay("uniform", 100, 300).draw(rng) for _ in range(2000)]
+    assert 0.1 <= min(uniform) < 0.11 and 0.29 < max(uniform) <= 0.3
+    assert Delay("fixed", 250).draw(rng) == 0.25
+    assert Delay("lognormal", 10, 10).draw(rng) == 0.01
+    assert Delay("uniform", 100, 300).typical_ms == 200
+
+
+def test_a_stream_is_paced_per_token() -> None:
+    engine = MockEngine(
+        load_text(
+            scenario("content: one two three four, stream: {ttft_ms: 200, tokens_per_second: 50}")
+        ),
+        EngineConfig(seed=1),
+    )
+    frames = engine.handle_chat(body(stream=True)).frames
+    assert frames is not None
+    assert [round(f.delay, 6) for f in frames] == [0.2, 0.02, 0.02, 0.02]
+    first = split_events(frames[0].data)
+    assert len(first) == 2 and b'"role":"assistant"' in first[0] and b'"one"' in first[1]
+    last = split_events(frames[-1].data)  # the finish chunk and [DONE] ride with the last token
+    assert (
+        b'" four"' in last[0]
+        and b'"finish_reason":"stop"' in last[1]
+        and last[2] == (b"data: [DONE]\n\n")
+    )
+
+
+def test_a_plain_reply_waits_as_long_as_its_tokens() -> None:
+    engine = MockEngine(
+        load_text(
+            scenario("content: one two three four, stream: {ttft_ms: 200, tokens_per_second: 10}")
+        ),
+        EngineConfig(seed=1),
+    )
+    assert engine.handle_chat(body()).delay == pytest.approx(0.2 + 3 * 0.1)
+
+
+def test_drawn_delays_follow_the_seed() -> None:
+    text = scenario(
+        "content: one two, delay_ms: {min: 10, max: 50}, "
+        "stream: {ttft_ms: {median: 400, p99: 1500}, chunk_delay_ms: {min: 1, max: 9}}"
+    )
+
+    def waits(seed: int) -> list[tuple[float, ...]]:
+        engine = MockEngine(load_text(text), EngineConfig(seed=seed))
+        outcomes = [engine.handle_chat(body(stream=n % 2 == 0)) for n in range(6)]
+        return [(o.delay, *(f.delay for f in o.frames or ())) for o in outcomes]
+
+    first = waits(3)
+    assert first == waits(3)
+    assert first != waits(4)
+    assert all(0.01 <= w[0] <= 0.05 for w in first[::2])  # streams: delay_ms, then ttft
+    assert all(w[0] > 0.01 for w in first[1::2])  # plain replies wait for their last token
+    assert len({w[1] for w in first[::2]}) == 3  # a fresh ttft for every stream
+
+
+def test_realistic_timing_is_a_default_only() -> None:
+    text = """
+        version: 1
+        scenarios:
+          - name: plain
+            match: {last_user_message: plain}
+            reply: {content: one two three}
+          - name: own
+            match: {last_user_message: own}
+            reply: {content: one two three, stream: {chunk_delay_ms: 1}}
+    """
+    engine = MockEngine(load_text(textwrap.dedent(text)), EngineConfig(seed=1, timing="realistic"))
+
+    def ask(text: str, stream: bool) -> object:
+        request = {"model": "m", "messages": [{"role": "user", "content": text}], "stream": stream}
+        return engine.handle_chat(json.dumps(request).encode())
+
+    plain = ask("plain", True)
+    assert plain.frames is not None  # type: ignore[attr-defined]
+    delays = [f.delay for f in plain.frames]  # type: ignore[attr-defined]
+    assert 0.05 < delays[0] < 10 and delays[1:] == [0.02, 0.02]
+    assert ask("plain", False).delay > 0.05  # type: ignore[attr-defined]
+    own = ask("own", True)
+    untouched = MockEngine(load_text(textwrap.dedent(text)), EngineConfig(seed=1))
+    request = {"model": "m", "messages": [{"role": "user", "content": "own"}], "stream": True}
+    instant = untouched.handle_chat(json.dumps(request).encode())
+    assert instant.frames is not None and len(instant.frames) > 2
+    assert [f.delay for f in own.frames] == [f.delay for f in instant.frames]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        ("content: a, delay_ms: {median: 5}", "reply.delay_ms: missing required key 'p99'"),
+        ("content: a, delay_ms: {median: 10, p99: 5}", "expected 0 < median <= p99"),
+        ("content: a, delay_ms: {min: 5, max: 1}", "expected min <= max"),
+        ("content: a, delay_ms: {median: 5, max: 9}", "either {median, p99}"),
+        ("content: a, delay_ms: {mean: 5}", "unknown key 'mean'"),
+        ("content: a, delay_ms: 4000000", "expected at most 3600000 ms"),
+        ("content: a, delay_ms: {min: 0, max: 4000000}", "expected at most 3600000 ms"),
+        ("content: a, stream: {tokens_per_second: 0}", "tokens per second > 0"),
+        (
+            "content: a, stream: {tokens_per_second: 5, chunk_delay_ms: 1}",
+            "either tokens_per_second or chunk_delay_ms",
+        ),
+        (
+            "content: a, stream: {ttft_ms: 5, first_chunk_delay_ms: 1}",
+            "either ttft_ms or first_chunk_delay_ms",
+        ),
+    ],
+)
+def test_timing_problems_name_the_key(reply: str, problem: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_text(scenario(reply), "t.yaml")
+    assert problem in str(caught.value)
+    assert str(caught.value).startswith("t.yaml:")
+    assert len(caught.value.problems) == 1  # said once
+
+
+def test_cli_timing_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "scenarios", "--timing", "slow"])
+    err = capsys.readouterr().err
+    assert "--timing: invalid choice: 'slow'" in err and "realistic" in err
+
+
+def _arrivals(client: openai.OpenAI) -> list[float]:
+    started = time.monotonic()
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    return [time.monotonic() - started for c in stream if c.choices and c.choices[0].delta.content]
+
+
+def _check_paced(arrivals: list[float]) -> None:
+    """Five tokens: the first after 300 ms, each next 50 ms after the one before (a chunk the
+    client reads late shortens the gap after it, not the stream)."""
+    assert len(arrivals) == 5
+    assert 0.3 <= arrivals[0] < 0.6
+    assert 0.5 <= arrivals[-1] < 0.9
+    assert all(b - a < 0.2 for a, b in itertools.pairwise(arrivals))
+
+
+PACED = scenario("content: one two three four five, stream: {ttft_ms: 300, tokens_per_second: 20}")
+
+
+def test_paced_stream_over_a_socket(live: Callable[..., Live]) -> None:
+    server = live(PACED)
+    _check_paced(_arrivals(openai.OpenAI(base_url=server.url, api_key="k", max_retries=0)))
+
+
+def test_paced_stream_in_process() -> None:
+    engine = MockEngine(load_text(PACED), EngineConfig(seed=1))
+    with InProcessMock(engine, ["http://mock.test/v1"]):
+        client = openai.OpenAI(base_url="http://mock.test/v1", api_key="k", max_retries=0)
+        arrivals = _arrivals(client)
+    _check_paced(arrivals)
+
+
+def test_error_and_recorded_replies_draw_their_delay() -> None:
+    text = """
+        version: 1
+        scenarios:
+          - name: failing
+            match: {last_user_message: fail}
+            reply: {error: 503, delay_ms: {min: 100, max: 200}}
+          - name: recorded
+            match: {last_user_message: raw}
+            reply: {raw: {status: 200, body: {ok: true}}, delay_ms: {min: 300, max: 400}}
+    """
+    engine = MockEngine(load_text(textwrap.dedent(text)), EngineConfig(seed=2))
+
+    def ask(text: str) -> float:
+        request = {"model": "m", "messages": [{"role": "user", "content": text}]}
+        return engine.handle_chat(json.dumps(request).encode()).delay
+
+    failing = [ask("fail") for _ in range(5)]
+    recorded = [ask("raw") for _ in range(5)]
+    assert all(0.1 <= d <= 0.2 for d in failing) and len(set(failing)) == 5
+    assert all(0.3 <= d <= 0.4 for d in recorded) and len(set(recorded)) == 5
