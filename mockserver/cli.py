@@ -211,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replay recorded streams with their recorded waits between events",
     )
+    serve.add_argument(
+        "--profile",
+        choices=("openai", "vllm"),
+        help="the server to speak as (default: what the scenario files declare, else openai)",
+    )
+    serve.add_argument(
+        "--reasoning-field",
+        choices=("reasoning", "reasoning_content", "both"),
+        default="reasoning",
+        help="where the vllm profile sends reasoning (default reasoning)",
+    )
 
     check = commands.add_parser("check", help="validate scenario files and exit")
     check.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
@@ -247,6 +258,8 @@ def _serve(args: argparse.Namespace) -> int:
         strict=args.strict,
         max_body_size=args.max_body_size,
         recorded_timing=args.recorded_timing,
+        profile=args.profile,
+        reasoning_field=args.reasoning_field,
     )
     app = create_app(MockEngine(scenarios, config))
     sock = _listen(args.host, args.port)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from mockserver import completions, memo
-from mockserver.completions import Envelope, Stamp
-from mockserver.errors import ApiError, ScenarioError
+from mockserver import completions, memo, profiles
+from mockserver.completions import Stamp
+from mockserver.errors import ApiError, Problem, ScenarioError
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import HeaderIs, Matcher
 from mockserver.outcome import Outcome
@@ -61,6 +61,11 @@ class EngineConfig:
     journal_size: int = 10_000
     recorded_timing: bool = False
     """Replay every recorded (`raw`) stream with its recorded waits, as `timing: true` does."""
+    profile: str | None = None
+    """The server the mock speaks as (`mockserver.profiles`); None: the one the scenario
+    files declare, else `openai`."""
+    reasoning_field: str = "reasoning"
+    """Where the `vllm` profile sends reasoning: `reasoning`, `reasoning_content` or `both`."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,8 @@ class JournalEntry:
     scenario: str | None = None
     reply_index: int | None = None
     error: ApiError | None = None
+    notes: tuple[str, ...] = ()
+    """What the profile said about the request (e.g. vLLM's ignored `guided_*` fields)."""
 
     @lazy
     def body(self) -> JSON:
@@ -116,6 +123,13 @@ class MockEngine:
     ) -> None:
         self.config = config or EngineConfig()
         self.scenarios = scenarios
+        declared = scenarios.profile
+        if self.config.profile and declared and declared != self.config.profile:
+            raise ScenarioError(profile_clash(scenarios, self.config.profile))
+        self.profile = profiles.get(
+            self.config.profile or declared or "openai",
+            profiles.Options(reasoning_field=self.config.reasoning_field),
+        )
         self.on_miss = on_miss
         self._list: Sequence[Scenario] = scenarios.scenarios
         self._matcher = Matcher(self._list)
@@ -147,6 +161,9 @@ class MockEngine:
         `ScenarioError` (the `ScenarioSet` refuses it) and adds nothing.
         """
         added = tuple(scenarios)
+        clash = ScenarioSet(tuple(s for s in added if s.profile not in (None, self.profile.name)))
+        if clash.scenarios:
+            raise ScenarioError(profile_clash(clash, self.profile.name))
         with self._lock:
             self.scenarios = self.scenarios.extend(added)
             self._list = self.scenarios.scenarios
@@ -178,7 +195,11 @@ class MockEngine:
             return self.list_models()
         if route.startswith("/models/") and method == "GET":
             return self.get_model(unquote(route[len("/models/") :]))
-        return error_outcome(unknown_url(method, path), self._ids.request())
+        return self._error(unknown_url(method, path), self._ids.request())
+
+    def _error(self, error: ApiError, request_id: str, delay: float = 0.0) -> Outcome:
+        """An error response in the profile's error body."""
+        return error_outcome(error, request_id, delay, body=self.profile.error_body(error))
 
     # -- chat completions --------------------------------------------------------------------
 
@@ -189,8 +210,10 @@ class MockEngine:
         scenario = None
         reply_index = None
         delay = 0.0
+        notes: tuple[str, ...] = ()
         try:
             request = self._parse(raw, headers)
+            notes = request.notes
             if self.config.strict:
                 check_strict(request)
             found = self._match(request)
@@ -210,11 +233,19 @@ class MockEngine:
         except ApiError as error:
             name = scenario.name if scenario else None
             self._record(
-                raw, headers, error.status, scenario=name, reply_index=reply_index, error=error
+                raw,
+                headers,
+                error.status,
+                scenario=name,
+                reply_index=reply_index,
+                error=error,
+                notes=notes,
             )
-            return error_outcome(error, request_id, delay)
+            return self._error(error, request_id, delay)
         index = min(reply_index, len(scenario.replies) - 1)
-        self._record(raw, headers, outcome.status, scenario=scenario.name, reply_index=index)
+        self._record(
+            raw, headers, outcome.status, scenario=scenario.name, reply_index=index, notes=notes
+        )
         return outcome
 
     def _retry(
@@ -241,7 +272,7 @@ class MockEngine:
         """The request a body holds; a body seen before is parsed only once (see `memo`)."""
         request = self._parsed.get(raw)
         if request is None:
-            request = parse_chat_request(decode_body(raw), ())
+            request = self.profile.parse(raw)
             if self._parsed.offer(raw, len(raw)):
                 self._parsed.put(raw, request)
         if self._needs_headers and headers:
@@ -257,6 +288,7 @@ class MockEngine:
         scenario: str | None,
         reply_index: int | None,
         error: ApiError | None = None,
+        notes: tuple[str, ...] = (),
     ) -> None:
         entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
         _set(
@@ -269,6 +301,7 @@ class MockEngine:
                 "scenario": scenario,
                 "reply_index": reply_index,
                 "error": error,
+                "notes": notes,
             },
         )
         with self._lock:
@@ -410,15 +443,16 @@ class MockEngine:
         delay = reply.delay_ms / 1000
         headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
-            body = completions.completion_body(request, stamp, resolved_choices, usage)
+            body = self.profile.completion_body(request, stamp, resolved_choices, usage)
             return Outcome(200, headers, body, delay=delay)
-        envelope = Envelope.for_stream(request, stamp, self._padding, offset)
-        events = completions.chunk_events(
+        events = self.profile.chunk_events(
             request,
+            stamp,
             resolved_choices,
-            envelope,
+            usage,
+            padding=self._padding,
+            offset=offset,
             chunk_size=reply.stream.chunk_size,
-            usage_=usage if request.include_usage else None,
         )
         return Outcome(200, headers, frames=frames(reply, events, stamp.model), delay=delay)
 
@@ -435,7 +469,7 @@ class MockEngine:
         return tuple(names)
 
     def _model(self, name: str) -> Model:
-        return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "mockserver"}
+        return self.profile.model(name, MODEL_CREATED)
 
     def list_models(self) -> Outcome:
         body = {"object": "list", "data": [self._model(n) for n in self.model_names()]}
@@ -448,8 +482,22 @@ class MockEngine:
                 message=f"The model `{name}` does not exist or you do not have access to it.",
                 code="model_not_found",
             )
-            return error_outcome(error, self._ids.request())
+            return self._error(error, self._ids.request())
         return json_outcome(self._model(name), self._ids.request())
+
+
+def profile_clash(scenarios: ScenarioSet, profile: str) -> tuple[Problem, ...]:
+    """A problem for each scenario whose file declares another profile than the server's."""
+    return tuple(
+        Problem(
+            s.file,
+            s.line,
+            "profile",
+            f"this file declares profile {s.profile!r}, but the server runs profile {profile!r}",
+        )
+        for s in scenarios.scenarios
+        if s.profile not in (None, profile)
+    )
 
 
 def _needs_headers(scenarios: Iterable[Scenario]) -> bool:

@@ -42,7 +42,13 @@ class Mockserver:
         self.inprocess: InProcessMock | None = None
         self.engine = MockEngine(
             shared.extend(own).extend(cassette or ScenarioSet()),
-            EngineConfig(seed=settings.seed, models=settings.models, strict=settings.strict),
+            EngineConfig(
+                seed=settings.seed,
+                models=settings.models,
+                strict=settings.strict,
+                profile=settings.profile,
+                reasoning_field=settings.reasoning_field,
+            ),
             on_miss=on_miss,
         )
 
