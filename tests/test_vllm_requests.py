@@ -312,9 +312,9 @@ def test_bad_profile_flags_say_what_is_allowed(
 def test_serve_profile_vllm_as_a_process(tmp_path: Path) -> None:
     scenario = tmp_path / "s.yaml"
     scenario.write_text("version: 1\nscenarios:\n  - reply: {content: hi, reasoning: hmm}\n")
+    flags = ("--port", "0", "--profile", "vllm", "--reasoning-field", "both")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mockserver", "serve", str(scenario), "--port", "0"]
-        + ["--profile", "vllm", "--reasoning-field", "both"],
+        [sys.executable, "-m", "mockserver", "serve", str(scenario), *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
