@@ -124,13 +124,16 @@ class VllmProfile:
     def parse(self, raw: bytes) -> ChatRequest:
         body = decode_body(raw)
         notes = rules.check(body)
-        request = parse_chat_request(rules.accept(body), ())
-        if not notes:
+        accepted = rules.accept(body)
+        request = parse_chat_request(accepted, ())
+        if not notes and accepted is body:
             return request
         for note in notes:
             log.warning("vllm profile: %s", note)
         values = dict(request.__dict__)
         values["notes"] = notes
+        values["body"] = body  # matching compares what was sent (a recording holds it)
+        values.pop("messages_key", None)
         return build_request(values)
 
     def error_body(self, error: ApiError) -> bytes:
