@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 from mockserver import completions, tokens
 from mockserver.completions import ResolvedChoice, Stamp, encode, interleave
@@ -200,40 +201,43 @@ class VllmProfile:
     def completion_body(
         self, request: ChatRequest, stamp: Stamp, choices: Sequence[ResolvedChoice], usage: Usage
     ) -> bytes:
+        """`ChatCompletionResponse.model_dump()`, keys in its field order, built from pieces."""
         wants_ids = request.body.get("return_token_ids") is True
         prompt_top = request.body.get("prompt_logprobs")
-        body = {
-            "id": stamp.id,
-            "object": "chat.completion",
-            "created": stamp.created,
-            "model": stamp.model,
-            "choices": [
-                {
-                    "index": choice.index,
-                    "message": self._message(choice),
-                    "logprobs": _logprobs(choice, request.top_logprobs)
-                    if request.logprobs
-                    else None,
-                    "finish_reason": choice.finish_reason,
-                    "stop_reason": choice.stop_reason,
-                    "token_ids": completion_token_ids(choice) if wants_ids else None,
-                    "routed_experts": None,
-                }
-                for choice in choices
-            ],
-            "service_tier": None,
-            "system_fingerprint": None,
-            "usage": _usage(usage, details=True),
-            "prompt_logprobs": _prompt_logprobs(request, max(prompt_top, 0))
+        listed = ",".join(
+            self._choice_json(choice, request.logprobs, request.top_logprobs, wants_ids)
+            for choice in choices
+        )
+        prompt_logprobs = (
+            encode(_prompt_logprobs(request, max(prompt_top, 0)))
             if type(prompt_top) is int
-            else None,
-            "prompt_token_ids": prompt_token_ids(request) if wants_ids else None,
-            "prompt_text": None,
-            "kv_transfer_params": None,
-            "ec_transfer_params": None,
-            "metrics": None,
-        }
-        return encode(body).encode()
+            else "null"
+        )
+        prompt_ids = encode(prompt_token_ids(request)) if wants_ids else "null"
+        return (
+            f'{{"id":"{stamp.id}","object":"chat.completion","created":{stamp.created},'
+            f'"model":{encode(stamp.model)},"choices":[{listed}],"service_tier":null,'
+            f'"system_fingerprint":null,"usage":{encode(_usage(usage, details=True))},'
+            f'"prompt_logprobs":{prompt_logprobs},"prompt_token_ids":{prompt_ids},'
+            '"prompt_text":null,"kv_transfer_params":null,"ec_transfer_params":null,'
+            '"metrics":null}'
+        ).encode()
+
+    @lru_cache(maxsize=4096)  # noqa: B019 (one profile per engine; choices repeat)
+    def _choice_json(
+        self, choice: ResolvedChoice, logprobs: bool, top: int, wants_ids: bool
+    ) -> str:
+        return encode(
+            {
+                "index": choice.index,
+                "message": self._message(choice),
+                "logprobs": _logprobs(choice, top) if logprobs else None,
+                "finish_reason": choice.finish_reason,
+                "stop_reason": choice.stop_reason,
+                "token_ids": completion_token_ids(choice) if wants_ids else None,
+                "routed_experts": None,
+            }
+        )
 
     # -- streams -------------------------------------------------------------------------
 
@@ -309,8 +313,7 @@ class VllmProfile:
             if not text:
                 continue
             for piece in completions._pieces(text, size):
-                plain = _decode(piece)
-                count = tokens.count(plain)
+                plain, count = _decoded(piece)
                 generated += count
                 if field == "reasoning":
                     thought += count
@@ -326,8 +329,8 @@ class VllmProfile:
             )
             yield piece_chunk(head, "", None), False, generated, thought
             for piece in completions._pieces(call.arguments, size):
-                plain = _decode(piece)
-                generated += tokens.count(plain)
+                plain, count = _decoded(piece)
+                generated += count
                 delta = f'"tool_calls":[{{"index":{k},"function":{{"arguments":{piece}}}}}]'
                 yield piece_chunk(delta, plain, None), False, generated, thought
         stop = encode(choice.stop_reason)
@@ -343,9 +346,11 @@ class VllmProfile:
         )
 
 
-def _decode(piece: str) -> str:
+@lru_cache(maxsize=4096)
+def _decoded(piece: str) -> tuple[str, int]:
+    """A pre-encoded stream piece's text and token count (pieces repeat across replies)."""
     text: str = json.loads(piece)
-    return text
+    return text, tokens.count(text)
 
 
 def _logprobs(choice: ResolvedChoice, top: int) -> JSON:

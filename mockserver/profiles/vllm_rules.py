@@ -283,9 +283,22 @@ def _tools(tools: JSON) -> JSON:
     return fixed
 
 
+def _needs_rewrite(message: dict[str, JSON]) -> bool:
+    content = message.get("content")
+    if message.get("role") != "assistant":
+        return content == []
+    return (
+        content is None
+        or content == []
+        or message.get("tool_calls") == []
+        or "reasoning" in message
+        or "reasoning_content" in message
+    )
+
+
 def _message(message: JSON) -> JSON:
     """One history message in the form OpenAI's validator reads, or itself when it is one."""
-    if type(message) is not dict:
+    if type(message) is not dict or not _needs_rewrite(message):
         return message
     role = message.get("role")
     changed = dict(message)
@@ -298,7 +311,7 @@ def _message(message: JSON) -> JSON:
         changed["content"] = None if role == "assistant" and changed.get("tool_calls") else ""
     if role == "assistant" and changed.get("content") is None and not _acts(changed):
         changed["content"] = ""
-    return changed if changed != message else message
+    return changed
 
 
 def _acts(message: dict[str, JSON]) -> bool:
@@ -310,18 +323,16 @@ def _acts(message: dict[str, JSON]) -> bool:
 
 def accept(body: dict[str, JSON]) -> dict[str, JSON]:
     """The body with vLLM's accepted shapes rewritten for OpenAI's validator (the same dict
-    when nothing needs it)."""
+    when nothing needs it: the usual request costs a scan of its messages and tools)."""
     out = body
     tools = body.get("tools")
     if tools == []:
         out = {k: v for k, v in body.items() if k != "tools"}
-    elif type(tools) is list:
-        fixed = _tools(tools)
-        if fixed != tools:
-            out = {**body, "tools": fixed}
+    elif type(tools) is list and any(
+        type(t) is dict and t.get("type", "") != "function" for t in tools
+    ):
+        out = {**body, "tools": _tools(tools)}
     messages = body.get("messages")
-    if type(messages) is list:
-        rewritten = [_message(m) for m in messages]
-        if any(a is not b for a, b in zip(rewritten, messages, strict=True)):
-            out = {**out, "messages": rewritten}
+    if type(messages) is list and any(type(m) is dict and _needs_rewrite(m) for m in messages):
+        out = {**out, "messages": [_message(m) for m in messages]}
     return out
