@@ -85,6 +85,8 @@ class JournalEntry:
     error: ApiError | None = None
     notes: tuple[str, ...] = ()
     """What the profile said about the request (e.g. vLLM's ignored `guided_*` fields)."""
+    profile: str = "openai"
+    """The profile that read the request (it reads it again for `request`)."""
 
     @lazy
     def body(self) -> JSON:
@@ -100,6 +102,8 @@ class JournalEntry:
         if self.body is None:
             return None
         try:
+            if self.profile != "openai":
+                return with_headers(profiles.get(self.profile).parse(self.raw), self.headers)
             return parse_chat_request(self.body, self.headers)
         except ApiError:
             return None
@@ -302,6 +306,7 @@ class MockEngine:
                 "reply_index": reply_index,
                 "error": error,
                 "notes": notes,
+                "profile": self.profile.name,
             },
         )
         with self._lock:

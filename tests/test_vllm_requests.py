@@ -336,3 +336,21 @@ def test_serve_profile_vllm_as_a_process(tmp_path: Path) -> None:
         assert process.stdout is not None and process.stderr is not None
         process.stdout.close()
         process.stderr.close()
+
+
+def test_strict_vllm_knows_vllms_fields() -> None:
+    engine = MockEngine(load_text(ANY), EngineConfig(profile="vllm", strict=True))
+    assert chat(engine, top_k=5, guided_regex="a+", request_id="r1")[0] == 200
+    status, raw = chat(engine, top_kk=5)
+    error = json.loads(raw)["error"]
+    assert (status, error["param"], error["code"]) == (400, "top_kk", 400)
+    openai_strict = MockEngine(load_text(ANY), EngineConfig(strict=True))
+    assert chat(openai_strict, top_k=5)[0] == 400
+
+
+def test_journal_reads_vllm_requests_back() -> None:
+    vllm, _ = engines()
+    chat(vllm, tools=[{"function": TOOL["function"]}])
+    request = vllm.journal[-1].request
+    assert request is not None and request.tools == ("get_weather",)
+    assert request.body["tools"] == [{"function": TOOL["function"]}]

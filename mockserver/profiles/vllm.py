@@ -127,13 +127,16 @@ class VllmProfile:
         notes = rules.check(body)
         accepted = rules.accept(body)
         request = parse_chat_request(accepted, ())
-        if not notes and accepted is body:
+        unknown = request.unknown_fields
+        known = [f for f in unknown if f in rules.FIELDS]
+        if not notes and accepted is body and not known:
             return request
         for note in notes:
             log.warning("vllm profile: %s", note)
         values = dict(request.__dict__)
         values["notes"] = notes
         values["body"] = body  # matching compares what was sent (a recording holds it)
+        values["unknown_fields"] = tuple(f for f in unknown if f not in rules.FIELDS)
         values.pop("messages_key", None)
         return build_request(values)
 

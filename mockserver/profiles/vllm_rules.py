@@ -199,6 +199,22 @@ def _string(value: JSON, param: str) -> None:
         _type(param, "a valid string")
 
 
+OTHER_FIELDS = frozenset(
+    {
+        "documents",
+        "request_id",
+        "return_prompt_text",
+        "return_token_offsets",
+        "return_mm_kwargs",
+        "logprob_token_ids",
+        "watermarking",
+        "truncation_side",
+        "routed_experts_prompt_start",
+        "repetition_detection",
+        "stream_interval",
+    }
+)
+"""vLLM request fields this mock takes as they come (not checked, not unknown)."""
 CHECKS: dict[str, Callable[[JSON, str], None]] = {
     "top_k": _top_k,
     "min_p": _min_p,
@@ -219,6 +235,8 @@ CHECKS: dict[str, Callable[[JSON, str], None]] = {
     **dict.fromkeys(STRINGS, _string),
 }
 """vLLM's own request fields and their checks (each gets a non-null value)."""
+FIELDS = frozenset(CHECKS) | _GUIDED | OTHER_FIELDS
+"""Every top-level field vLLM knows besides OpenAI's: not unknown under `vllm` (`--strict`)."""
 
 
 def check(body: dict[str, JSON]) -> tuple[str, ...]:
