@@ -125,6 +125,8 @@ def choice(
     tool_calls: Sequence[Mapping[str, Json]] | None = None,
     audio: str | Mapping[str, Json] | None = None,
     finish_reason: str | None = None,
+    reasoning: str | None = None,
+    harmony: Sequence[Mapping[str, Json]] | None = None,
 ) -> dict[str, Json]:
     """One choice of a reply with several (`reply(choices=[...])`)."""
     return _keys(
@@ -133,6 +135,8 @@ def choice(
         tool_calls=tool_calls,
         audio=audio,
         finish_reason=finish_reason,
+        reasoning=reasoning,
+        harmony=harmony,
     )
 
 
@@ -145,6 +149,8 @@ def reply(
     tool_calls: Sequence[Mapping[str, Json]] | None = None,
     audio: str | Mapping[str, Json] | None = None,
     finish_reason: str | None = None,
+    reasoning: str | None = None,
+    harmony: Sequence[Mapping[str, Json]] | None = None,
     choices: Sequence[Mapping[str, Json]] | None = None,
     usage: Mapping[str, Json] | None = None,
     headers: Mapping[str, str | None] | None = None,
@@ -164,6 +170,8 @@ def reply(
         tool_calls=tool_calls,
         audio=audio,
         finish_reason=finish_reason,
+        reasoning=reasoning,
+        harmony=harmony,
         choices=choices,
         usage=usage,
         headers=headers,

@@ -506,3 +506,35 @@ def test_guided_fields_are_noted_in_journal_and_log(
     assert any("guided_json" in r.getMessage() for r in caplog.records)
     chat(engine, messages=ask("think"))
     assert engine.journal[-1].notes == ()
+
+
+def test_reasoning_per_choice_and_openai_schema_under_openai() -> None:
+    from tests.support import schema_errors
+
+    text = """
+version: 1
+scenarios:
+  - reply:
+      choices:
+        - {content: a, reasoning: "first thought"}
+        - {content: b}
+"""
+    vllm = MockEngine(load_text(text), EngineConfig(profile="vllm"))
+    choices = json.loads(chat(vllm, n=2)[1])["choices"]
+    assert [c["message"]["reasoning"] for c in choices] == ["first thought", None]
+    openai_ = MockEngine(load_text(text))
+    body = json.loads(chat(openai_, n=2)[1])
+    assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == 2
+    assert schema_errors("CreateChatCompletionResponse", body) == []
+
+
+def test_builder_takes_reasoning_and_harmony() -> None:
+    from mockserver.builder import reply, scenario, scenario_set
+
+    made = scenario_set(
+        scenario("r", reply=reply("hi", reasoning="thought")),
+        scenario("h", reply=reply(harmony=[{"channel": "final", "content": "done"}])),
+    )
+    first, second = (s.replies[0].choices[0] for s in made.scenarios)
+    assert (first.content, first.reasoning) == ("hi", "thought")
+    assert (second.content, second.reasoning) == ("done", None)
