@@ -538,3 +538,33 @@ def test_builder_takes_reasoning_and_harmony() -> None:
     first, second = (s.replies[0].choices[0] for s in made.scenarios)
     assert (first.content, first.reasoning) == ("hi", "thought")
     assert (second.content, second.reasoning) == ("done", None)
+
+
+def test_named_tool_choice_finishes_with_stop_and_include_reasoning_false_hides(
+    engine: MockEngine,
+) -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather"}}]
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    body = json.loads(chat(engine, messages=ask("weather"), tools=tools, tool_choice=named)[1])
+    assert body["choices"][0]["finish_reason"] == "stop"
+    last = list(
+        events(
+            chat(engine, messages=ask("weather"), tools=tools, tool_choice=named, stream=True)[1]
+        )
+    )[-1]
+    assert last["choices"][0]["finish_reason"] == "stop"
+    auto = json.loads(chat(engine, messages=ask("weather"), tools=tools)[1])
+    assert auto["choices"][0]["finish_reason"] == "tool_calls"
+    hidden = json.loads(chat(engine, messages=ask("think"), include_reasoning=False)[1])
+    assert hidden["choices"][0]["message"]["reasoning"] is None
+    assert hidden["usage"]["completion_tokens_details"]["reasoning_tokens"] == 9
+    streamed = chat(
+        engine,
+        messages=ask("think"),
+        include_reasoning=False,
+        stream=True,
+        stream_options={"continuous_usage_stats": True},
+    )[1]
+    chunks = list(events(streamed))
+    assert not any("reasoning" in c["choices"][0]["delta"] for c in chunks if c["choices"])
+    assert chunks[-1]["usage"]["completion_tokens_details"]["reasoning_tokens"] == 9

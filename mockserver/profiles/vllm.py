@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from functools import lru_cache
 
 from mockserver import completions, tokens
@@ -183,7 +184,7 @@ class VllmProfile:
     def _reasoning(self, text: str | None) -> dict[str, JSON]:
         return dict.fromkeys(self._reasoning_keys, text)
 
-    def _message(self, choice: ResolvedChoice) -> dict[str, JSON]:
+    def _message(self, choice: ResolvedChoice, hide: bool) -> dict[str, JSON]:
         message: dict[str, JSON] = {
             "role": "assistant",
             "content": choice.content,
@@ -198,7 +199,7 @@ class VllmProfile:
             message["function_call"] = openai.get("function_call")
         if choice.tool_calls:
             message["tool_calls"] = [completions._call_json(c) for c in choice.tool_calls]
-        message.update(self._reasoning(choice.reasoning))
+        message.update(self._reasoning(None if hide else choice.reasoning))
         return message
 
     def completion_body(
@@ -207,8 +208,11 @@ class VllmProfile:
         """`ChatCompletionResponse.model_dump()`, keys in its field order, built from pieces."""
         wants_ids = request.body.get("return_token_ids") is True
         prompt_top = request.body.get("prompt_logprobs")
+        named, hide = _named(request), request.body.get("include_reasoning") is False
         listed = ",".join(
-            self._choice_json(choice, request.logprobs, request.top_logprobs, wants_ids)
+            self._choice_json(
+                choice, request.logprobs, request.top_logprobs, wants_ids, named=named, hide=hide
+            )
             for choice in choices
         )
         prompt_logprobs = (
@@ -228,14 +232,21 @@ class VllmProfile:
 
     @lru_cache(maxsize=4096)  # noqa: B019 (one profile per engine; choices repeat)
     def _choice_json(
-        self, choice: ResolvedChoice, logprobs: bool, top: int, wants_ids: bool
+        self,
+        choice: ResolvedChoice,
+        logprobs: bool,
+        top: int,
+        wants_ids: bool,
+        *,
+        named: bool,
+        hide: bool,
     ) -> str:
         return encode(
             {
                 "index": choice.index,
-                "message": self._message(choice),
+                "message": self._message(choice, hide),
                 "logprobs": _logprobs(choice, top) if logprobs else None,
-                "finish_reason": choice.finish_reason,
+                "finish_reason": _finish(choice, named),
                 "stop_reason": choice.stop_reason,
                 "token_ids": completion_token_ids(choice) if wants_ids else None,
                 "routed_experts": None,
@@ -292,6 +303,9 @@ class VllmProfile:
         """(choice JSON, first chunk?, completion tokens so far, of them reasoning) per chunk."""
         i = choice.index
         generated = thought = 0
+        if request.body.get("include_reasoning") is False and choice.reasoning:
+            generated = thought = tokens.count(choice.reasoning)  # thought, not shown
+            choice = replace(choice, reasoning=None)
 
         def piece_chunk(delta: str, text: str, field: str | None) -> str:
             lp = "null"
@@ -341,12 +355,26 @@ class VllmProfile:
         yield (
             (
                 f'{{"index":{i},"delta":{{}},"logprobs":null,"finish_reason":'
-                f'"{choice.finish_reason}","stop_reason":{stop},"token_ids":{last_ids}}}'
+                f'"{_finish(choice, _named(request))}","stop_reason":{stop},'
+                f'"token_ids":{last_ids}}}'
             ),
             False,
             max(generated, 1),
             thought,
         )
+
+
+def _named(request: ChatRequest) -> bool:
+    """Whether `tool_choice` names a tool (vLLM then finishes with `stop`)."""
+    return request.forced_tool is not None
+
+
+def _finish(choice: ResolvedChoice, named: bool) -> str:
+    """vLLM's finish reason: `tool_calls` for calls the model chose, `stop` for a named tool
+    (chat_completion/serving.py, "In OpenAI's API, when a tool is called...")."""
+    if named and choice.finish_reason == "tool_calls":
+        return "stop"
+    return choice.finish_reason
 
 
 @lru_cache(maxsize=4096)
