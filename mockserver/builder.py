@@ -131,6 +131,7 @@ def choice(
     audio: str | Mapping[str, Json] | None = None,
     finish_reason: str | None = None,
     reasoning: str | None = None,
+    harmony: Sequence[Mapping[str, Json]] | None = None,
 ) -> dict[str, Json]:
     """One choice of a reply with several (`reply(choices=[...])`)."""
     return _keys(
@@ -140,6 +141,7 @@ def choice(
         audio=audio,
         finish_reason=finish_reason,
         reasoning=reasoning,
+        harmony=harmony,
     )
 
 
@@ -153,6 +155,7 @@ def reply(
     audio: str | Mapping[str, Json] | None = None,
     finish_reason: str | None = None,
     reasoning: str | None = None,
+    harmony: Sequence[Mapping[str, Json]] | None = None,
     choices: Sequence[Mapping[str, Json]] | None = None,
     usage: Mapping[str, Json] | None = None,
     headers: Mapping[str, str | None] | None = None,
@@ -173,6 +176,7 @@ def reply(
         audio=audio,
         finish_reason=finish_reason,
         reasoning=reasoning,
+        harmony=harmony,
         choices=choices,
         usage=usage,
         headers=headers,

@@ -395,6 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay recorded streams with their recorded waits between events",
     )
     _add_trouble_options(serve)
+    serve.add_argument(
+        "--profile",
+        choices=("openai", "vllm"),
+        help="the server to speak as (default: what the scenario files declare, else openai)",
+    )
+    serve.add_argument(
+        "--reasoning-field",
+        choices=("reasoning", "reasoning_content", "both"),
+        default="reasoning",
+        help="where the vllm profile sends reasoning (default reasoning)",
+    )
 
     _add_files_outside(serve)
 
@@ -442,6 +453,8 @@ def _serve(args: argparse.Namespace) -> int:
         faults=faults,
         timing=args.timing,
         rate_limits=tuple(args.rate_limit),
+        profile=args.profile,
+        reasoning_field=args.reasoning_field,
     )
     engine = MockEngine(scenarios, config)
     sock = _listen(args.host, args.port)

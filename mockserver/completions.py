@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mockserver import audio, memo, tokens
 from mockserver.errors import ApiError
@@ -19,6 +20,7 @@ from mockserver.scenarios import ChoiceSpec, Reply, ToolCallSpec
 from mockserver.wire import JSON, Choice, Logprobs, Message, Usage
 
 SCENARIO_ERROR = "mockserver_scenario_error"
+T = TypeVar("T")
 
 
 encode: Callable[[JSON], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -64,6 +66,10 @@ class ResolvedChoice:
     function_call: ToolCall | None
     audio: Spoken | None
     finish_reason: str
+    reasoning: str | None = None
+    """Reasoning text: sent only by profiles that show it, counted in usage by all."""
+    stop_reason: str | None = None
+    """The stop string that ended the text (vLLM's `stop_reason`), if one did."""
 
 
 def scenario_error(message: str) -> ApiError:
@@ -76,18 +82,19 @@ def scenario_error(message: str) -> ApiError:
     )
 
 
-def _cut(text: str, request: ChatRequest) -> tuple[str, str | None]:
-    """Apply `stop` sequences and the token limit the request sets, as the model would."""
-    finish = None
+def _cut(text: str, request: ChatRequest) -> tuple[str, str | None, str | None]:
+    """Apply `stop` sequences and the token limit the request sets, as the model would:
+    the text, the finish reason it forces, the stop string that ended it."""
+    finish = matched = None
     for stop in request.stop:
         at = text.find(stop) if stop else -1
         if at >= 0:
-            text, finish = text[:at], "stop"
+            text, finish, matched = text[:at], "stop", stop
     if request.max_tokens is not None:
         pieces = tokens.split(text)
         if len(pieces) > request.max_tokens:
-            text, finish = "".join(pieces[: request.max_tokens]), "length"
-    return text, finish
+            text, finish, matched = "".join(pieces[: request.max_tokens]), "length", None
+    return text, finish, matched
 
 
 def _spoken(
@@ -148,9 +155,9 @@ def resolve(
                 request, choice, transcript, new_id=audio_id, created=created, where=where
             )
             content = None
-        cut = None
+        cut = matched = None
         if content is not None:
-            content, cut = _cut(content, request)
+            content, cut, matched = _cut(content, request)
         calls = tuple(_call(spec, tool_call_id) for spec in choice.tool_calls)
         legacy = _call(choice.function_call, tool_call_id) if choice.function_call else None
         if request.uses_functions and calls and legacy is None:
@@ -158,7 +165,9 @@ def resolve(
         if finish is None:
             finish = cut or ("tool_calls" if calls else "function_call" if legacy else "stop")
         resolved_choices.append(
-            ResolvedChoice(index, content, refusal, calls, legacy, spoken, finish)
+            ResolvedChoice(
+                index, content, refusal, calls, legacy, spoken, finish, choice.reasoning, matched
+            )
         )
     return resolved_choices
 
@@ -237,8 +246,10 @@ def reply_size(request: ChatRequest, reply: Reply) -> int:
 
 
 def _completion_tokens(resolved: ResolvedChoice) -> tuple[int, int]:
-    """(completion tokens, of which audio) for one choice."""
+    """(completion tokens, of which audio) for one choice (reasoning tokens included)."""
     total = tokens.count(resolved.content or "") + tokens.count(resolved.refusal or "")
+    if resolved.reasoning:
+        total += tokens.count(resolved.reasoning)
     for call in resolved.tool_calls:
         total += 3 + tokens.count(call.name) + tokens.count(call.arguments)
     if resolved.function_call is not None:
@@ -254,11 +265,13 @@ def usage(
     request: ChatRequest, resolved_choices: Sequence[ResolvedChoice], pinned: dict[str, JSON] | None
 ) -> Usage:
     """Token counts from the mock tokenizer; any field the scenario pins wins."""
-    completion = spoken = 0
+    completion = spoken = thought = 0
     for resolved in resolved_choices:
         c, s = _completion_tokens(resolved)
         completion += c
         spoken += s
+        if resolved.reasoning:
+            thought += tokens.count(resolved.reasoning)
     prompt = request.prompt_tokens
     result: Usage = {
         "prompt_tokens": prompt,
@@ -266,7 +279,7 @@ def usage(
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": request.prompt_audio_tokens},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": thought,
             "audio_tokens": spoken,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -496,7 +509,7 @@ def _choice_chunks(
     yield _choice(i, "", finish=f'"{resolved.finish_reason}"')
 
 
-def interleave(streams: Sequence[Iterator[str]]) -> Iterator[str]:
+def interleave(streams: Sequence[Iterator[T]]) -> Iterator[T]:
     """Round-robin over the choices: each chunk carries one choice, index 0 first."""
     if len(streams) == 1:
         yield from streams[0]

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from mockserver import completions, journal, memo, trouble
-from mockserver.completions import Envelope, Stamp
-from mockserver.errors import ApiError, ScenarioError
+from mockserver import completions, journal, memo, profiles, trouble
+from mockserver.completions import Stamp
+from mockserver.errors import ApiError, Problem, ScenarioError
 from mockserver.faults import Fault
 from mockserver.ids import Clock, IdFactory, clock_for
 from mockserver.matching import HeaderIs, Matcher, ModelIs
@@ -96,6 +96,11 @@ class EngineConfig:
     timing: str = "instant"
     """`realistic`: replies without waits of their own get `timing.REALISTIC`."""
     rate_limits: tuple[RateLimit, ...] = ()
+    profile: str | None = None
+    """The server the mock speaks as (`mockserver.profiles`); None: the one the scenario
+    files declare, else `openai`."""
+    reasoning_field: str = "reasoning"
+    """Where the `vllm` profile sends reasoning: `reasoning`, `reasoning_content` or `both`."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,10 @@ class JournalEntry:
     omitted: int = 0
     fault: str | None = None
     """The fault applied to this request (its name), or `rate_limit`."""
+    notes: tuple[str, ...] = ()
+    """What the profile said about the request (e.g. vLLM's ignored `guided_*` fields)."""
+    profile: str = "openai"
+    """The profile that read the request (it reads it again for `request`)."""
 
     @lazy
     def body(self) -> JSON:
@@ -136,9 +145,11 @@ class JournalEntry:
         if self.body is None:
             return None
         try:
-            if self.api == "chat":
-                return parse_chat_request(self.body, self.headers)
-            return READERS[self.api](self.body, self.headers)
+            if self.api != "chat":
+                return READERS[self.api](self.body, self.headers)
+            if self.profile != "openai":
+                return with_headers(profiles.get(self.profile).parse(self.raw), self.headers)
+            return parse_chat_request(self.body, self.headers)
         except ApiError:
             return None
 
@@ -161,6 +172,13 @@ class MockEngine:
     ) -> None:
         self.config = config or EngineConfig()
         self.scenarios = scenarios
+        declared = scenarios.profile
+        if self.config.profile and declared and declared != self.config.profile:
+            raise ScenarioError(profile_clash(scenarios, self.config.profile))
+        self.profile = profiles.get(
+            self.config.profile or declared or "openai",
+            profiles.Options(reasoning_field=self.config.reasoning_field),
+        )
         self.on_miss = on_miss
         self._list: Sequence[Scenario] = scenarios.scenarios
         self._matcher = Matcher(self._list)
@@ -208,6 +226,9 @@ class MockEngine:
         `ScenarioError` (the `ScenarioSet` refuses it) and adds nothing.
         """
         added = tuple(scenarios)
+        clash = ScenarioSet(tuple(s for s in added if s.profile not in (None, self.profile.name)))
+        if clash.scenarios:
+            raise ScenarioError(profile_clash(clash, self.profile.name))
         with self._lock:
             self.scenarios = self.scenarios.extend(added)
             self._list = self.scenarios.scenarios
@@ -266,7 +287,11 @@ class MockEngine:
             return self.list_models()
         if route.startswith("/models/") and method == "GET":
             return self.get_model(unquote(route[len("/models/") :]))
-        return error_outcome(unknown_url(method, path), self._ids.request())
+        return self._error(unknown_url(method, path), self._ids.request())
+
+    def _error(self, error: ApiError, request_id: str, delay: float = 0.0) -> Outcome:
+        """An error response in the profile's error body."""
+        return error_outcome(error, request_id, delay, body=self.profile.error_body(error))
 
     # -- chat completions --------------------------------------------------------------------
 
@@ -297,8 +322,10 @@ class MockEngine:
         reply_index = None
         delay = 0.0
         limits = fault = None
+        notes: tuple[str, ...] = ()
         try:
             request = parse(raw, headers)
+            notes = request.notes
             if self.config.strict:
                 check_strict(request)
             if self._trouble is not None:
@@ -348,8 +375,9 @@ class MockEngine:
                 error=error,
                 api=api,
                 fault=fault,
+                notes=notes,
             )
-            return error_outcome(error, request_id, delay)
+            return self._error(error, request_id, delay)
         index = min(reply_index, len(scenario.replies) - 1)
         self._record(
             raw,
@@ -359,6 +387,7 @@ class MockEngine:
             reply_index=index,
             api=api,
             fault=fault,
+            notes=notes,
         )
         return outcome
 
@@ -398,7 +427,7 @@ class MockEngine:
                 api=api,
                 fault=fault,
             )
-            return error_outcome(error, request_id, delay)
+            return self._error(error, request_id, delay)
         index = min(reply_index, len(scenario.replies) - 1)
         self._record(
             raw,
@@ -447,7 +476,7 @@ class MockEngine:
         """The request a body holds; a body seen before is parsed only once (see `memo`)."""
         request = self._parsed.get(raw)
         if request is None:
-            request = parse_chat_request(decode_body(raw), ())
+            request = self.profile.parse(raw)
             if self._parsed.offer(raw, len(raw)):
                 self._parsed.put(raw, request)
         if self._needs_headers and headers:
@@ -465,6 +494,7 @@ class MockEngine:
         error: ApiError | None = None,
         api: str = "chat",
         fault: str | None = None,
+        notes: tuple[str, ...] = (),
     ) -> None:
         size = journal.cost(raw, headers)
         omitted = 0
@@ -481,6 +511,8 @@ class MockEngine:
             "api": api,
             "omitted": omitted,
             "fault": fault,
+            "notes": notes,
+            "profile": self.profile.name,
         }
         _set(entry, "__dict__", fields)
         with self._lock:
@@ -622,15 +654,16 @@ class MockEngine:
         delay = reply.delay_ms / 1000
         headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
-            body = completions.completion_body(request, stamp, resolved_choices, usage)
+            body = self.profile.completion_body(request, stamp, resolved_choices, usage)
             return Outcome(200, headers, body, delay=delay)
-        envelope = Envelope.for_stream(request, stamp, self._padding, offset)
-        events = completions.chunk_events(
+        events = self.profile.chunk_events(
             request,
+            stamp,
             resolved_choices,
-            envelope,
+            usage,
+            padding=self._padding,
+            offset=offset,
             chunk_size=reply.stream.chunk_size,
-            usage_=usage if request.include_usage else None,
         )
         return Outcome(200, headers, frames=frames(reply, events, stamp.model), delay=delay)
 
@@ -647,7 +680,7 @@ class MockEngine:
         return tuple(names)
 
     def _model(self, name: str) -> Model:
-        return {"id": name, "object": "model", "created": MODEL_CREATED, "owned_by": "mockserver"}
+        return self.profile.model(name, MODEL_CREATED)
 
     def list_models(self) -> Outcome:
         body = {"object": "list", "data": [self._model(n) for n in self.model_names()]}
@@ -673,7 +706,7 @@ class MockEngine:
                 message=f"The model `{name}` does not exist or you do not have access to it.",
                 code="model_not_found",
             )
-            return error_outcome(error, self._ids.request())
+            return self._error(error, self._ids.request())
         return json_outcome(self._model(name), self._ids.request())
 
 
@@ -684,6 +717,20 @@ def _read_again(
     if api == "chat":
         return parse_chat_request(body, headers)
     return READERS[api](body, headers)
+
+
+def profile_clash(scenarios: ScenarioSet, profile: str) -> tuple[Problem, ...]:
+    """A problem for each scenario whose file declares another profile than the server's."""
+    return tuple(
+        Problem(
+            s.file,
+            s.line,
+            "profile",
+            f"this file declares profile {s.profile!r}, but the server runs profile {profile!r}",
+        )
+        for s in scenarios.scenarios
+        if s.profile not in (None, profile)
+    )
 
 
 def _needs_headers(scenarios: Iterable[Scenario]) -> bool:

@@ -107,6 +107,8 @@ class ChatRequest:
     unknown_fields: tuple[str, ...] = ()
     """Parameters mockserver does not know (top-level names, or paths such as
     `messages[1].reasoning_content`): tolerated and journaled, refused in strict mode."""
+    notes: tuple[str, ...] = ()
+    """What the profile wants said about the request (e.g. vLLM's ignored `guided_*`)."""
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
     api: str = "chat"
 

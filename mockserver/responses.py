@@ -139,8 +139,11 @@ def reply_headers(content_type: tuple[bytes, bytes], request_id: str, reply: Rep
     return headers
 
 
-def error_outcome(error: ApiError, request_id: str, delay: float = 0.0) -> Outcome:
-    """The JSON error response for `error` (sent after `delay` seconds)."""
+def error_outcome(
+    error: ApiError, request_id: str, delay: float = 0.0, *, body: bytes | None = None
+) -> Outcome:
+    """The JSON error response for `error` (sent after `delay` seconds); `body` replaces
+    OpenAI's envelope (a profile's error body)."""
     headers: Headers = [
         JSON_TYPE,
         (b"x-request-id", request_id.encode()),
@@ -148,7 +151,7 @@ def error_outcome(error: ApiError, request_id: str, delay: float = 0.0) -> Outco
     ]
     if error.headers:
         headers = merge_headers(headers, error.headers)
-    return Outcome(error.status, headers, error.encode(), delay=delay)
+    return Outcome(error.status, headers, error.encode() if body is None else body, delay=delay)
 
 
 def json_outcome(body: JSON, request_id: str, status: int = 200) -> Outcome:

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from mockserver import audio
+from mockserver import audio, harmony
 from mockserver.errors import Problem, ScenarioError
 from mockserver.matching import Condition, ModelIs, parse_match
 from mockserver.timing import ReplyTiming, milliseconds, reply_timing
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mockserver.faults import Fault
 
 VERSION = 1
-FILE_KEYS = ("version", "scenarios", "strict", "recorded_at", "faults")
+FILE_KEYS = ("version", "scenarios", "strict", "recorded_at", "faults", "profile")
 SCENARIO_KEYS = ("name", "priority", "optional", "match", "reply", "sequence", "after", "faults")
 CHOICE_KEYS = (
     "content",
@@ -34,6 +34,7 @@ CHOICE_KEYS = (
     "audio",
     "finish_reason",
     "reasoning",
+    "harmony",
 )
 REPLY_KEYS = (
     *CHOICE_KEYS,
@@ -86,6 +87,8 @@ USAGE_DETAIL_KEYS = {
     ),
 }
 AFTER = ("repeat_last", "error", "next")
+PROFILE_NAMES = ("openai", "vllm")
+"""The profiles a file may declare (`mockserver.profiles` holds them)."""
 SUFFIXES = (".yaml", ".yml")
 
 After = Literal["repeat_last", "error", "next"]
@@ -123,7 +126,8 @@ class ChoiceSpec:
     audio: AudioSpec | None = None
     finish_reason: str | None = None
     reasoning: str | None = None
-    """The reasoning summary (the Responses API's `reasoning` output item; chat sends none)."""
+    """The model's thinking: vLLM's `message.reasoning` (chat, `vllm` profile; OpenAI's chat
+    only counts its tokens); the Responses API gives it as a `reasoning` output item."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,6 +212,8 @@ class Scenario:
     priority: int = 0
     optional: bool = False
     strict: bool = False
+    profile: str | None = None
+    """The profile its file declares (`profile: vllm`), if any."""
     file: str = "<inline>"
     line: int | None = None
     faults: tuple[Fault, ...] = ()
@@ -230,8 +236,13 @@ class ScenarioSet:
     files: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if problems := duplicate_names(self.scenarios):
+        if problems := duplicate_names(self.scenarios) + profile_clashes(self.scenarios):
             raise ScenarioError(tuple(problems))
+
+    @property
+    def profile(self) -> str | None:
+        """The profile the scenario files declare (they all agree), if any declares one."""
+        return next((s.profile for s in self.scenarios if s.profile), None)
 
     def extend(self, more: ScenarioSet | Iterable[Scenario]) -> ScenarioSet:
         """This set followed by `more` (raises `ScenarioError` naming each name used twice)."""
@@ -265,6 +276,29 @@ def duplicate_names(scenarios: Iterable[Scenario]) -> list[Problem]:
                     scenario.line,
                     "name",
                     f"duplicate scenario name {scenario.name!r} (first used at {first.where})",
+                )
+            )
+    return problems
+
+
+def profile_clashes(scenarios: Iterable[Scenario]) -> list[Problem]:
+    """A problem for each scenario whose file declares another profile than an earlier one's
+    (a server answers as one server)."""
+    first: Scenario | None = None
+    problems: list[Problem] = []
+    for scenario in scenarios:
+        if scenario.profile is None:
+            continue
+        if first is None:
+            first = scenario
+        elif scenario.profile != first.profile:
+            problems.append(
+                Problem(
+                    scenario.file,
+                    scenario.line,
+                    "profile",
+                    f"this file declares profile {scenario.profile!r}, but {first.file} "
+                    f"declares {first.profile!r}; load files of one profile together",
                 )
             )
     return problems
@@ -368,10 +402,31 @@ def _audio(node: Node, base: Path) -> AudioSpec | None:
     )
 
 
+def _harmony(node: Node, choice: ChoiceSpec) -> ChoiceSpec:
+    """A choice written as harmony messages (see `harmony`), which exclude the keys they set."""
+    for key in ("content", "reasoning", "tool_calls"):
+        if key in node.value:
+            node.child(key).fail(f"a harmony reply sets {key} from its messages; drop {key}")
+    messages = harmony.parse_messages(node.child("harmony"))
+    if not messages:
+        return choice
+    mapped = harmony.map_messages(messages)
+    return ChoiceSpec(
+        content=mapped.content,
+        refusal=choice.refusal,
+        tool_calls=tuple(ToolCallSpec(name=n, arguments=a) for n, a in mapped.calls),
+        function_call=choice.function_call,
+        audio=choice.audio,
+        finish_reason=choice.finish_reason,
+        reasoning=mapped.reasoning,
+    )
+
+
 def _choice(node: Node, base: Path) -> ChoiceSpec | None:
     get = node.get
     content = _json_text(c) if (c := get("content")) is not None else None
     refusal = _str(get("refusal"), nullable=True)
+    reasoning = _str(get("reasoning"), nullable=True)
     tool_calls: list[ToolCallSpec] = []
     if (calls := get("tool_calls")) is not None:
         if isinstance(calls.value, list) and calls.value:
@@ -381,15 +436,16 @@ def _choice(node: Node, base: Path) -> ChoiceSpec | None:
     function_call = _tool_call(f) if (f := get("function_call")) is not None else None
     spoken = _audio(a, base) if (a := get("audio")) is not None else None
     finish = _enum(get("finish_reason"), FINISH_REASONS)
-    return ChoiceSpec(
+    choice = ChoiceSpec(
         content=content,
         refusal=refusal,
         tool_calls=tuple(tool_calls),
         function_call=function_call,
         audio=spoken,
         finish_reason=finish,
-        reasoning=_str(get("reasoning")),
+        reasoning=reasoning,
     )
+    return _harmony(node, choice) if "harmony" in node.value else choice
 
 
 def _error(node: Node) -> ErrorSpec | None:
@@ -528,7 +584,8 @@ def parse_reply(node: Node, base: Path) -> Reply | None:
         choices = [choice] if choice else []
     else:
         node.fail(
-            "a reply needs content, refusal, tool_calls, function_call, audio, choices or error"
+            "a reply needs content, refusal, reasoning, harmony, tool_calls, function_call, "
+            "audio, choices or error"
         )
         return None
     return Reply(
@@ -564,7 +621,9 @@ def _replies(node: Node, base: Path) -> list[Reply]:
     return [r for e in sequence_node.elements() if (r := parse_reply(e, base)) is not None]
 
 
-def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | None:
+def _scenario(
+    node: Node, base: Path, index: int, strict: bool, profile: str | None = None
+) -> Scenario | None:
     if not node.is_mapping("a scenario mapping") or not node.check_keys(SCENARIO_KEYS):
         return None
     name = _str(node.get("name")) or f"{node.doc.file}#{index + 1}"
@@ -590,6 +649,7 @@ def _scenario(node: Node, base: Path, index: int, strict: bool) -> Scenario | No
         priority=priority or 0,
         optional=optional is not None and optional.value is True,
         strict=strict,
+        profile=profile,
         file=node.doc.file,
         line=node.line,
         faults=faults,
@@ -630,11 +690,12 @@ def read_document(root: Node, base: Path) -> list[Scenario]:
         strict = False
         if (s := root.get("strict")) is not None:
             strict = bool(s.boolean())
+        profile = p.choice(PROFILE_NAMES) if (p := root.get("profile")) is not None else None
         body = root.get("scenarios")
         if body is not None:
             if isinstance(body.value, list):
                 for i, element in enumerate(body.elements()):
-                    if (scenario := _scenario(element, base, i, strict)) is not None:
+                    if (scenario := _scenario(element, base, i, strict, profile)) is not None:
                         scenarios.append(scenario)
             else:
                 body.fail(f"expected a list of scenarios, got {describe(body.value)}")
@@ -689,7 +750,9 @@ def load_scenarios(
         scenarios.extend(found)
         problems.extend(trouble)
     if problems:  # with the set's own complaints, so one run shows every problem
-        raise ScenarioError(_in_order([*problems, *duplicate_names(scenarios)]))
+        raise ScenarioError(
+            _in_order([*problems, *duplicate_names(scenarios), *profile_clashes(scenarios)])
+        )
     return ScenarioSet(tuple(scenarios), tuple(str(f) for f in files))
 
 

@@ -69,3 +69,17 @@ def token_logprob(token: str, top: int) -> TokenLogprob:
             )
             k += 1
     return {"token": token, "logprob": value, "bytes": list(token.encode()), "top_logprobs": tops}
+
+
+VOCABULARY = 200_000
+"""Token ids are below this (vLLM's `token_ids` and `prompt_token_ids`)."""
+
+
+def token_id(token: str) -> int:
+    """A deterministic id for a token: the same token always has the same id."""
+    return zlib.adler32(token.encode()) % VOCABULARY
+
+
+def token_ids(text: str) -> list[int]:
+    """The ids of the tokens of `text`, in order."""
+    return [token_id(t) for t in _TOKEN.findall(text)] if text else []

@@ -51,6 +51,8 @@ class Mockserver:
                 faults=load_faults(settings.faults) if settings.faults is not None else (),
                 timing=settings.timing,
                 rate_limits=tuple(parse_rate_limit(r) for r in settings.rate_limits),
+                profile=settings.profile,
+                reasoning_field=settings.reasoning_field,
             ),
             on_miss=on_miss,
         )

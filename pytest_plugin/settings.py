@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from mockserver.profiles.base import PROFILES, REASONING_FIELDS
+
 if TYPE_CHECKING:
     from mockserver.inprocess import Unmatched
     from mockserver.scenarios import ScenarioSet
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
 
 MARKER = "mockserver"
 MARKER_HELP = (
-    "mockserver(*scenario_paths, seed=None, models=(), strict=False, "
+    "mockserver(*scenario_paths, seed=None, models=(), strict=False, profile=None, "
+    "reasoning_field='reasoning', "
     "assert_all_matched=True, assert_all_used=True, base_url=None, unmatched_hosts=None, "
     "faults=None, timing='instant', rate_limits=()): "
     "scenario files or folders for this test (relative to the test file's folder, else to "
@@ -28,6 +31,8 @@ MARKER_KEYS = (
     "seed",
     "models",
     "strict",
+    "profile",
+    "reasoning_field",
     "assert_all_matched",
     "assert_all_used",
     "base_url",
@@ -90,6 +95,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="seed ids and timestamps of every mock (identical bytes per run)",
     )
     group.addoption(
+        "--mockserver-profile",
+        choices=PROFILES,
+        help="the server every mock speaks as (default: what the scenario files declare, "
+        "else openai)",
+    )
+    group.addoption(
         "--mockserver-lenient",
         action="store_true",
         default=False,
@@ -110,6 +121,9 @@ class Settings:
     strict: bool = False
     """Unknown request parameters get a 400: `--strict`, a file's `strict: true`, the config's
     `strict` (the marker's former `strict_params` still works, with a DeprecationWarning)."""
+    profile: str | None = None
+    """The server the mock speaks as (`openai`, `vllm`); None: what the files declare."""
+    reasoning_field: str = "reasoning"
     assert_all_matched: bool = True
     assert_all_used: bool = True
     base_urls: tuple[str, ...] = ()
@@ -214,6 +228,8 @@ def settings_for(item: pytest.Item) -> Settings:
         else _seed(config.getini("mockserver_seed"), "ini mockserver_seed"),
         "models": (),
         "strict": False,
+        "profile": config.getoption("mockserver_profile"),
+        "reasoning_field": "reasoning",
         "assert_all_matched": bool(config.getini("mockserver_assert_all_matched")),
         "assert_all_used": bool(config.getini("mockserver_assert_all_used")),
         "base_url": tuple(config.getini("mockserver_base_urls")),
@@ -244,6 +260,15 @@ def settings_for(item: pytest.Item) -> Settings:
             "mockserver unmatched_hosts must be passthrough or refuse, "
             f"got {values['unmatched_hosts']!r}"
         )
+    if values["profile"] not in (None, *PROFILES):
+        raise SettingsError(
+            f"mockserver profile must be one of {', '.join(PROFILES)}, got {values['profile']!r}"
+        )
+    if values["reasoning_field"] not in REASONING_FIELDS:
+        raise SettingsError(
+            f"mockserver reasoning_field must be one of {', '.join(REASONING_FIELDS)}, "
+            f"got {values['reasoning_field']!r}"
+        )
     faults = values["faults"]
     return Settings(
         faults=_resolve(faults, item, folder) if faults is not None else None,
@@ -254,6 +279,8 @@ def settings_for(item: pytest.Item) -> Settings:
         seed=_seed(values["seed"], "mockserver seed"),
         models=_as_tuple(values["models"]),
         strict=bool(values["strict"]),
+        profile=values["profile"],
+        reasoning_field=values["reasoning_field"],
         assert_all_matched=bool(values["assert_all_matched"]) and not lenient,
         assert_all_used=bool(values["assert_all_used"]) and not lenient,
         base_urls=_as_tuple(values["base_url"]),

@@ -156,7 +156,7 @@ def test_yaml_anchors_and_merge_keys_work():
                 reply: {}
             """,
             [
-                "t.yaml:4: scenarios[0].reply: a reply needs content, refusal, tool_calls, function_call, audio, choices or error"
+                "t.yaml:4: scenarios[0].reply: a reply needs content, refusal, reasoning, harmony, tool_calls, function_call, audio, choices or error"
             ],
             id="empty-reply",
         ),

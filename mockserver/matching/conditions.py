@@ -537,6 +537,41 @@ class NoOtherParams(_NoHint):
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class HarmonyMessage(_NoHint):
+    """`harmony: {channel, recipient, role}`: some message the request sends in harmony form
+    (gpt-oss history, as vLLM takes it) has these values."""
+
+    yaml_key: ClassVar[str] = "harmony"
+    reads: ClassVar[str] = "messages"
+    fields: ClassVar[tuple[str, ...]] = ("channel", "recipient", "role")
+    key: str
+    wanted: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
+        if not node.is_mapping() or not node.check_keys(cls.fields):
+            return ()
+        if not node.value:
+            node.fail(f"expected at least one of {', '.join(cls.fields)}")
+            return ()
+        wanted = tuple((name, child.string() or "") for name, child in node.items())
+        return (cls(node.path, wanted),)
+
+    def holds(self, request: ChatRequest) -> bool:
+        return any(
+            m.harmony and all(getattr(m, name) == value for name, value in self.wanted)
+            for m in request.messages
+        )
+
+    def why_not(self, request: ChatRequest) -> str | None:
+        if self.holds(request):
+            return None
+        wanted = ", ".join(f"{name} {value!r}" for name, value in self.wanted)
+        sent = sum(m.harmony for m in request.messages)
+        return f"expected a harmony message with {wanted}; the request has {sent} harmony messages"
+
+
 KINDS: Mapping[str, Callable[[Node, Node], Iterable[Condition]]] = {
     kind.yaml_key: kind.parse
     for kind in (
@@ -555,6 +590,7 @@ KINDS: Mapping[str, Callable[[Node, Node], Iterable[Condition]]] = {
         ParamIs,
         MessagesAre,
         NoOtherParams,
+        HarmonyMessage,
     )
 }
 """Every `match:` key and the class that parses it, in the order the README lists them."""

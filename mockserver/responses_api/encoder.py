@@ -68,20 +68,15 @@ def usage(
     request: ChatRequest,
     resolved: ResolvedChoice,
     pinned: dict[str, JSON] | None,
-    reasoning: str | None = None,
 ) -> JSON:
     """`usage` in the Responses API's names; a scenario's pinned chat names map onto them.
-    A reasoning summary counts as reasoning tokens (and output tokens) unless pinned."""
+    Chat's counts already hold the reasoning (`completions.usage`: in the output tokens and
+    the reasoning tokens, unless pinned)."""
     chat = completions.usage(request, (resolved,), pinned)
     prompt = chat["prompt_tokens_details"]
     completion = chat["completion_tokens_details"]
-    thought = tokens.count(reasoning) if reasoning else 0
-    pinned = pinned or {}
-    details = pinned.get("completion_tokens_details")
-    if isinstance(details, dict) and "reasoning_tokens" in details:
-        thought = 0
-    output = chat["completion_tokens"] + (0 if "completion_tokens" in pinned else thought)
-    total = chat["total_tokens"] if "total_tokens" in pinned else chat["prompt_tokens"] + output
+    output = chat["completion_tokens"]
+    total = chat["total_tokens"]
     return {
         "input_tokens": chat["prompt_tokens"],
         "input_tokens_details": {
@@ -89,9 +84,7 @@ def usage(
             "cache_write_tokens": prompt.get("cache_write_tokens", 0),
         },
         "output_tokens": output,
-        "output_tokens_details": {
-            "reasoning_tokens": completion.get("reasoning_tokens", 0) + thought
-        },
+        "output_tokens_details": {"reasoning_tokens": completion.get("reasoning_tokens", 0)},
         "total_tokens": total,
     }
 

@@ -297,7 +297,7 @@ class ResponsesApi:
             head,
             status=status,
             output=items,
-            usage_=encoder.usage(request, resolved, reply.usage, reasoning),
+            usage_=encoder.usage(request, resolved, reply.usage),
             completed_at=created if status == "completed" else None,
         )
         encoded = encoder.dumps(final)

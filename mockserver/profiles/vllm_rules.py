@@ -1,0 +1,356 @@
+"""What vLLM's server accepts and refuses that OpenAI's API does not.
+
+Two steps run before OpenAI's validator (`mockserver.validation`) reads a body:
+
+- `accept`: the shapes vLLM's request models take and OpenAI refuses are rewritten into the
+  form OpenAI's validator reads (a copy; the journal keeps the bytes as sent): tools without
+  `type` (vLLM's `ChatCompletionToolsParam.type` defaults to `function`), `tools: []`,
+  `content: []`, `tool_calls: []`, assistant history without content, and the `reasoning` /
+  `reasoning_content` of assistant history (vLLM reads the old name as the new one:
+  `ChatCompletionRequest._normalize_messages_before`).
+- `check`: vLLM's own fields, with the types of vllm/entrypoints/openai/chat_completion/
+  protocol.py `ChatCompletionRequest` and the ranges of vllm/sampling_params.py
+  `SamplingParams._verify_args` and `StructuredOutputsParams.__post_init__`. The removed
+  `guided_*` fields are accepted, as vLLM accepts them, and noted (vLLM ignores them silently,
+  so structured output quietly stops being enforced).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NoReturn
+
+from mockserver.errors import ApiError
+from mockserver.wire import JSON
+
+INT64 = 2**63
+STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
+GUIDED = (
+    "guided_json",
+    "guided_regex",
+    "guided_choice",
+    "guided_grammar",
+    "guided_decoding_backend",
+    "guided_whitespace_pattern",
+)
+_GUIDED = frozenset(GUIDED)
+BOOLEANS = (
+    "use_beam_search",
+    "ignore_eos",
+    "skip_special_tokens",
+    "spaces_between_special_tokens",
+    "include_stop_str_in_output",
+    "echo",
+    "add_generation_prompt",
+    "continue_final_message",
+    "add_special_tokens",
+    "return_token_ids",
+    "return_tokens_as_token_ids",
+    "include_reasoning",
+)
+OBJECTS = (
+    "chat_template_kwargs",
+    "mm_processor_kwargs",
+    "media_io_kwargs",
+    "kv_transfer_params",
+    "vllm_xargs",
+)
+STRINGS = ("chat_template", "request_id", "session_id", "cache_salt")
+
+
+def bad(message: str, param: str | None = None) -> NoReturn:
+    """vLLM's 400 (`VLLMValidationError` or a pydantic error), in this mock's words."""
+    raise ApiError(status=400, message=message, type="BadRequestError", param=param)
+
+
+def _type(param: str, what: str) -> NoReturn:
+    bad(f"1 validation error for ChatCompletionRequest\n{param}\n  Input should be {what}", param)
+
+
+def _int(value: JSON, param: str) -> int:
+    if type(value) is not int:
+        _type(param, "a valid integer")
+    return value
+
+
+def _number(value: JSON, param: str) -> float:
+    if type(value) not in (int, float):
+        _type(param, "a valid number")
+    return float(value)
+
+
+def _int_list(value: JSON, param: str) -> list[int]:
+    if type(value) is not list:
+        _type(param, "a valid list")
+    for i, item in enumerate(value):
+        _int(item, f"{param}.{i}")
+    return value
+
+
+def _top_k(value: JSON, param: str) -> None:
+    if _int(value, param) < -1:
+        bad(f"top_k must be 0 (disable), or at least 1, got {value}.", param)
+
+
+def _min_p(value: JSON, param: str) -> None:
+    if not 0.0 <= _number(value, param) <= 1.0:
+        bad(f"min_p must be in [0, 1], got {value}.", param)
+
+
+def _repetition_penalty(value: JSON, param: str) -> None:
+    number = _number(value, param)
+    if not math.isfinite(number) or number <= 0.0:
+        bad(f"repetition_penalty must be greater than zero, got {value}.", param)
+
+
+def _min_tokens(value: JSON, param: str) -> None:
+    if _int(value, param) < 0:
+        bad(f"min_tokens must be greater than or equal to 0, got {value}.", param)
+
+
+def _stop_token_ids(value: JSON, param: str) -> None:
+    _int_list(value, param)
+
+
+def _priority(value: JSON, param: str) -> None:
+    if not -INT64 <= _int(value, param) < INT64:
+        _type(param, f"between {-INT64} and {INT64 - 1}")
+
+
+def _prompt_logprobs(value: JSON, param: str) -> None:
+    if _int(value, param) < -1:
+        bad("`prompt_logprobs` must be a positive value or -1.", param)
+
+
+def _truncate(value: JSON, param: str) -> None:
+    if _int(value, param) < -1:
+        _type(param, "greater than or equal to -1")
+
+
+def _thinking_budget(value: JSON, param: str) -> None:
+    if type(value) is not int or value < -1:
+        bad("`thinking_token_budget` must be a non-negative integer or -1 for unlimited.", param)
+
+
+def _bad_words(value: JSON, param: str) -> None:
+    if type(value) is not list or any(type(w) is not str for w in value):
+        _type(param, "a valid list of strings")
+    if any(not w for w in value):
+        bad(f"bad_words cannot contain an empty string. Got bad_words={value}", param)
+
+
+def _length_penalty(value: JSON, param: str) -> None:
+    _number(value, param)
+
+
+def _structured_outputs(value: JSON, param: str) -> None:
+    """`StructuredOutputsParams`: exactly one kind of constraint, each of its type."""
+    if type(value) is not dict:
+        _type(param, "a valid dictionary or instance of StructuredOutputsParams")
+    kinds: dict[str, Callable[[JSON], bool]] = {
+        "json": lambda v: type(v) in (str, dict),
+        "regex": lambda v: type(v) is str,
+        "choice": lambda v: type(v) is list and all(type(c) is str for c in v),
+        "grammar": lambda v: type(v) is str,
+        "json_object": lambda v: type(v) is bool,
+        "structural_tag": lambda v: type(v) is str,
+    }
+    for key, fits in kinds.items():
+        if value.get(key) is not None and not fits(value[key]):
+            _type(f"{param}.{key}", "of the type StructuredOutputsParams gives it")
+    for key in ("disable_any_whitespace", "disable_additional_properties"):
+        if key in value and type(value[key]) is not bool:
+            _type(f"{param}.{key}", "a valid boolean")
+    given = [k for k in STRUCTURED_KINDS if value.get(k) is not None]
+    if len(given) > 1:
+        bad(
+            "You can only use one kind of structured outputs constraint but multiple are "
+            f"specified: {', '.join(given)}",
+            param,
+        )
+    if not given:
+        bad(
+            "You must use one kind of structured outputs constraint but none are specified "
+            f"(one of {', '.join(STRUCTURED_KINDS)})",
+            param,
+        )
+
+
+def _stream_options(value: JSON, param: str) -> None:
+    if type(value) is dict and "continuous_usage_stats" in value:
+        flag = value["continuous_usage_stats"]
+        if flag is not None and type(flag) is not bool:
+            _type(f"{param}.continuous_usage_stats", "a valid boolean")
+
+
+def _boolean(value: JSON, param: str) -> None:
+    if type(value) is not bool:
+        _type(param, "a valid boolean")
+
+
+def _object(value: JSON, param: str) -> None:
+    if type(value) is not dict:
+        _type(param, "a valid dictionary")
+
+
+def _string(value: JSON, param: str) -> None:
+    if type(value) is not str:
+        _type(param, "a valid string")
+
+
+OTHER_FIELDS = frozenset(
+    {
+        "documents",
+        "request_id",
+        "return_prompt_text",
+        "return_token_offsets",
+        "return_mm_kwargs",
+        "logprob_token_ids",
+        "watermarking",
+        "truncation_side",
+        "routed_experts_prompt_start",
+        "repetition_detection",
+        "stream_interval",
+    }
+)
+"""vLLM request fields this mock takes as they come (not checked, not unknown)."""
+CHECKS: dict[str, Callable[[JSON, str], None]] = {
+    "top_k": _top_k,
+    "min_p": _min_p,
+    "repetition_penalty": _repetition_penalty,
+    "min_tokens": _min_tokens,
+    "stop_token_ids": _stop_token_ids,
+    "allowed_token_ids": _stop_token_ids,
+    "priority": _priority,
+    "prompt_logprobs": _prompt_logprobs,
+    "truncate_prompt_tokens": _truncate,
+    "thinking_token_budget": _thinking_budget,
+    "bad_words": _bad_words,
+    "length_penalty": _length_penalty,
+    "structured_outputs": _structured_outputs,
+    "stream_options": _stream_options,
+    **dict.fromkeys(BOOLEANS, _boolean),
+    **dict.fromkeys(OBJECTS, _object),
+    **dict.fromkeys(STRINGS, _string),
+}
+"""vLLM's own request fields and their checks (each gets a non-null value)."""
+FIELDS = frozenset(CHECKS) | _GUIDED | OTHER_FIELDS
+"""Every top-level field vLLM knows besides OpenAI's: not unknown under `vllm` (`--strict`)."""
+
+
+def check(body: dict[str, JSON]) -> tuple[str, ...]:
+    """vLLM's rules for its own fields; the notes to journal (the `guided_*` fields)."""
+    notes: list[str] = []
+    for key, value in body.items():
+        if value is None:
+            continue
+        rule = CHECKS.get(key)
+        if rule is not None:
+            rule(value, key)
+        elif key in _GUIDED:
+            notes.append(
+                f"`{key}` was removed from vLLM, which accepts and ignores it: the output is "
+                "not constrained (use `structured_outputs`)"
+            )
+    _cross_field(body)
+    return tuple(notes)
+
+
+def _cross_field(body: dict[str, JSON]) -> None:
+    top_p = body.get("top_p")
+    if type(top_p) in (int, float) and top_p == 0:
+        bad(f"top_p must be in (0, 1], got {top_p}.", "top_p")
+    min_tokens, limit = body.get("min_tokens"), body.get("max_completion_tokens")
+    if limit is None:
+        limit = body.get("max_tokens")
+    if type(min_tokens) is int and type(limit) is int and min_tokens > limit:
+        bad(f"min_tokens must be less than or equal to max_tokens={limit}, got {min_tokens}.")
+    prompt_logprobs = body.get("prompt_logprobs")
+    if body.get("stream") is True and type(prompt_logprobs) is int and prompt_logprobs != 0:
+        bad("`prompt_logprobs` are not available when `stream=True`.", "prompt_logprobs")
+    if body.get("continue_final_message") is True and body.get("add_generation_prompt") is True:
+        bad("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
+    n, temperature = body.get("n"), body.get("temperature")
+    if type(n) is int and n > 1 and isinstance(temperature, int | float) and temperature < 1e-5:
+        bad(f"n must be 1 when using greedy sampling, got {n}.")
+
+
+# -- acceptance -------------------------------------------------------------------------------
+
+
+def _tools(tools: JSON) -> JSON:
+    """Tools with vLLM's default `type`; a type other than `function` is refused, as vLLM's
+    `ChatCompletionToolsParam` (type `Literal["function"]`) refuses it."""
+    if type(tools) is not list:
+        return tools
+    fixed: list[JSON] = []
+    for i, tool in enumerate(tools):
+        if type(tool) is dict:
+            kind = tool.get("type", "function")
+            if kind != "function":
+                bad(
+                    f"1 validation error for ChatCompletionRequest\ntools.{i}.type\n  Input "
+                    f"should be 'function' [type=literal_error, input_value={kind!r}]",
+                    f"tools[{i}].type",
+                )
+            if "type" not in tool:
+                fixed.append({"type": "function", **tool})
+                continue
+        fixed.append(tool)
+    return fixed
+
+
+def _needs_rewrite(message: dict[str, JSON]) -> bool:
+    content = message.get("content")
+    if message.get("role") != "assistant":
+        return content == []
+    return (
+        content is None
+        or content == []
+        or message.get("tool_calls") == []
+        or "reasoning" in message
+        or "reasoning_content" in message
+    )
+
+
+def _message(message: JSON) -> JSON:
+    """One history message in the form OpenAI's validator reads, or itself when it is one."""
+    if type(message) is not dict or not _needs_rewrite(message):
+        return message
+    role = message.get("role")
+    changed = dict(message)
+    for key in ("reasoning", "reasoning_content"):
+        if role == "assistant" and key in changed:
+            del changed[key]
+    if changed.get("tool_calls") == [] and role == "assistant":
+        del changed["tool_calls"]
+    if changed.get("content") == []:
+        changed["content"] = None if role == "assistant" and changed.get("tool_calls") else ""
+    if role == "assistant" and changed.get("content") is None and not _acts(changed):
+        changed["content"] = ""
+    return changed
+
+
+def _acts(message: dict[str, JSON]) -> bool:
+    """Whether an assistant message carries something besides content."""
+    return any(
+        message.get(k) is not None for k in ("tool_calls", "function_call", "audio", "refusal")
+    )
+
+
+def accept(body: dict[str, JSON]) -> dict[str, JSON]:
+    """The body with vLLM's accepted shapes rewritten for OpenAI's validator (the same dict
+    when nothing needs it: the usual request costs a scan of its messages and tools)."""
+    out = body
+    tools = body.get("tools")
+    if tools == []:
+        out = {k: v for k, v in body.items() if k != "tools"}
+    elif type(tools) is list and any(
+        type(t) is dict and t.get("type", "") != "function" for t in tools
+    ):
+        out = {**body, "tools": _tools(tools)}
+    messages = body.get("messages")
+    if type(messages) is list and any(type(m) is dict and _needs_rewrite(m) for m in messages):
+        out = {**out, "messages": [_message(m) for m in messages]}
+    return out

@@ -1,0 +1,356 @@
+"""What the `vllm` profile accepts and refuses, and how it says so.
+
+Requests that vLLM's request models accept and OpenAI refuses (cases drawn from real traffic
+that OpenAI-compatible servers accepted: Mistral, Groq, OpenRouter and Hugging Face router
+clients) are accepted under `vllm` and refused with OpenAI's error under `openai`; what vLLM
+refuses too is refused by both, each in its own error body. vLLM's own fields are checked with
+vLLM's types and ranges (vllm/sampling_params.py, chat_completion/protocol.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from mockserver.cli import main
+from mockserver.engine import EngineConfig, MockEngine
+from mockserver.scenarios import load_text
+from tests.vllm_support import chat
+
+ROOT = Path(__file__).parent.parent
+ANY = """
+version: 1
+scenarios:
+  - name: enable-thinking-off
+    match: {params: {chat_template_kwargs: {enable_thinking: false}}}
+    reply: {content: "no thinking"}
+  - name: top-k
+    match: {params: {top_k: 5}}
+    reply: {content: "top k five"}
+  - name: any
+    reply: {content: "ok", reasoning: "fine"}
+"""
+USER = {"role": "user", "content": "hi"}
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+
+def engines() -> tuple[MockEngine, MockEngine]:
+    scenarios = load_text(ANY)
+    return (
+        MockEngine(scenarios, EngineConfig(profile="vllm")),
+        MockEngine(scenarios, EngineConfig(profile="openai")),
+    )
+
+
+ACCEPTED_BY_VLLM_ONLY: list[Any] = [
+    pytest.param(
+        {"tools": [{"function": TOOL["function"]}]},
+        "tools[0].type",
+        id="mistral-tool-without-type",
+    ),
+    pytest.param({"tools": []}, "tools", id="groq-empty-tools"),
+    pytest.param(
+        {"messages": [{"role": "system", "content": []}, USER]},
+        "messages[0].content",
+        id="hf-router-empty-content",
+    ),
+    pytest.param(
+        {"messages": [USER, {"role": "assistant", "content": "x", "tool_calls": []}, USER]},
+        "messages[1].tool_calls",
+        id="openrouter-empty-tool-calls",
+    ),
+    pytest.param(
+        {
+            "messages": [
+                USER,
+                {"role": "assistant", "content": None, "reasoning_content": "thought"},
+                USER,
+            ]
+        },
+        "messages[1].content",
+        id="deepseek-style-reasoning-history",
+    ),
+    pytest.param(
+        {"messages": [USER, {"role": "assistant", "content": [], "reasoning": "r"}, USER]},
+        "messages[1].content",
+        id="assistant-empty-content-with-reasoning",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "param"), ACCEPTED_BY_VLLM_ONLY)
+def test_vllm_accepts_what_openai_refuses(extra: dict[str, Any], param: str) -> None:
+    vllm, openai_ = engines()
+    body = {"model": "m", "messages": [USER], **extra}
+    status, raw = chat(vllm, **body)
+    assert status == 200, raw
+    assert json.loads(raw)["choices"][0]["message"]["content"] == "ok"
+    status, raw = chat(openai_, **body)
+    error = json.loads(raw)["error"]
+    assert status == 400
+    assert error["type"] == "invalid_request_error" and type(error["code"]) is not int
+    assert error["param"] == param
+
+
+REFUSED_BY_BOTH: list[Any] = [
+    pytest.param({"tools": [{"type": "web_search"}]}, "tools[0].type", id="provider-tool-type"),
+    pytest.param({"tools": [TOOL], "tool_choice": "any"}, "tool_choice", id="tool-choice-any"),
+    pytest.param(
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "document_url", "document_url": {"url": "https://x/d.pdf"}}
+                    ],
+                }
+            ]
+        },
+        "messages[0].content[0].type",
+        id="document-url-part",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "param"), REFUSED_BY_BOTH)
+def test_what_vllm_refuses_too_is_refused_in_each_error_body(
+    extra: dict[str, Any], param: str
+) -> None:
+    vllm, openai_ = engines()
+    body = {"model": "m", "messages": [USER], **extra}
+    status, raw = chat(vllm, **body)
+    error = json.loads(raw)["error"]
+    assert status == 400
+    assert error["type"] == "BadRequestError" and error["code"] == 400
+    assert error["param"] == param
+    status, raw = chat(openai_, **body)
+    assert status == 400 and json.loads(raw)["error"]["type"] == "invalid_request_error"
+
+
+def test_sdk_raises_vllm_errors_with_their_body(tmp_path: Path) -> None:
+    from tests.vllm_support import start, stop
+
+    live = start(ANY)
+    try:
+        with pytest.raises(openai.BadRequestError) as raised:
+            live.client.chat.completions.create(
+                model="m",
+                messages=[USER],  # type: ignore[list-item]
+                extra_body={"top_k": -2},
+            )
+    finally:
+        stop(live)
+    assert raised.value.status_code == 400
+    assert raised.value.body == {
+        "message": "top_k must be 0 (disable), or at least 1, got -2.",
+        "type": "BadRequestError",
+        "param": "top_k",
+        "code": 400,
+    }
+
+
+# -- structured_outputs: exactly one kind of constraint ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"json": {"type": "object"}}, None),
+        ({"json": '{"type": "object"}'}, None),
+        ({"regex": "[a-z]+"}, None),
+        ({"choice": ["yes", "no"]}, None),
+        ({"grammar": "root ::= 'x'"}, None),
+        ({"json_object": True}, None),
+        ({"structural_tag": "{}"}, None),
+        ({"regex": "a", "disable_any_whitespace": True}, None),
+        ({}, "You must use one kind of structured outputs constraint but none are specified"),
+        ({"json": None, "regex": None}, "but none are specified"),
+        ({"regex": "a", "choice": ["a"]}, "multiple are specified: regex, choice"),
+        ({"json": {}, "grammar": "g", "json_object": True}, "json, grammar, json_object"),
+        ({"choice": "yes"}, "structured_outputs.choice"),
+        ({"regex": 5}, "structured_outputs.regex"),
+        ({"json_object": "true"}, "structured_outputs.json_object"),
+        ({"regex": "a", "disable_any_whitespace": "no"}, "disable_any_whitespace"),
+        ("regex", "Input should be a valid dictionary"),
+    ],
+)
+def test_structured_outputs_one_of(value: Any, problem: str | None) -> None:
+    vllm, openai_ = engines()
+    status, raw = chat(vllm, structured_outputs=value)
+    if problem is None:
+        assert status == 200, raw
+    else:
+        assert status == 400
+        assert problem in json.loads(raw)["error"]["message"]
+    assert chat(openai_, structured_outputs=value)[0] == 200  # OpenAI has no such field
+
+
+# -- sampling extras: types and ranges ---------------------------------------------------------
+
+RANGES: list[tuple[str, list[Any], list[Any]]] = [
+    ("top_k", [-1, 0, 1, 50], [-2, 1.5, "5", True]),
+    ("min_p", [0, 0.5, 1], [-0.1, 1.01, "x"]),
+    ("repetition_penalty", [0.5, 1, 2.0], [0, -1, "x"]),
+    ("min_tokens", [0, 3], [-1, 1.5]),
+    ("stop_token_ids", [[], [1, 2]], [[1.5], "x", [True]]),
+    ("allowed_token_ids", [[7]], [["7"]]),
+    ("ignore_eos", [True, False], ["yes", 1]),
+    ("skip_special_tokens", [True, False], ["no"]),
+    ("include_stop_str_in_output", [True], [0]),
+    ("spaces_between_special_tokens", [False], ["false"]),
+    ("use_beam_search", [False], [None, "x"][1:]),
+    ("return_token_ids", [True, False], ["yes"]),
+    ("include_reasoning", [True, False], [1]),
+    ("chat_template_kwargs", [{}, {"enable_thinking": False}], [[], "x"]),
+    ("mm_processor_kwargs", [{}], [3]),
+    ("chat_template", ["{{ messages }}"], [1]),
+    ("priority", [-5, 0, 10], [1.5, 2**63, "1"]),
+    ("prompt_logprobs", [-1, 0, 5], [-2, "x"]),
+    ("truncate_prompt_tokens", [-1, 10], [-2]),
+    ("thinking_token_budget", [-1, 0, 100], [-2, 1.5]),
+    ("bad_words", [["bad"]], [[""], [1], "bad"]),
+    ("length_penalty", [1.0, 2], ["x"]),
+    ("cache_salt", ["salt"], [7]),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [(f, v, True) for f, good, _ in RANGES for v in good]
+    + [(f, v, False) for f, _, bad in RANGES for v in bad],
+)
+def test_sampling_extras_types_and_ranges(field: str, value: Any, ok: bool) -> None:
+    vllm, openai_ = engines()
+    status, raw = chat(vllm, **{field: value})
+    if ok:
+        assert status == 200, raw
+    else:
+        error = json.loads(raw)["error"]
+        assert status == 400
+        assert error["param"] == field or error["param"].startswith(f"{field}.")
+        assert error["code"] == 400
+    assert chat(openai_, **{field: value})[0] == 200  # unknown to OpenAI: tolerated
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"top_p": 0}, "top_p must be in (0, 1], got 0."),
+        ({"min_tokens": 5, "max_tokens": 2}, "min_tokens must be less than or equal to"),
+        ({"min_tokens": 5, "max_completion_tokens": 2}, "max_tokens=2, got 5"),
+        ({"stream": True, "prompt_logprobs": 1}, "not available when `stream=True`"),
+        (
+            {"continue_final_message": True, "add_generation_prompt": True},
+            "Cannot set both `continue_final_message` and `add_generation_prompt`",
+        ),
+        ({"n": 2, "temperature": 0}, "n must be 1 when using greedy sampling, got 2."),
+        ({"stream": True, "stream_options": {"continuous_usage_stats": 1}}, "valid boolean"),
+    ],
+)
+def test_vllm_cross_field_rules(body: dict[str, Any], message: str) -> None:
+    vllm, _ = engines()
+    status, raw = chat(vllm, **body)
+    assert status == 400 and message in json.loads(raw)["error"]["message"]
+
+
+def test_match_on_vllm_params() -> None:
+    vllm, _ = engines()
+    off = {"chat_template_kwargs": {"enable_thinking": False, "other": 1}}
+    assert json.loads(chat(vllm, **off)[1])["choices"][0]["message"]["content"] == "no thinking"
+    on = {"chat_template_kwargs": {"enable_thinking": True}}
+    assert json.loads(chat(vllm, **on)[1])["choices"][0]["message"]["content"] == "ok"
+    assert json.loads(chat(vllm, top_k=5)[1])["choices"][0]["message"]["content"] == "top k five"
+
+
+def test_journal_keeps_the_bytes_as_sent() -> None:
+    vllm, _ = engines()
+    body = {"model": "m", "messages": [USER], "tools": [{"function": TOOL["function"]}]}
+    raw = json.dumps(body).encode()
+    assert vllm.handle_chat(raw).status == 200
+    assert vllm.journal[-1].raw == raw
+
+
+def test_errors_of_the_mock_keep_their_type_under_vllm() -> None:
+    engine = MockEngine(
+        load_text("version: 1\nscenarios:\n  - match: {model: x}\n    reply: {content: y}\n"),
+        EngineConfig(profile="vllm"),
+    )
+    status, raw = chat(engine)
+    error = json.loads(raw)["error"]
+    assert (status, error["type"], error["code"]) == (404, "mockserver_no_match", 404)
+    unknown = json.loads(engine.handle("GET", "/v1/nothing").body)["error"]
+    assert (unknown["type"], unknown["code"]) == ("NotFoundError", 404)
+
+
+# -- the flags ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["--profile", "tgi"], ["invalid choice: 'tgi'", "openai", "vllm"]),
+        (["--reasoning-field", "thinking"], ["invalid choice: 'thinking'", "reasoning_content"]),
+    ],
+)
+def test_bad_profile_flags_say_what_is_allowed(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragments: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "scenarios", *argv])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert all(f in err for f in fragments), err
+
+
+def test_serve_profile_vllm_as_a_process(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("version: 1\nscenarios:\n  - reply: {content: hi, reasoning: hmm}\n")
+    flags = ("--port", "0", "--profile", "vllm", "--reasoning-field", "both")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mockserver", "serve", str(scenario), *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode()
+        url = re.search(r"(http://\S+/v1)", line)
+        assert url, line
+        client = openai.OpenAI(base_url=url[1], api_key="k", _strict_response_validation=True)
+        reply = client.chat.completions.create(model="m", messages=[USER])  # type: ignore[list-item]
+        assert reply.choices[0].message.model_extra == {
+            "reasoning": "hmm",
+            "reasoning_content": "hmm",
+        }
+    finally:
+        process.terminate()
+        process.wait(5)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_strict_vllm_knows_vllms_fields() -> None:
+    engine = MockEngine(load_text(ANY), EngineConfig(profile="vllm", strict=True))
+    assert chat(engine, top_k=5, guided_regex="a+", request_id="r1")[0] == 200
+    status, raw = chat(engine, top_kk=5)
+    error = json.loads(raw)["error"]
+    assert (status, error["param"], error["code"]) == (400, "top_kk", 400)
+    openai_strict = MockEngine(load_text(ANY), EngineConfig(strict=True))
+    assert chat(openai_strict, top_k=5)[0] == 400
+
+
+def test_journal_reads_vllm_requests_back() -> None:
+    vllm, _ = engines()
+    chat(vllm, tools=[{"function": TOOL["function"]}])
+    request = vllm.journal[-1].request
+    assert request is not None and request.tools == ("get_weather",)
+    assert request.body["tools"] == [{"function": TOOL["function"]}]
