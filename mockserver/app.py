@@ -20,10 +20,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mockserver import control
 from mockserver.engine import MockEngine
 from mockserver.errors import ApiError
 from mockserver.outcome import Frame, Outcome
 from mockserver.responses import error_outcome, unknown_url
+from mockserver.sessions import (
+    DEFAULT_MAX_SESSIONS,
+    SESSION_HEADER,
+    Sessions,
+    check_name,
+    split_session_path,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -124,14 +132,21 @@ def internal_error(exc: Exception) -> ApiError:
 class MockApp:
     """The ASGI application serving one `MockEngine`."""
 
-    def __init__(self, engine: MockEngine) -> None:
+    def __init__(
+        self,
+        engine: MockEngine,
+        admin: control.Admin | None = None,
+        *,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+    ) -> None:
         self.engine = engine
+        self.admin = admin or control.Admin()
+        self.sessions = Sessions(engine, max_sessions)
         self._limit = engine.config.max_body_size
         self._starlette = Starlette(
             routes=[
                 Route("/health", self._health, methods=["GET"]),
-                Route("/_mockserver/journal", self._journal, methods=["GET"]),
-                Route("/_mockserver/reset", self._reset, methods=["POST"]),
+                *control.routes(self.sessions, self.admin),
             ],
             exception_handlers={
                 HTTPException: self._http_error,
@@ -142,11 +157,19 @@ class MockApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
             await self._api(scope, receive, send)
+        elif scope["type"] == "http" and (found := split_session_path(scope["path"])):
+            # the session base URL, for clients that cannot add a header: as the header
+            name, path = found
+            header = (SESSION_HEADER, name.encode())
+            await self._api(
+                {**scope, "path": path, "headers": [*scope["headers"], header]}, receive, send
+            )
         else:
             await self._starlette(scope, receive, send)
 
     async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope["headers"]
+        session = None
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
                 outcome = error_outcome(
@@ -155,6 +178,15 @@ class MockApp:
                 outcome.headers.append((b"connection", b"close"))
                 await send_outcome(outcome, send, receive)
                 return
+            if name == SESSION_HEADER:
+                session = value
+        engine = self.engine
+        if session is not None:
+            try:
+                engine = self.sessions.engine(check_name(session.decode("latin-1")))
+            except ApiError as exc:
+                await send_outcome(error_outcome(exc, engine.request_id()), send, receive)
+                return
         body = await _read_body(receive, self._limit)
         if isinstance(body, int):
             await send_outcome(
@@ -162,7 +194,7 @@ class MockApp:
             )
             return
         try:
-            outcome = self.engine.handle(scope["method"], scope["path"], body, headers)
+            outcome = engine.handle(scope["method"], scope["path"], body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
             outcome = error_outcome(internal_error(exc), self.engine.request_id())
@@ -178,24 +210,6 @@ class MockApp:
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "scenarios": len(self.engine.scenarios.scenarios)})
 
-    async def _journal(self, request: Request) -> Response:
-        entries = [
-            {
-                "status": e.status,
-                "scenario": e.scenario,
-                "reply_index": e.reply_index,
-                "request": e.body,
-                "unknown_fields": list(e.request.unknown_fields) if e.request else [],
-                "error": e.error.body()["error"] if e.error else None,
-            }
-            for e in self.engine.journal
-        ]
-        return JSONResponse({"object": "list", "data": entries})
-
-    async def _reset(self, request: Request) -> Response:
-        self.engine.reset()
-        return JSONResponse({"reset": True})
-
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         return self._response(
             error_outcome(unknown_url(request.method, request.url.path), self.engine.request_id())
@@ -205,6 +219,11 @@ class MockApp:
         return self._response(error_outcome(internal_error(exc), self.engine.request_id()))
 
 
-def create_app(engine: MockEngine) -> MockApp:
+def create_app(
+    engine: MockEngine,
+    admin: control.Admin | None = None,
+    *,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+) -> MockApp:
     """The ASGI app for an engine (what uvicorn, or any ASGI server, runs)."""
-    return MockApp(engine)
+    return MockApp(engine, admin, max_sessions=max_sessions)

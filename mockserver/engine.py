@@ -7,7 +7,9 @@ identical bytes).
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -78,6 +80,8 @@ class JournalEntry:
     scenario: str | None = None
     reply_index: int | None = None
     error: ApiError | None = None
+    at: float = 0.0
+    """When the request was answered (seconds since the epoch)."""
 
     @lazy
     def body(self) -> JSON:
@@ -154,6 +158,42 @@ class MockEngine:
             self._has_next = any(s.after == "next" for s in self._list)
             self._needs_headers = _needs_headers(self._list)
             self._state.used.extend(0 for _ in added)
+
+    def replace_scenarios(self, scenarios: ScenarioSet) -> None:
+        """Serve `scenarios` instead (the control API's PUT and DELETE); a scenario kept by name
+        keeps its sequence position, and the journal is kept."""
+        uses = self.uses()
+        with self._lock:
+            self.scenarios = scenarios
+            self._list = scenarios.scenarios
+            self._matcher = Matcher(self._list)
+            self._has_next = any(s.after == "next" for s in self._list)
+            self._needs_headers = _needs_headers(self._list)
+            self._state.used = [uses.get(s.name, 0) for s in self._list]
+
+    def fork(self, config: EngineConfig | None = None) -> MockEngine:
+        """An engine serving these scenarios, sharing their compiled matcher, ids and caches,
+        with its own sequence positions and journal (a session's), and no `on_miss` hook."""
+        other = copy.copy(self)
+        other.config = config or self.config
+        other.on_miss = None
+        other._lock = threading.Lock()
+        other._state = other._fresh_state()
+        return other
+
+    def take_state(self, old: MockEngine) -> None:
+        """Continue where `old` was: its journal, and its positions for scenarios of the same
+        name (a session rebuilt over a changed shared set)."""
+        uses, entries = old.uses(), old.journal
+        with self._lock:
+            self._state.journal.extend(entries)
+            self._state.used = [uses.get(s.name, 0) for s in self._list]
+
+    def explain_miss(self, request: ChatRequest) -> tuple[Scenario | None, str | None, str | None]:
+        """The closest scenario to an unmatched request, the key it failed and why."""
+        miss = self._matcher.explain(request)
+        closest = self._list[miss.scenario] if miss.scenario is not None else None
+        return closest, miss.condition, miss.reason
 
     @property
     def journal(self) -> list[JournalEntry]:
@@ -269,6 +309,7 @@ class MockEngine:
                 "scenario": scenario,
                 "reply_index": reply_index,
                 "error": error,
+                "at": time.time(),
             },
         )
         with self._lock:
