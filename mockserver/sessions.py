@@ -63,6 +63,8 @@ class Session:
     base: ScenarioSet
     added: tuple[Scenario, ...] = ()
     added_bytes: int = 0
+    pinned: bool = False
+    """An engine given whole (`install`: the pytest fixture's): never rebuilt."""
 
 
 class Sessions:
@@ -112,7 +114,7 @@ class Sessions:
 
     def _fresh(self, session: Session) -> Session:
         """The session, rebuilt first if the shared scenarios changed since it was built."""
-        if session.base is not self.shared.scenarios:
+        if session.base is not self.shared.scenarios and not session.pinned:
             base = self.shared.scenarios
             taken = {s.name for s in base.scenarios}
             self._rebuild(session, base, tuple(s for s in session.added if s.name not in taken))
@@ -123,6 +125,20 @@ class Sessions:
         engine.replace_scenarios(base.extend(added))
         engine.take_state(session.engine)
         session.engine, session.base, session.added = engine, base, added
+
+    def install(self, name: str, engine: MockEngine) -> None:
+        """Serve the session `name` with `engine` itself (the pytest `mockserver_server`
+        fixture gives each test's own engine a session); counts toward the limit."""
+        with self._lock:
+            self._sessions[name] = Session(engine, self.shared.scenarios, pinned=True)
+            self._sessions.move_to_end(name)
+            while len(self._sessions) > self.limit:
+                self._sessions.popitem(last=False)
+
+    def drop(self, name: str) -> None:
+        """Forget a session entirely (its scenarios too)."""
+        with self._lock:
+            self._sessions.pop(name, None)
 
     def add(self, name: str, scenarios: ScenarioSet, size: int) -> None:
         """Add scenarios to a session; raises `ScenarioError` (names in use) or `ApiError`
