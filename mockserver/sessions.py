@@ -1,7 +1,8 @@
 """Sessions: isolated state for clients sharing one server (`x-mockserver-session: NAME`).
 
 A session is an engine forked from the shared one (`MockEngine.fork`): it serves the shared
-scenarios plus those added for it, with its own sequence positions and journal. Sessions are
+scenarios plus those added for it (tried first: at one priority a session's own scenario wins
+over a shared one), with its own sequence positions and journal. Sessions are
 created on first use and bounded: at most `limit` of them (the least recently used is dropped),
 each with a journal of at most `SESSION_JOURNAL_SIZE` entries and at most
 `MAX_SESSION_SCENARIO_BYTES` of scenario text added. Requests without a session never come here.
@@ -122,7 +123,7 @@ class Sessions:
 
     def _rebuild(self, session: Session, base: ScenarioSet, added: tuple[Scenario, ...]) -> None:
         engine = self.shared.fork(self._config)
-        engine.replace_scenarios(base.extend(added))
+        engine.replace_scenarios(ScenarioSet(added).extend(base))
         engine.take_state(session.engine)
         session.engine, session.base, session.added = engine, base, added
 
@@ -154,8 +155,11 @@ class Sessions:
                 ),
                 code="session_too_large",
             )
-        session.engine.add_scenarios(scenarios.scenarios)
-        session.added = (*session.added, *scenarios.scenarios)
+        if session.pinned:
+            session.engine.add_scenarios(scenarios.scenarios)
+            session.added = (*session.added, *scenarios.scenarios)
+        else:  # raises ScenarioError on a name in use
+            self._rebuild(session, session.base, (*session.added, *scenarios.scenarios))
         session.added_bytes += size
 
     def replace(self, name: str, scenarios: ScenarioSet, size: int) -> None:
@@ -170,9 +174,7 @@ class Sessions:
                 ),
                 code="session_too_large",
             )
-        base = self.shared.scenarios
-        base.extend(scenarios.scenarios)  # raises ScenarioError on a shared name
-        self._rebuild(session, base, scenarios.scenarios)
+        self._rebuild(session, self.shared.scenarios, scenarios.scenarios)  # ScenarioError
         session.added_bytes = size
 
     def delete(self, name: str, scenario: str) -> bool:
