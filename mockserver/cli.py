@@ -45,6 +45,12 @@ def _port(text: str) -> int:
     return port
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def _size(text: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     raw = text.strip().lower().removesuffix("b").removesuffix("i")
@@ -204,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="largest request body accepted (default 64m); larger gets a 413",
     )
+    serve.add_argument(
+        "--no-admin",
+        action="store_true",
+        help="turn off the /_mockserver/ control API and journal page (403)",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="sessions kept at once (default 100); the least recently used is dropped",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="default warning")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -248,7 +266,13 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_size=args.max_body_size,
         recorded_timing=args.recorded_timing,
     )
-    app = create_app(MockEngine(scenarios, config))
+    from mockserver.control import Admin
+
+    app = create_app(
+        MockEngine(scenarios, config),
+        Admin(enabled=not args.no_admin),
+        max_sessions=args.max_sessions,
+    )
     sock = _listen(args.host, args.port)
     if sock is None:
         return 1

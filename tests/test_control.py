@@ -452,3 +452,52 @@ def test_curl_adds_a_scenario_and_verifies_from_a_shell(serve, tmp_path):
     )
     assert "from the shell" in done.stdout
     assert done.stdout.rstrip().endswith("200\n409")
+
+
+def test_cli_flags_no_admin_and_max_sessions(capsys):
+    from mockserver.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "scenarios", "--max-sessions", "0"])
+    assert "--max-sessions: expected a whole number >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_cli_serves_with_no_admin_and_a_session_limit(tmp_path):
+    import sys
+
+    from tests.test_cli import ROOT
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mockserver",
+            "serve",
+            "scenarios",
+            "--port",
+            "0",
+            "--no-admin",
+            "--max-sessions",
+            "1",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split("listening on ")[1].split()[0]
+        root = url.removesuffix("/v1")
+        with httpx.Client(timeout=10) as http:
+            assert http.get(f"{root}/_mockserver/journal").status_code == 403
+            assert http.get(f"{root}/_mockserver/").status_code == 403
+            body = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+            for session in ("a", "b"):
+                reply = http.post(
+                    f"{url}/chat/completions", json=body, headers={"x-mockserver-session": session}
+                )
+                assert reply.status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)
