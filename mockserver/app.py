@@ -178,7 +178,7 @@ class MockApp:
                 outcome.headers.append((b"connection", b"close"))
                 await send_outcome(outcome, send, receive)
                 return
-            if name == SESSION_HEADER:
+            if name == b"x-mockserver-session":  # SESSION_HEADER, as a constant: no global lookup
                 session = value
         engine = self.engine
         if session is not None:

@@ -38,6 +38,7 @@ from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON, Model
 
+_now = time.time
 _new = object.__new__
 _set = object.__setattr__
 NO_MATCH = "mockserver_no_match"
@@ -309,7 +310,7 @@ class MockEngine:
                 "scenario": scenario,
                 "reply_index": reply_index,
                 "error": error,
-                "at": time.time(),
+                "at": _now(),
             },
         )
         with self._lock:

@@ -77,7 +77,7 @@ class Sessions:
         self.shared = shared
         self.limit = limit
         self._sessions: OrderedDict[str, Session] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a worker thread may serve a big body meanwhile
         journal = min(shared.config.journal_size, SESSION_JOURNAL_SIZE)
         self._config = replace(shared.config, journal_size=journal)
 
@@ -91,26 +91,25 @@ class Sessions:
 
     def engine(self, name: str) -> MockEngine:
         """The session's engine, creating the session on first use (`name` already checked)."""
-        return self._session(name).engine
+        with self._lock:
+            return self._session(name).engine
 
     def find(self, name: str) -> MockEngine | None:
         """The session's engine if it exists (reading a journal creates no session)."""
         with self._lock:
             session = self._sessions.get(name)
-        if session is None:
-            return None
-        return self._fresh(session).engine
+            return None if session is None else self._fresh(session).engine
 
     def _session(self, name: str) -> Session:
-        with self._lock:
-            session = self._sessions.get(name)
-            if session is None:
-                session = Session(self.shared.fork(self._config), self.shared.scenarios)
-                self._sessions[name] = session
-                while len(self._sessions) > self.limit:
-                    self._sessions.popitem(last=False)
-            else:
-                self._sessions.move_to_end(name)
+        """The session (created on first use), fresh; the caller holds the lock."""
+        session = self._sessions.get(name)
+        if session is None:
+            session = Session(self.shared.fork(self._config), self.shared.scenarios)
+            self._sessions[name] = session
+            while len(self._sessions) > self.limit:
+                self._sessions.popitem(last=False)
+        else:
+            self._sessions.move_to_end(name)
         return self._fresh(session)
 
     def _fresh(self, session: Session) -> Session:
@@ -122,6 +121,13 @@ class Sessions:
         return session
 
     def _rebuild(self, session: Session, base: ScenarioSet, added: tuple[Scenario, ...]) -> None:
+        if session.pinned:
+            raise ApiError(
+                status=409,
+                message="This session is a running pytest test's (mockserver_server): its "
+                "scenarios can be added to, not replaced or removed.",
+                code="session_pinned",
+            )
         engine = self.shared.fork(self._config)
         engine.replace_scenarios(ScenarioSet(added).extend(base))
         engine.take_state(session.engine)
@@ -144,53 +150,56 @@ class Sessions:
     def add(self, name: str, scenarios: ScenarioSet, size: int) -> None:
         """Add scenarios to a session; raises `ScenarioError` (names in use) or `ApiError`
         (over `MAX_SESSION_SCENARIO_BYTES`), adding nothing."""
-        session = self._session(name)
-        if session.added_bytes + size > MAX_SESSION_SCENARIO_BYTES:
-            raise ApiError(
-                status=413,
-                message=(
-                    f"Session {name!r} would hold {session.added_bytes + size} bytes of added "
-                    f"scenarios, more than the {MAX_SESSION_SCENARIO_BYTES} bytes a session "
-                    "may hold; replace them (PUT) or reset the server."
-                ),
-                code="session_too_large",
-            )
-        if session.pinned:
-            session.engine.add_scenarios(scenarios.scenarios)
-            session.added = (*session.added, *scenarios.scenarios)
-        else:  # raises ScenarioError on a name in use
-            self._rebuild(session, session.base, (*session.added, *scenarios.scenarios))
-        session.added_bytes += size
+        with self._lock:
+            session = self._session(name)
+            if session.added_bytes + size > MAX_SESSION_SCENARIO_BYTES:
+                raise ApiError(
+                    status=413,
+                    message=(
+                        f"Session {name!r} would hold {session.added_bytes + size} bytes of added "
+                        f"scenarios, more than the {MAX_SESSION_SCENARIO_BYTES} bytes a session "
+                        "may hold; replace them (PUT) or reset the server."
+                    ),
+                    code="session_too_large",
+                )
+            if session.pinned:
+                session.engine.add_scenarios(scenarios.scenarios)
+                session.added = (*session.added, *scenarios.scenarios)
+            else:  # raises ScenarioError on a name in use
+                self._rebuild(session, session.base, (*session.added, *scenarios.scenarios))
+            session.added_bytes += size
 
     def replace(self, name: str, scenarios: ScenarioSet, size: int) -> None:
         """Make `scenarios` the session's own (on top of the shared ones)."""
-        session = self._session(name)
-        if size > MAX_SESSION_SCENARIO_BYTES:
-            raise ApiError(
-                status=413,
-                message=(
-                    f"{size} bytes of scenarios are more than the {MAX_SESSION_SCENARIO_BYTES} "
-                    "bytes a session may hold."
-                ),
-                code="session_too_large",
-            )
-        self._rebuild(session, self.shared.scenarios, scenarios.scenarios)  # ScenarioError
-        session.added_bytes = size
+        with self._lock:
+            session = self._session(name)
+            if size > MAX_SESSION_SCENARIO_BYTES:
+                raise ApiError(
+                    status=413,
+                    message=(
+                        f"{size} bytes of scenarios are more than the {MAX_SESSION_SCENARIO_BYTES} "
+                        "bytes a session may hold."
+                    ),
+                    code="session_too_large",
+                )
+            self._rebuild(session, self.shared.scenarios, scenarios.scenarios)  # ScenarioError
+            session.added_bytes = size
 
     def delete(self, name: str, scenario: str) -> bool:
         """Remove one of the session's own scenarios; False if it has none of that name."""
-        session = self._session(name)
-        kept = tuple(s for s in session.added if s.name != scenario)
-        if len(kept) == len(session.added):
-            return False
-        self._rebuild(session, session.base, kept)
-        return True
+        with self._lock:
+            session = self._session(name)
+            kept = tuple(s for s in session.added if s.name != scenario)
+            if len(kept) == len(session.added):
+                return False
+            self._rebuild(session, session.base, kept)
+            return True
 
     def own(self, name: str) -> tuple[Scenario, ...]:
         """The scenarios added to a session (none if it does not exist)."""
         with self._lock:
             session = self._sessions.get(name)
-        return () if session is None else self._fresh(session).added
+            return () if session is None else self._fresh(session).added
 
     def taken(self, names: set[str]) -> list[Problem]:
         """A problem for each name in `names` that a session's own scenario already uses."""

@@ -501,3 +501,49 @@ def test_cli_serves_with_no_admin_and_a_session_limit(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_a_session_holds_a_bounded_amount_of_scenarios(serve, monkeypatch):
+    from mockserver import sessions
+
+    monkeypatch.setattr(sessions, "MAX_SESSION_SCENARIO_BYTES", 300)
+    s = serve()
+    assert post_yaml(s, EXTRA, session="big").status_code == 201
+    assert post_yaml(s, EXTRA.replace("weather", "w2"), session="big").status_code == 201
+    refused = post_yaml(s, EXTRA.replace("weather", "w3"), session="big")
+    assert refused.status_code == 413
+    assert "more than the 300 bytes a session may hold" in refused.json()["error"]["message"]
+    assert post_yaml(s, EXTRA * 3, session="big", method="PUT").status_code == 400  # dup names
+    too_big = post_yaml(s, EXTRA + "\n#" + "x" * 400, session="big", method="PUT")
+    assert too_big.status_code == 413
+
+
+def test_sessions_unit_pinned_engines_and_giving_way_to_the_shared_set():
+    from mockserver.errors import ApiError
+    from mockserver.sessions import Sessions, split_session_path
+
+    shared = MockEngine(load_text(SHARED, "shared.yaml"))
+    sessions = Sessions(shared, limit=3)
+    own = load_text(EXTRA, "own.yaml")
+    sessions.add("s", own, 10)
+    engine = sessions.engine("s")
+    assert [x.name for x in engine.scenarios.scenarios] == ["weather", "greet", "steps"]
+    # the shared set now has a `weather` too: the session's own gives way, positions kept
+    engine.handle_chat(b'{"model":"m","messages":[{"role":"user","content":"step"}]}')
+    shared.replace_scenarios(shared.scenarios.extend(load_text(EXTRA, "later.yaml").scenarios))
+    rebuilt = sessions.engine("s")
+    assert [x.where for x in rebuilt.scenarios.scenarios if x.name == "weather"] == ["later.yaml:3"]
+    assert rebuilt.uses()["steps"] == 1
+    assert len(rebuilt.journal) == 1
+    pinned = MockEngine(own)
+    sessions.install("t", pinned)
+    assert sessions.engine("t") is pinned
+    with pytest.raises(ApiError, match="running pytest test"):
+        sessions.replace("t", own, 1)
+    sessions.drop("t")
+    assert sessions.find("t") is None
+    assert split_session_path("/_mockserver/sessions/x/health") is None
+    assert split_session_path("/_mockserver/sessions//v1/chat/completions") is None
+    assert split_session_path("/_mockserver/sessions/x/v1/models") == ("x", "/v1/models")
+    with pytest.raises(ValueError, match="at least 1"):
+        Sessions(shared, limit=0)
