@@ -98,12 +98,13 @@ def is_miss(entry: JournalEntry) -> bool:
 def entries(sources: Sequence[tuple[str | None, MockEngine]], query: Query) -> list[Any]:
     """The entries of the given (session, engine) journals that `query` selects, oldest first
     (the newest `limit` of them)."""
-    found = [
-        (entry.at, session, engine, entry)
-        for session, engine in sources
-        for entry in engine.journal
-        if query.holds(entry)
-    ]
+    found = []
+    for session, engine in sources:
+        for entry in reversed(engine.journal):  # newest first: a poll with `since` stops early
+            if query.since is not None and entry.at <= query.since:
+                break
+            if query.holds(entry):
+                found.append((entry.at, session, engine, entry))
     found.sort(key=lambda item: item[0])
     chosen = found[-query.limit :]
     index = {id(engine): _by_name(engine) for _, engine in sources}

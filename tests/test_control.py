@@ -547,3 +547,45 @@ def test_sessions_unit_pinned_engines_and_giving_way_to_the_shared_set():
     assert split_session_path("/_mockserver/sessions/x/v1/models") == ("x", "/v1/models")
     with pytest.raises(ValueError, match="at least 1"):
         Sessions(shared, limit=0)
+
+
+def test_verify_counts_bounds_and_refusals_unit():
+    from mockserver.errors import ApiError
+    from mockserver.verify import check_expectations
+
+    engine = MockEngine(load_text(SHARED, "shared.yaml"))
+    hello = b'{"model":"m","messages":[{"role":"user","content":"hello"}]}'
+    engine.handle_chat(hello)
+    engine.handle_chat(hello)
+
+    def failures(*items):
+        return check_expectations(list(items), engine)[0]
+
+    assert failures({"scenario": "greet", "at_least": 2, "at_most": 3}) == []
+    assert failures({"scenario": "greet", "at_most": 1}) == [
+        "expectations[0]: scenario 'greet' answered 2 requests; expected at most 1"
+    ]
+    assert failures({"scenario": "greet", "at_least": 3, "at_most": 4}) == [
+        "expectations[0]: scenario 'greet' answered 2 requests; expected between 3 and 4"
+    ]
+    assert failures({"all_used": True}) == [
+        "expectations[0]: 1 scenarios never answered a request: 'steps' (shared.yaml:7)"
+    ]
+    assert failures({"match": {"model": "m"}, "times": 2}) == []
+    empty = MockEngine(load_text(SHARED, "shared.yaml"))
+    assert check_expectations([{"match": {"model": "m"}}], empty)[0] == [
+        "expectations[0]: 0 requests matched {'model': 'm'}; expected at least 1; "
+        "the journal holds no valid request"
+    ]
+    for wrong, says in (
+        ([{"scenario": "greet", "times": 1, "at_most": 2}], "not both"),
+        ([{"scenario": "greet", "times": True}], "expected a count"),
+        ([{"scenario": "greet", "times": -1}], "expected a count"),
+        (["greet"], "expected a mapping"),
+        ([{"scenario": "greet", "unmatched": 0}], "exactly one of"),
+        ([{"all_used": False}], "the only value is true"),
+        ([{"unmatched": 0}] * 101, "more than the 100 allowed"),
+        ({"expectations": [{"unmatched": 0}], "strict": True}, "Unknown field 'strict'"),
+    ):
+        with pytest.raises(ApiError, match=says):
+            check_expectations(wrong, engine)
