@@ -149,7 +149,7 @@ class Control:
             Route("/_mockserver/scenarios", g(self.add_scenarios, True), methods=["POST"]),
             Route("/_mockserver/scenarios", g(self.replace_scenarios, True), methods=["PUT"]),
             Route(
-                "/_mockserver/scenarios/{name}",
+                "/_mockserver/scenarios/{name:path}",
                 g(self.delete_scenario, True),
                 methods=["DELETE"],
             ),
@@ -206,7 +206,7 @@ class Control:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise _bad(f"The body is not UTF-8 text: {exc}.", code="invalid_body") from None
-        file = f"POST#{next(self._posts)}"
+        file = f"{request.method}#{next(self._posts)}"  # where its scenarios are said to be
         refuse_aliases(text, file)
         return load_text(text, file, NO_FILES), len(raw)
 

@@ -113,6 +113,13 @@ def test_add_list_replace_and_delete_shared_scenarios(serve):
     assert s.content("the weather?") == "Rain"
     assert s.chat("hello").status_code == 404
 
+    post_yaml(s, "scenarios: [{name: team/hi, reply: {content: x}}, {reply: {content: y}}]")
+    slashed = s.http.delete(f"{s.root}/_mockserver/scenarios/team/hi", headers=ADMIN)
+    assert slashed.status_code == 200, slashed.text
+    unnamed = s.http.delete(f"{s.root}/_mockserver/scenarios/PUT%232%232", headers=ADMIN)
+    assert unnamed.status_code == 404  # named after its body: POST#3#2
+    slashed = s.http.delete(f"{s.root}/_mockserver/scenarios/POST%233%232", headers=ADMIN)
+    assert slashed.status_code == 200, slashed.text
     gone = s.http.delete(f"{s.root}/_mockserver/scenarios/weather", headers=ADMIN)
     assert gone.json() == {"deleted": "weather", "session": None}
     again = s.http.delete(f"{s.root}/_mockserver/scenarios/weather", headers=ADMIN)
