@@ -27,7 +27,6 @@ from mockserver.outcome import Frame, Outcome
 from mockserver.responses import error_outcome, unknown_url
 from mockserver.sessions import (
     DEFAULT_MAX_SESSIONS,
-    SESSION_HEADER,
     Sessions,
     check_name,
     split_session_path,
@@ -158,18 +157,17 @@ class MockApp:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
             await self._api(scope, receive, send)
         elif scope["type"] == "http" and (found := split_session_path(scope["path"])):
-            # the session base URL, for clients that cannot add a header: as the header
+            # the session base URL, for clients that cannot add a header (nothing is added to the
+            # request's headers: a recorder must not forward a header the client never sent)
             name, path = found
-            header = (SESSION_HEADER, name.encode())
-            await self._api(
-                {**scope, "path": path, "headers": [*scope["headers"], header]}, receive, send
-            )
+            await self._api({**scope, "path": path}, receive, send, name.encode())
         else:
             await self._starlette(scope, receive, send)
 
-    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _api(
+        self, scope: Scope, receive: Receive, send: Send, session: bytes | None = None
+    ) -> None:
         headers = scope["headers"]
-        session = None
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
                 outcome = error_outcome(
@@ -178,8 +176,8 @@ class MockApp:
                 outcome.headers.append((b"connection", b"close"))
                 await send_outcome(outcome, send, receive)
                 return
-            if name == b"x-mockserver-session":  # SESSION_HEADER, as a constant: no global lookup
-                session = value
+            if name == b"x-mockserver-session" and session is None:  # the path's name wins
+                session = value  # (sessions.SESSION_HEADER, as a constant: no global lookup)
         engine = self.engine
         if session is not None:
             try:

@@ -314,6 +314,14 @@ def test_sessions_get_their_own_scenarios_on_top_of_the_shared_ones(serve):
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "weather"}]}
     via_path = s.http.post(f"{s.root}/_mockserver/sessions/mine/v1/chat/completions", json=body)
     assert via_path.json()["choices"][0]["message"]["content"] == "Sunny"
+    last = s.http.get(f"{s.root}/_mockserver/journal", params={"session": "mine"}).json()
+    assert "x-mockserver-session" not in last["data"][-1]["headers"]  # nothing made up
+    both = s.http.post(
+        f"{s.root}/_mockserver/sessions/mine/v1/chat/completions",
+        json=body,
+        headers={"x-mockserver-session": "other"},
+    )
+    assert both.json()["choices"][0]["message"]["content"] == "Sunny"  # the path wins
     listed = s.http.get(f"{s.root}/_mockserver/scenarios", params={"session": "mine"}).json()
     assert {d["name"]: d["session"] for d in listed["data"]} == {
         "greet": None,
@@ -326,7 +334,7 @@ def test_sessions_get_their_own_scenarios_on_top_of_the_shared_ones(serve):
     assert s.content("rain", "mine") == "Sunny"
     assert s.content("weather", "mine") == "Sunny"
     journal = s.http.get(f"{s.root}/_mockserver/journal", params={"session": "mine"}).json()
-    assert len(journal["data"]) == 5
+    assert len(journal["data"]) == 6
     deleted = s.http.delete(
         f"{s.root}/_mockserver/scenarios/weather", params={"session": "mine"}, headers=ADMIN
     )
