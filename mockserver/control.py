@@ -213,7 +213,7 @@ class Control:
     async def list_scenarios(self, request: Request) -> Response:
         check_params(request, ("session",))
         session = session_of(request)
-        engine = self._engine(session) or self.shared
+        engine = self._engine(session) or self.shared.fork()  # no such session: nothing used
         own = {s.name for s in self.sessions.own(session)} if session else set()
         uses = engine.uses()
         data = [
