@@ -5,33 +5,38 @@ response objects: the engine routes them and its `Outcome` is copied straight to
 so the hot path stays lean and the in-process transports give the very same bytes. `/health`,
 the `/_mockserver/` admin routes and OpenAI-style 404s for anything else are Starlette's.
 
-The admin routes are guarded by an `Admin` policy: off on a non-loopback bind unless a token
-is set (then `Authorization: Bearer TOKEN` is required), and a state-changing admin request
-must carry a JSON content type or an `x-mockserver-admin` header, which a web page's
-cross-origin form or `text/plain` POST cannot send without a CORS preflight this server
-never grants.
+The admin routes (`mockserver.control`) are guarded by its `Admin` policy: off on a
+non-loopback bind unless a token is set (then `Authorization: Bearer TOKEN` is required), and a
+state-changing admin request must carry a JSON content type or an `x-mockserver-admin` header,
+which a web page's cross-origin form or `text/plain` POST cannot send without a CORS preflight
+this server never grants.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mockserver import control
 from mockserver.engine import Deferred, MockEngine
 from mockserver.errors import ApiError
 from mockserver.outcome import Frame, Outcome
 from mockserver.responses import error_outcome, unknown_url
+from mockserver.sessions import (
+    DEFAULT_MAX_SESSIONS,
+    Sessions,
+    check_name,
+    split_session_path,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -127,47 +132,6 @@ async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) ->
                 await watcher
 
 
-@dataclass(frozen=True, slots=True)
-class Admin:
-    """Who may use the `/_mockserver/` routes: nobody when not `enabled` (a non-loopback bind
-    without a token), else anyone who sends `Authorization: Bearer {token}` (if set)."""
-
-    enabled: bool = True
-    token: str | None = None
-
-
-ADMIN_OFF = (
-    "The /_mockserver/ admin routes are off: this server listens on a non-loopback address. "
-    "Start it with --admin-token TOKEN and send Authorization: Bearer TOKEN to use them."
-)
-ADMIN_HEADER = "x-mockserver-admin"
-
-
-def admin_refusal(admin: Admin, headers: Any, changes: bool) -> ApiError | None:
-    """Why an admin request may not be served, or None. `headers` maps lower-case names."""
-    if not admin.enabled:
-        return ApiError(status=403, message=ADMIN_OFF, code="admin_disabled")
-    if admin.token is not None:
-        sent = str(headers.get("authorization", "")).encode()
-        if not hmac.compare_digest(sent, f"Bearer {admin.token}".encode()):
-            return ApiError(
-                status=401,
-                message="The /_mockserver/ admin routes need Authorization: Bearer TOKEN, "
-                "with the token given to mockserver --admin-token.",
-                code="invalid_admin_token",
-            )
-    if changes:
-        kind = str(headers.get("content-type", "")).split(";", 1)[0].strip().lower()
-        if kind != "application/json" and ADMIN_HEADER not in headers:
-            return ApiError(
-                status=403,
-                message="A state-changing admin request needs content-type: application/json "
-                f"or an {ADMIN_HEADER} header (so that no web page can send one).",
-                code="admin_request_not_json",
-            )
-    return None
-
-
 def internal_error(exc: Exception) -> ApiError:
     """A bug in mockserver itself, still in OpenAI's envelope (and not retried)."""
     return ApiError(
@@ -181,15 +145,21 @@ def internal_error(exc: Exception) -> ApiError:
 class MockApp:
     """The ASGI application serving one `MockEngine`."""
 
-    def __init__(self, engine: MockEngine, admin: Admin | None = None) -> None:
+    def __init__(
+        self,
+        engine: MockEngine,
+        admin: control.Admin | None = None,
+        *,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+    ) -> None:
         self.engine = engine
-        self.admin = admin or Admin()
+        self.admin = admin or control.Admin()
+        self.sessions = Sessions(engine, max_sessions)
         self._limit = engine.config.max_body_size
         self._starlette = Starlette(
             routes=[
                 Route("/health", self._health, methods=["GET"]),
-                Route("/_mockserver/journal", self._journal, methods=["GET"]),
-                Route("/_mockserver/reset", self._reset, methods=["POST"]),
+                *control.routes(self.sessions, self.admin),
             ],
             exception_handlers={
                 HTTPException: self._http_error,
@@ -200,10 +170,17 @@ class MockApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
             await self._api(scope, receive, send)
+        elif scope["type"] == "http" and (found := split_session_path(scope["path"])):
+            # the session base URL, for clients that cannot add a header (nothing is added to the
+            # request's headers: a recorder must not forward a header the client never sent)
+            name, path = found
+            await self._api({**scope, "path": path}, receive, send, name.encode())
         else:
             await self._starlette(scope, receive, send)
 
-    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _api(
+        self, scope: Scope, receive: Receive, send: Send, session: bytes | None = None
+    ) -> None:
         headers = scope["headers"]
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
@@ -212,6 +189,15 @@ class MockApp:
                 )
                 outcome.headers.append((b"connection", b"close"))
                 await send_outcome(outcome, send, receive)
+                return
+            if name == b"x-mockserver-session" and session is None:  # the path's name wins
+                session = value  # (sessions.SESSION_HEADER, as a constant: no global lookup)
+        engine = self.engine
+        if session is not None:
+            try:
+                engine = self.sessions.engine(check_name(session.decode("latin-1")))
+            except ApiError as exc:
+                await send_outcome(error_outcome(exc, engine.request_id()), send, receive)
                 return
         body = await read_body(receive, self._limit)
         if body is None:
@@ -223,10 +209,10 @@ class MockApp:
             return
         if len(body) > OFF_LOOP_BODY:  # parsing and checking it takes ~5 ms per MB
             answer = await asyncio.to_thread(
-                self._handle, scope["method"], scope["path"], body, headers
+                self._handle, engine, scope["method"], scope["path"], body, headers
             )
         else:
-            answer = self._handle(scope["method"], scope["path"], body, headers)
+            answer = self._handle(engine, scope["method"], scope["path"], body, headers)
         if not isinstance(answer, Outcome):  # a large reply: rendered off the event loop
             answer = await asyncio.to_thread(self._render, answer)
         await send_outcome(answer, send, receive)
@@ -238,9 +224,11 @@ class MockApp:
             logger.exception("mockserver failed rendering a reply")
             return error_outcome(internal_error(exc), self.engine.request_id())
 
-    def _handle(self, method: str, path: str, body: bytes, headers: Any) -> Outcome | Deferred:
+    def _handle(
+        self, engine: MockEngine, method: str, path: str, body: bytes, headers: Any
+    ) -> Outcome | Deferred:
         try:
-            return self.engine.respond(method, path, body, headers)
+            return engine.respond(method, path, body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
             return error_outcome(internal_error(exc), self.engine.request_id())
@@ -254,28 +242,6 @@ class MockApp:
 
     async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "scenarios": len(self.engine.scenarios.scenarios)})
-
-    def _refused(self, request: Request, changes: bool) -> Response | None:
-        error = admin_refusal(self.admin, request.headers, changes)
-        return (
-            None
-            if error is None
-            else self._response(error_outcome(error, self.engine.request_id()))
-        )
-
-    async def _journal(self, request: Request) -> Response:
-        refused = self._refused(request, changes=False)
-        if refused is not None:
-            return refused
-        # written a piece at a time, from a worker thread (see mockserver.journal)
-        return StreamingResponse(self.engine.journal_json(), media_type="application/json")
-
-    async def _reset(self, request: Request) -> Response:
-        refused = self._refused(request, changes=True)
-        if refused is not None:
-            return refused
-        self.engine.reset()
-        return JSONResponse({"reset": True})
 
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, HTTPException) and exc.status_code == 405:
@@ -295,6 +261,11 @@ class MockApp:
         return self._response(error_outcome(internal_error(exc), self.engine.request_id()))
 
 
-def create_app(engine: MockEngine, admin: Admin | None = None) -> MockApp:
+def create_app(
+    engine: MockEngine,
+    admin: control.Admin | None = None,
+    *,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+) -> MockApp:
     """The ASGI app for an engine (what uvicorn, or any ASGI server, runs)."""
-    return MockApp(engine, admin)
+    return MockApp(engine, admin, max_sessions=max_sessions)

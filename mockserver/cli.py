@@ -49,6 +49,12 @@ def _port(text: str) -> int:
     return port
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
 def _size(text: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     raw = text.strip().lower().removesuffix("b").removesuffix("i")
@@ -387,6 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="request bytes the journal keeps (default 64m); the oldest entries go first",
     )
+    serve.add_argument(
+        "--no-admin",
+        action="store_true",
+        help="turn off the /_mockserver/ control API and journal page (403)",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=_positive,
+        default=100,
+        metavar="N",
+        help="sessions kept at once (default 100); the least recently used is dropped",
+    )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="warning", help="default warning")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -433,7 +451,8 @@ def _listen(host: str, port: int) -> socket.socket | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from mockserver.app import Admin, create_app
+    from mockserver.app import create_app
+    from mockserver.control import Admin
     from mockserver.engine import EngineConfig, MockEngine
     from mockserver.faults import load_faults
     from mockserver.ids import SEEDED_EPOCH
@@ -461,10 +480,14 @@ def _serve(args: argparse.Namespace) -> int:
     if sock is None:
         return 1
     loopback = _is_loopback(sock)
-    app = create_app(
-        engine, Admin(enabled=loopback or args.admin_token is not None, token=args.admin_token)
+    admin = Admin(
+        enabled=not args.no_admin and (loopback or args.admin_token is not None),
+        token=args.admin_token,
     )
-    if args.admin_token is None:
+    app = create_app(engine, admin, max_sessions=args.max_sessions)
+    if args.no_admin:
+        pass  # nothing exposed: the control routes are off
+    elif args.admin_token is None:
         _warn_exposed(sock, "its /_mockserver/ admin routes are off (see --admin-token)")
     else:
         _warn_exposed(sock, "its /_mockserver/ admin routes need the --admin-token")

@@ -7,9 +7,11 @@ identical bytes).
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -40,6 +42,7 @@ from mockserver.validation import decode_body, parse_chat_request
 from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON, Model
 
+_now = time.time
 _new = object.__new__
 _set = object.__setattr__
 NO_MATCH = "mockserver_no_match"
@@ -128,6 +131,8 @@ class JournalEntry:
     """What the profile said about the request (e.g. vLLM's ignored `guided_*` fields)."""
     profile: str = "openai"
     """The profile that read the request (it reads it again for `request`)."""
+    at: float = 0.0
+    """When the request was answered (seconds since the epoch)."""
 
     @lazy
     def body(self) -> JSON:
@@ -239,6 +244,44 @@ class MockEngine:
             if self._trouble is None:
                 self._trouble = self._trouble_for(self._list)
 
+    def replace_scenarios(self, scenarios: ScenarioSet) -> None:
+        """Serve `scenarios` instead (the control API's PUT and DELETE); a scenario kept by name
+        keeps its sequence position, and the journal is kept."""
+        uses = self.uses()
+        with self._lock:
+            self.scenarios = scenarios
+            self._list = scenarios.scenarios
+            self._matcher = Matcher(self._list)
+            self._has_next = any(s.after == "next" for s in self._list)
+            self._needs_headers = _needs_headers(self._list)
+            self._state.used = [uses.get(s.name, 0) for s in self._list]
+
+    def fork(self, config: EngineConfig | None = None) -> MockEngine:
+        """An engine serving these scenarios, sharing their compiled matcher, ids and caches,
+        with its own sequence positions and journal (a session's), and no `on_miss` hook."""
+        other = copy.copy(self)
+        other.config = config or self.config
+        other.on_miss = None
+        other._lock = threading.Lock()
+        other._state = other._fresh_state()
+        other.responses_api = ResponsesApi(other, other._ids, other._clock, other._padding)
+        return other
+
+    def take_state(self, old: MockEngine) -> None:
+        """Continue where `old` was: its journal, and its positions for scenarios of the same
+        name (a session rebuilt over a changed shared set)."""
+        uses, entries = old.uses(), old.journal
+        with self._lock:
+            for entry in entries:
+                self._state.journal.add(entry, journal.cost(entry.raw, entry.headers))
+            self._state.used = [uses.get(s.name, 0) for s in self._list]
+
+    def explain_miss(self, request: ChatRequest) -> tuple[Scenario | None, str | None, str | None]:
+        """The closest scenario to an unmatched request, the key it failed and why."""
+        miss = self._matcher.explain(request)
+        closest = self._list[miss.scenario] if miss.scenario is not None else None
+        return closest, miss.condition, miss.reason
+
     @property
     def journal(self) -> list[JournalEntry]:
         with self._lock:
@@ -250,13 +293,9 @@ class MockEngine:
         with self._lock:
             return self._state.journal.dropped
 
-    def journal_json(self) -> Iterator[bytes]:
-        """`GET /_mockserver/journal`: the journal as JSON, a piece at a time (see
-        `journal.journal_json`: writing it never holds more than a piece in memory)."""
-        with self._lock:
-            entries = self._state.journal.entries()
-            dropped = self._state.journal.dropped
-        return journal.journal_json(entries, dropped, self.config.journal_bytes, _read_again)
+    def unknown_fields(self, entry: JournalEntry) -> list[str]:
+        """The fields of a journaled request mockserver does not know (read again, not kept)."""
+        return journal.unknown_fields(entry, _read_again)
 
     def uses(self) -> dict[str, int]:
         """How many requests each scenario has answered, by name."""
@@ -513,6 +552,7 @@ class MockEngine:
             "fault": fault,
             "notes": notes,
             "profile": self.profile.name,
+            "at": _now(),
         }
         _set(entry, "__dict__", fields)
         with self._lock:

@@ -1,13 +1,11 @@
-"""What the engine keeps of the requests it answered, bounded in entries and in bytes, and the
-journal's JSON form.
+"""What the engine keeps of the requests it answered, bounded in entries and in bytes.
 
 The journal holds each request's bytes, so its size is counted in bytes: once the entries pass
 `EngineConfig.journal_bytes`, the oldest are dropped (and counted in `dropped`). A request larger
-than the whole budget is kept without its body. The JSON form (`GET /_mockserver/journal`) is
-written a piece at a time (about `PIECE` bytes, or one larger entry), so serialising it never
-needs much more memory than its largest entry, and every value a client sent can be written:
-numbers JSON cannot hold as such (`1e999`, which reads as infinity) are shown as the text they
-were sent as.
+than the whole budget is kept without its body. `shown` reads a kept body for display so that
+every value a client sent can be written as JSON: numbers JSON cannot hold as such (`1e999`,
+which reads as infinity) are shown as the text they were sent as. The control API
+(`journal_view`) gives the journal's JSON form.
 """
 
 from __future__ import annotations
@@ -15,12 +13,11 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest
-from mockserver.validation import parse_chat_request
 
 if TYPE_CHECKING:
     from mockserver.engine import JournalEntry
@@ -94,52 +91,13 @@ Reader = Callable[[str, dict[str, Any], tuple[tuple[bytes, bytes], ...]], ChatRe
 """Reads a journaled body of an API (`chat`, `responses`) again, for its unknown fields."""
 
 
-def _chat_reader(
-    api: str, body: dict[str, Any], headers: tuple[tuple[bytes, bytes], ...]
-) -> ChatRequest:
-    return parse_chat_request(body, headers)
-
-
-def entry_json(entry: JournalEntry, read: Reader = _chat_reader) -> bytes:
-    """One entry of `GET /_mockserver/journal`, encoded (the parsed request is not kept)."""
+def unknown_fields(entry: JournalEntry, read: Reader) -> list[str]:
+    """The fields of an entry's request that mockserver does not know, read again by `read`
+    (the parsed request is not kept on the entry: the journal's byte budget counts bytes)."""
     body = shown(entry.raw) if entry.raw else None
-    unknown: tuple[str, ...] = ()
-    if isinstance(body, dict):
-        try:
-            unknown = read(entry.api, body, entry.headers).unknown_fields
-        except ApiError:
-            unknown = ()
-    item: dict[str, Any] = {
-        "status": entry.status,
-        "scenario": entry.scenario,
-        "reply_index": entry.reply_index,
-        "request": body,
-        "unknown_fields": list(unknown),
-        "api": entry.api,
-        "error": entry.error.body()["error"] if entry.error else None,
-        "fault": entry.fault,
-    }
-    if entry.omitted:
-        item["request_omitted_bytes"] = entry.omitted
-    return _encode(item).encode("ascii")
-
-
-PIECE = 256 * 1024
-"""About how much of the journal's JSON is written at a time."""
-
-
-def journal_json(
-    entries: Sequence[JournalEntry], dropped: int, budget: int, read: Reader = _chat_reader
-) -> Iterator[bytes]:
-    """`GET /_mockserver/journal`, about `PIECE` bytes at a time (or one large entry)."""
-    pieces = [f'{{"object":"list","dropped":{dropped},"budget_bytes":{budget},"data":['.encode()]
-    held = 0
-    for n, entry in enumerate(entries):
-        piece = entry_json(entry, read)
-        pieces.append(b"," + piece if n else piece)
-        held += len(piece)
-        if held >= PIECE:
-            yield b"".join(pieces)
-            pieces, held = [], 0
-    pieces.append(b"]}")
-    yield b"".join(pieces)
+    if not isinstance(body, dict):
+        return []
+    try:
+        return list(read(entry.api, body, entry.headers).unknown_fields)
+    except ApiError:
+        return []

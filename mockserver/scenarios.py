@@ -90,6 +90,9 @@ AFTER = ("repeat_last", "error", "next")
 PROFILE_NAMES = ("openai", "vllm")
 """The profiles a file may declare (`mockserver.profiles` holds them)."""
 SUFFIXES = (".yaml", ".yml")
+NO_FILES = Path("/nonexistent/mockserver-no-files")
+"""The `base` for scenarios sent over HTTP (the control API): a `file:` in them is refused, so
+no request can make the server read a file."""
 
 After = Literal["repeat_last", "error", "next"]
 
@@ -375,7 +378,12 @@ def _audio(node: Node, base: Path) -> AudioSpec | None:
     fmt = _enum(node.get("format"), AUDIO_FORMATS)
     data = None
     file_node = node.get("file")
-    if file_node is not None and (name := _str(file_node)) is not None:
+    if file_node is not None and base is NO_FILES:
+        file_node.fail(
+            "scenarios sent to the control API cannot name files; load scenarios with audio "
+            "files at startup (mockserver serve FILE)"
+        )
+    elif file_node is not None and (name := _str(file_node)) is not None:
         path = (base / name).resolve()
         try:
             data = audio.read_file(path, base, outside=node.doc.allow_files_outside)

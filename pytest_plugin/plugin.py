@@ -3,7 +3,8 @@
 - `mockserver`: scenarios served in process (no socket) to httpx and httpx2 clients, for
   `https://api.openai.com/v1`, `$OPENAI_BASE_URL` and any `base_url` configured.
 - `mockserver_server`: the same through a real uvicorn server on 127.0.0.1 (one per session,
-  or per xdist worker; each test gets its own engine); sets `OPENAI_BASE_URL` for the test.
+  or per xdist worker), or the server at `--mockserver-url URL`; each test gets a session of
+  its own on it (`/_mockserver/sessions/NAME/v1`); sets `OPENAI_BASE_URL` for the test.
 - `mockserver_session_server`: that session-wide `BackgroundServer` itself.
 - marker `@pytest.mark.mockserver(*paths, ...)`, options `--mockserver-*`, ini `mockserver_*`.
 """
@@ -39,6 +40,12 @@ _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     recording.add_options(parser)
+    parser.getgroup("mockserver").addoption(
+        "--mockserver-url",
+        metavar="URL",
+        help="run mockserver_server tests against the mockserver at URL (started outside "
+        "pytest, shared by xdist workers), each test in a session of its own",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -137,21 +144,51 @@ def mockserver_session_server() -> Iterator[BackgroundServer]:
 
 @pytest.fixture
 def mockserver_server(
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    mockserver_session_server: BackgroundServer,
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Mockserver]:
-    """Scenarios answered by a real HTTP server on 127.0.0.1; `OPENAI_BASE_URL` points at it.
+    """Scenarios answered by a real HTTP server; `OPENAI_BASE_URL` points at it.
 
-    The server lives for the whole session; each test gets a fresh engine (its own scenarios,
-    sequences and journal), swapped in at setup.
+    The server lives for the whole session (or is the one at `--mockserver-url`); each test
+    gets a session of its own on it (its own scenarios, sequences and journal), whose base
+    URL `/_mockserver/sessions/NAME/v1` is the test's `url`.
     """
-    from mockserver.app import create_app
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    remote_url = request.config.getoption("mockserver_url")
+    if remote_url:
+        yield from _remote(request, monkeypatch, remote_url, worker)
+        return
+    from .remote import session_name
 
-    server = mockserver_session_server
-    mock = _build(request, "server", server.url)
-    server.app = create_app(mock.engine)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    server: BackgroundServer = request.getfixturevalue("mockserver_session_server")
+    name = session_name(worker)
+    root = server.url.removesuffix("/v1")
+    mock = _build(request, "server", f"{root}/_mockserver/sessions/{name}/v1")
+    sessions = server.app.sessions
+    sessions.install(name, mock.engine)
+    monkeypatch.setenv("OPENAI_BASE_URL", mock.url)
+    _default_key(monkeypatch)
+    try:
+        yield mock
+        _check(request, mock)
+    finally:
+        sessions.drop(name)
+
+
+def _remote(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, url: str, worker: str
+) -> Iterator[Mockserver]:
+    from .remote import RemoteEngine, RemoteError, session_name
+
+    name = session_name(worker)
+    engine_url = f"{url.rstrip('/').removesuffix('/v1')}/_mockserver/sessions/{name}/v1"
+    mock = _build(request, "server", engine_url)
+    remote = RemoteEngine(url, name, mock.engine.scenarios)
+    try:
+        remote.upload([*mock.settings.shared_paths, *mock.settings.own_paths])
+    except RemoteError as exc:
+        pytest.fail(f"mockserver: {exc}", pytrace=False)
+    mock.engine = remote
+    monkeypatch.setenv("OPENAI_BASE_URL", mock.url)
     _default_key(monkeypatch)
     yield mock
     _check(request, mock)

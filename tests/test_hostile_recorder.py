@@ -167,6 +167,9 @@ class Prober:
 
     def __enter__(self) -> Prober:
         self._thread.start()
+        deadline = time.monotonic() + 5  # the first probe answered: the prober is running
+        while not self.answered and not self.failed and time.monotonic() < deadline:
+            time.sleep(0.005)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,7 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockserver.app import Admin, create_app
+from mockserver.app import create_app
+from mockserver.control import Admin
 from mockserver.engine import MockEngine
 from mockserver.ids import SEEDED_EPOCH
 from mockserver.protocol import Limits
