@@ -73,6 +73,7 @@ MOCKSERVER_TARGETS = (
     MOCKSERVER_MIXED_DISTINCT,
 )
 SET_TARGETS = tuple(n for name in sets.SETS for n in (name, f"{name}-distinct"))
+VARIANT_TARGETS = ("responses", "responses-stream", "mockserver-vllm", "mockserver-faults")
 BARE_UVLOOP = "bare-uvloop"
 BARE_ASYNCIO = "bare-asyncio"
 WIREMOCK = "wiremock"
@@ -80,6 +81,7 @@ WIREMOCK_DEFAULT = "wiremock-default"
 STARTUP = "startup"
 TARGETS = (
     *MOCKSERVER_TARGETS,
+    *VARIANT_TARGETS,
     *SET_TARGETS,
     BARE_UVLOOP,
     BARE_ASYNCIO,
@@ -102,6 +104,14 @@ DESCRIPTIONS = {
 DESCRIPTIONS.update(
     {name: f"mockserver, {name} set, request matches the last" for name in sets.SETS}
     | {f"{name}-distinct": f"mockserver, {name} set, every body different" for name in sets.SETS}
+)
+DESCRIPTIONS.update(
+    {
+        "responses": "mockserver, POST /v1/responses, the last of 100 scenarios",
+        "responses-stream": "mockserver, POST /v1/responses streamed, 50 content deltas",
+        "mockserver-vllm": "mockserver --profile vllm, the last of 100 scenarios",
+        "mockserver-faults": "mockserver --faults (8 faults, none firing), the last of 100",
+    }
 )
 BARE_STACKS = {BARE_UVLOOP: ("uvloop", "httptools"), BARE_ASYNCIO: ("asyncio", "h11")}
 
@@ -389,6 +399,7 @@ class Session:
         self.stack = stack
         self.live: list[Live] = []
         self.finished: dict[str, TargetResult] = {}
+        self.variant_servers: dict[tuple[str, ...], Server] = {}
 
     def start(self, name: str, cmd: Sequence[str], cwd: Path | None = None) -> Server:
         """A pinned server that runs until the session ends."""
@@ -513,6 +524,111 @@ def prepare_set(session: Session, server: Server, url: str, name: str, inputs: S
     return Live(name, server, url, body, size, session.cfg.warmup_s, script)
 
 
+FAULTS_YAML = """faults:
+""" + "".join(
+    f"  - {{fault: {kind}, on_requests: [1000000000]}}\n"
+    for kind in (
+        "http, status: 503",
+        "error_event",
+        "reset",
+        "stall",
+        "malformed",
+        "no_done",
+        "duplicate",
+        "split_json",
+    )
+)
+"""Eight server-wide faults that never fire: what configured faults cost on the hot path."""
+
+
+def variant_inputs(
+    cfg: Config,
+) -> dict[str, tuple[list[str], str, bytes, Callable[[str, bytes], int]]]:
+    """Each variant target: the serve arguments added, the API path, the body, the check."""
+    instructions = payloads.SYSTEM_PROMPT
+    ask = {
+        "model": payloads.MODEL,
+        "instructions": instructions,
+        "input": payloads.question(payloads.LAST_INDEX),
+    }
+    streamed = {
+        "model": payloads.MODEL,
+        "instructions": instructions,
+        "input": payloads.STREAM_PROMPT,
+        "stream": True,
+    }
+    want = payloads.answer(payloads.LAST_INDEX)
+    faults = cfg.work_dir / "faults.yaml"
+    faults.write_text(FAULTS_YAML)
+    plain = cfg.non_stream_body.read_bytes()
+    return {
+        "responses": (
+            [],
+            "/responses",
+            payloads.encode(ask),
+            lambda u, b: verify.check_response(u, b, want),
+        ),
+        "responses-stream": (
+            [],
+            "/responses",
+            payloads.encode(streamed),
+            lambda u, b: verify.check_response_stream(u, b, payloads.STREAM_WORDS),
+        ),
+        "mockserver-vllm": (
+            ["--profile", "vllm"],
+            "/chat/completions",
+            plain,
+            lambda u, b: verify.check_completion(u, b, want),
+        ),
+        "mockserver-faults": (
+            ["--faults", str(faults)],
+            "/chat/completions",
+            plain,
+            lambda u, b: verify.check_completion(u, b, want),
+        ),
+    }
+
+
+def add_variants(session: Session, missing: str | None) -> None:
+    """The Responses API on the plain server's scenarios, and servers with a profile or faults."""
+    cfg = session.cfg
+    wanted = [n for n in VARIANT_TARGETS if n in cfg.targets]
+    if not wanted or missing:
+        session.skip(wanted, missing or "")
+        return
+    inputs = variant_inputs(cfg)
+    servers: dict[tuple[str, ...], str] = {}
+    for name in wanted:
+        extra, path, body, check = inputs[name]
+        key = tuple(extra)
+        if key not in servers:
+            cmd = [*mockserver_serve(cfg), *extra]
+            log(f"{name}: starting {shlex.join(cmd)}")
+            try:
+                server = session.start(name, cmd, cwd=REPO_ROOT)
+                servers[key] = ready_url(server).removesuffix("/chat/completions")
+            except BenchError as err:
+                session.finished[name] = failed(name, err)
+                continue
+            session.variant_servers[key] = server
+        url = servers[key] + path
+        body_file = cfg.work_dir / f"{name}.json"
+        body_file.write_bytes(body)
+
+        def prepare(
+            name: str = name,
+            url: str = url,
+            body_file: Path = body_file,
+            check: Callable[[str, bytes], int] = check,
+            key: tuple[str, ...] = key,
+        ) -> Live:
+            size = check(url, body_file.read_bytes())
+            log(f"{name}: verified ({size} bytes)")
+            return Live(name, session.variant_servers[key], url, body_file, size, cfg.warmup_s)
+
+        session.add(name, prepare)
+
+
 def add_sets(session: Session, missing: str | None) -> None:
     """Each scenario set on a server of its own: its repeated-body and distinct-body targets."""
     for set_name, inputs in session.cfg.sets.items():
@@ -576,6 +692,7 @@ def bench_load(cfg: Config, missing: str | None) -> list[TargetResult]:
     with contextlib.ExitStack() as stack:
         session = Session(cfg, stack)
         add_mockserver(session, missing)
+        add_variants(session, missing)
         add_sets(session, missing)
         for name in (BARE_UVLOOP, BARE_ASYNCIO):
             if name in cfg.targets:
@@ -737,7 +854,7 @@ def exit_code(
 
 def run(cfg: Config) -> tuple[list[TargetResult], list[StartupResult]]:
     missing = None
-    if {*MOCKSERVER_TARGETS, *SET_TARGETS, STARTUP} & set(cfg.targets):
+    if {*MOCKSERVER_TARGETS, *VARIANT_TARGETS, *SET_TARGETS, STARTUP} & set(cfg.targets):
         missing = mockserver_missing(cfg)
         if missing:
             log(f"skipping mockserver targets: {missing}")

@@ -107,3 +107,42 @@ def check_stream(url: str, body: bytes, want_words: tuple[str, ...]) -> int:
             f"POST {url}: streamed text differs from the {len(want_words)} expected words"
         )
     return len(reply.body)
+
+
+def check_response(url: str, body: bytes, want_text: str) -> int:
+    """Verify a Responses API answer (`POST /v1/responses`); returns the body size in bytes."""
+    reply = post_json(url, body)
+    _expect_ok(url, reply, "application/json")
+    data = _decode(url, reply.body)
+    if not isinstance(data, dict) or data.get("object") != "response":
+        raise BenchError(f"POST {url}: not a response: {reply.body[:300]!r}")
+    texts = [
+        part.get("text")
+        for item in data.get("output") or []
+        for part in item.get("content") or []
+        if part.get("type") == "output_text"
+    ]
+    if texts != [want_text]:
+        raise BenchError(f"POST {url}: output_text {texts!r}, want {want_text!r}")
+    return len(reply.body)
+
+
+def check_response_stream(url: str, body: bytes, want_words: tuple[str, ...]) -> int:
+    """Verify a streamed Responses answer: its deltas spell the words, it ends completed."""
+    reply = post_json(url, body)
+    _expect_ok(url, reply, "text/event-stream")
+    events = [_decode(url, e) for e in sse_data(reply.body.decode(errors="replace"))]
+    deltas = [
+        e.get("delta", "")
+        for e in events
+        if isinstance(e, dict) and e.get("type") == "response.output_text.delta"
+    ]
+    if (
+        not events
+        or not isinstance(events[-1], dict)
+        or events[-1].get("type") != "response.completed"
+    ):
+        raise BenchError(f"POST {url}: the stream does not end with response.completed")
+    if "".join(deltas).split() != list(want_words):
+        raise BenchError(f"POST {url}: streamed text differs from the expected words")
+    return len(reply.body)
