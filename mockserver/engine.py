@@ -159,6 +159,17 @@ class JournalEntry:
             return None
 
 
+@dataclass(slots=True)
+class _Call:
+    """One request on its way through `MockEngine.answer`: what the journal keeps of it."""
+
+    raw: bytes
+    headers: tuple[tuple[bytes, bytes], ...]
+    api: str
+    request_id: str
+    notes: tuple[str, ...] = ()
+
+
 @dataclass
 class _State:
     used: list[int]
@@ -356,15 +367,14 @@ class MockEngine:
 
         A reply over `max_reply_size` (estimated before rendering) is refused; with `defer`, one
         over `RENDER_INLINE` comes back as a function that renders and journals it."""
-        request_id = self._ids.request()
+        call = _Call(raw, headers, api, self._ids.request())
         scenario = None
         reply_index = None
         delay = 0.0
         limits = fault = None
-        notes: tuple[str, ...] = ()
         try:
             request = parse(raw, headers)
-            notes = request.notes
+            call.notes = request.notes
             if self.config.strict:
                 check_strict(request)
             if self._trouble is not None:
@@ -382,101 +392,70 @@ class MockEngine:
                 size = completions.reply_size(request, reply)
                 if size > self.config.max_reply_size:
                     raise reply_too_large(size, self.config.max_reply_size)
-                if defer and size > RENDER_INLINE:
-                    return functools.partial(
-                        self._rendered,
-                        render=render,
-                        request=request,
-                        scenario=scenario,
-                        reply=reply,
-                        reply_index=reply_index,
-                        request_id=request_id,
-                        raw=raw,
-                        headers=headers,
-                        api=api,
-                        limits=limits,
-                    )
-                outcome = render(request, scenario, reply, request_id, raw)
+                step = functools.partial(
+                    self._rendered, call, render, request, scenario, reply, reply_index, limits
+                )
+                return step if defer and size > RENDER_INLINE else step()
             if self._trouble is not None:
                 outcome, fault = self._trouble.shape(
                     outcome, request=request, scenario=scenario, reply=reply, limits=limits
                 )
         except ApiError as error:
             name = scenario.name if scenario else None
-            if isinstance(error, trouble.Refusal):
-                fault, delay = error.fault, error.delay
-            self._record(
-                raw,
-                headers,
-                error.status,
-                scenario=name,
-                reply_index=reply_index,
-                error=error,
-                api=api,
-                fault=fault,
-                notes=notes,
-            )
-            return self._error(error, request_id, delay)
-        index = min(reply_index, len(scenario.replies) - 1)
-        self._record(
-            raw,
-            headers,
-            outcome.status,
-            scenario=scenario.name,
-            reply_index=index,
-            api=api,
-            fault=fault,
-            notes=notes,
-        )
-        return outcome
+            return self._refused(call, error, name, reply_index, fault=fault, delay=delay)
+        return self._answered(call, outcome, scenario, reply_index, fault)
 
-    def _rendered(
+    def _rendered(  # noqa: PLR0917 - bound by functools.partial in one place
         self,
-        *,
+        call: _Call,
         render: Render,
         request: ChatRequest,
         scenario: Scenario,
         reply: Reply,
         reply_index: int,
-        request_id: str,
-        raw: bytes,
-        headers: tuple[tuple[bytes, bytes], ...],
-        api: str,
         limits: trouble.Limits | None,
     ) -> Outcome:
-        """A large reply, rendered (in a worker thread), shaped by any trouble, and journaled."""
+        """The reply rendered (for a large one in a worker thread), shaped by any trouble, and
+        journaled."""
         fault = None
-        delay = reply.delay_ms / 1000
         try:
-            outcome = render(request, scenario, reply, request_id, raw)
+            outcome = render(request, scenario, reply, call.request_id, call.raw)
             if self._trouble is not None:
                 outcome, fault = self._trouble.shape(
                     outcome, request=request, scenario=scenario, reply=reply, limits=limits
                 )
         except ApiError as error:
-            if isinstance(error, trouble.Refusal):
-                fault, delay = error.fault, error.delay
-            self._record(
-                raw,
-                headers,
-                error.status,
-                scenario=scenario.name,
-                reply_index=reply_index,
-                error=error,
-                api=api,
-                fault=fault,
-            )
-            return self._error(error, request_id, delay)
+            delay = reply.delay_ms / 1000
+            return self._refused(call, error, scenario.name, reply_index, fault=fault, delay=delay)
+        return self._answered(call, outcome, scenario, reply_index, fault)
+
+    def _refused(
+        self,
+        call: _Call,
+        error: ApiError,
+        scenario: str | None,
+        reply_index: int | None,
+        *,
+        fault: str | None,
+        delay: float,
+    ) -> Outcome:
+        """An error answer, journaled (a fault's refusal says which fault, and its wait)."""
+        if isinstance(error, trouble.Refusal):
+            fault, delay = error.fault, error.delay
+        self._record(call, error.status, scenario, reply_index, error=error, fault=fault)
+        return self._error(error, call.request_id, delay)
+
+    def _answered(
+        self,
+        call: _Call,
+        outcome: Outcome,
+        scenario: Scenario,
+        reply_index: int,
+        fault: str | None,
+    ) -> Outcome:
+        """An answer, journaled with the index of the reply given (the last one past the end)."""
         index = min(reply_index, len(scenario.replies) - 1)
-        self._record(
-            raw,
-            headers,
-            outcome.status,
-            scenario=scenario.name,
-            reply_index=index,
-            api=api,
-            fault=fault,
-        )
+        self._record(call, outcome.status, scenario.name, index, fault=fault)
         return outcome
 
     def _find(
@@ -524,17 +503,15 @@ class MockEngine:
 
     def _record(
         self,
-        raw: bytes,
-        headers: tuple[tuple[bytes, bytes], ...],
+        call: _Call,
         status: int,
-        *,
         scenario: str | None,
         reply_index: int | None,
+        *,
         error: ApiError | None = None,
-        api: str = "chat",
         fault: str | None = None,
-        notes: tuple[str, ...] = (),
     ) -> None:
+        raw, headers = call.raw, call.headers
         size = journal.cost(raw, headers)
         omitted = 0
         if size > self.config.journal_bytes:
@@ -547,10 +524,10 @@ class MockEngine:
             "scenario": scenario,
             "reply_index": reply_index,
             "error": error,
-            "api": api,
+            "api": call.api,
             "omitted": omitted,
             "fault": fault,
-            "notes": notes,
+            "notes": call.notes,
             "profile": self.profile.name,
             "at": _now(),
         }

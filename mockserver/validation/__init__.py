@@ -18,6 +18,7 @@ unknown keys in nested objects are tolerated and listed in `ChatRequest.unknown_
 from __future__ import annotations
 
 import json
+import secrets
 from typing import NoReturn
 
 from mockserver.errors import ApiError
@@ -77,11 +78,76 @@ _DECODER = json.JSONDecoder(parse_constant=_constant)
 """Made once: `json.loads(..., parse_constant=...)` would build a decoder per call."""
 
 
+LARGE_BODY = 1024 * 1024
+"""Bodies larger than this are parsed by `_decode_large`."""
+LONG_STRING = 64 * 1024
+"""String literals longer than this are cut out of a large body before the JSON decoder runs."""
+_HOLE = "\x00mockserver-{}:{}"
+"""What stands in for a long string while the rest is decoded: a NUL, a random token drawn
+per body (so no client text can be taken for a hole) and the string's index."""
+
+
+def _decode_large(text: str) -> JSON:
+    """A large body decoded in short steps, so that other threads (the server's other
+    requests, `/health`) get the interpreter meanwhile: one call of the JSON decoder over 60 MB
+    holds it for a tenth of a second, a Python loop lets go every few milliseconds.
+
+    String literals longer than `LONG_STRING` (base64 images and audio, long documents) are cut
+    out by slicing, the decoder reads the rest, and the strings go back in. A long string with
+    an escape or a character JSON does not allow raw goes through the decoder, as before."""
+    if text.count('"') > 100_000:  # a multitude of short strings: nothing long to cut out
+        return _DECODER.decode(text)
+    pieces: list[str] = []
+    long: list[str] = []
+    token = secrets.token_hex(8)
+    start = pos = 0
+    while (opening := text.find('"', pos)) >= 0:
+        end = text.find('"', opening + 1)
+        while end > 0 and text[end - 1] == "\\" and _backslashes(text, end) % 2:
+            end = text.find('"', end + 1)  # that quote was escaped: the string goes on
+        if end < 0:
+            break  # unterminated: the decoder says so
+        if end - opening > LONG_STRING:
+            literal = text[opening + 1 : end]
+            if "\\" not in literal and literal.isascii() and literal.isprintable():
+                pieces.append(text[start:opening])
+                pieces.append(json.dumps(_HOLE.format(token, len(long))))
+                long.append(literal)
+                start = end + 1
+        pos = end + 1
+    if not long:
+        return _DECODER.decode(text)
+    pieces.append(text[start:])
+    return _fill(_DECODER.decode("".join(pieces)), _HOLE.format(token, ""), long)
+
+
+def _backslashes(text: str, end: int) -> int:
+    """How many backslashes stand right before `end`."""
+    count = 0
+    while end - count - 1 >= 0 and text[end - count - 1] == "\\":
+        count += 1
+    return count
+
+
+def _fill(value: JSON, hole: str, long: list[str]) -> JSON:
+    """`value` with each hole (`hole` then an index) replaced by its long string."""
+    if isinstance(value, str):
+        if value.startswith(hole):
+            return long[int(value[len(hole) :])]
+        return value
+    if isinstance(value, dict):
+        return {_fill(k, hole, long): _fill(v, hole, long) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, hole, long) for v in value]
+    return value
+
+
 def decode_body(raw: bytes) -> dict[str, JSON]:
     """Parse the request body as a JSON object (strict JSON: no NaN, no lone surrogates)."""
     try:
         encoding = json.detect_encoding(raw)
-        body = _DECODER.decode(raw.decode(encoding, "surrogatepass"))
+        text = raw.decode(encoding, "surrogatepass")
+        body = _DECODER.decode(text) if len(raw) <= LARGE_BODY else _decode_large(text)
     except (ValueError, UnicodeDecodeError, RecursionError):
         _not_json()
     if type(body) is not dict:
