@@ -234,27 +234,27 @@ class Control:
         return JSONResponse({"object": "list", "data": data})
 
     async def add_scenarios(self, request: Request) -> Response:
-        check_params(request, ("session",))
-        session = session_of(request)
-        scenarios, size = await self._scenario_body(request)
-        if session is None:
-            if problems := self.sessions.taken({s.name for s in scenarios.scenarios}):
-                raise ScenarioError(tuple(problems))
-            self.shared.add_scenarios(scenarios.scenarios)
-        else:
-            self.sessions.add(session, scenarios, size)
-        return _added(scenarios.scenarios, session)
+        return await self._put_scenarios(request, replace=False)
 
     async def replace_scenarios(self, request: Request) -> Response:
+        return await self._put_scenarios(request, replace=True)
+
+    async def _put_scenarios(self, request: Request, *, replace: bool) -> Response:
+        """POST (add) and PUT (replace): to the shared set, or to one session's own."""
         check_params(request, ("session",))
         session = session_of(request)
         scenarios, size = await self._scenario_body(request)
         if session is None:
             if problems := self.sessions.taken({s.name for s in scenarios.scenarios}):
                 raise ScenarioError(tuple(problems))
-            self.shared.replace_scenarios(scenarios)
-        else:
+            if replace:
+                self.shared.replace_scenarios(scenarios)
+            else:
+                self.shared.add_scenarios(scenarios.scenarios)
+        elif replace:
             self.sessions.replace(session, scenarios, size)
+        else:
+            self.sessions.add(session, scenarios, size)
         return _added(scenarios.scenarios, session)
 
     async def delete_scenario(self, request: Request) -> Response:

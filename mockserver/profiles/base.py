@@ -43,6 +43,8 @@ class Profile(Protocol):
         self, request: ChatRequest, stamp: Stamp, choices: Sequence[ResolvedChoice], usage: Usage
     ) -> bytes: ...
 
+    # openai.py and vllm.py repeat this signature: a protocol and its implementations (an
+    # intentional mirror, as the duplicate search finds it).
     def chunk_events(
         self,
         request: ChatRequest,

@@ -34,6 +34,7 @@ from mockserver.validation.errors import (
     required,
     rule,
     show,
+    stream_options_of,
     string,
     text_of_size,
     too_long_string,
@@ -534,13 +535,8 @@ def _rest(body: dict[str, JSON], state: dict[str, object], unknown: list[str]) -
 
 def _others(body: dict[str, JSON], state: dict[str, object], unknown: list[str]) -> None:
     """The parameters that change nothing mockserver answers, checked for their shape."""
-    options = body.get("stream_options")
+    options = stream_options_of(body)
     if options is not None:
-        if body.get("stream") is not True:
-            raise rule(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                "stream_options",
-            )
         spec = obj(options, "stream_options")
         if spec.get("include_obfuscation") is not None:
             state["include_obfuscation"] = boolean(

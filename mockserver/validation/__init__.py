@@ -23,7 +23,13 @@ from typing import NoReturn
 
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest, build_request
-from mockserver.validation.errors import empty_string, missing, rule, wrong_type
+from mockserver.validation.errors import (
+    empty_string,
+    missing,
+    rule,
+    stream_options_of,
+    wrong_type,
+)
 from mockserver.validation.messages import parse_messages
 from mockserver.validation.params import CHECKS
 from mockserver.validation.tools import (
@@ -164,13 +170,8 @@ def decode_body(raw: bytes) -> dict[str, JSON]:
 def _derived(body: dict[str, JSON], state: dict[str, object]) -> None:
     """The fields that several parameters decide, and the rules tying parameters together
     (wire-format.md §2.6 rules 1, 2 and 7)."""
-    options = body.get("stream_options")
-    if options is not None:
-        if body.get("stream") is not True:
-            raise rule(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                "stream_options",
-            )
+    options = stream_options_of(body)
+    if isinstance(options, dict):
         state["include_usage"] = options.get("include_usage") is True
         state["include_obfuscation"] = options.get("include_obfuscation") is not False
     top_logprobs = body.get("top_logprobs")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import reprlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import NoReturn
 
 from mockserver.errors import ApiError, invalid
@@ -152,6 +152,17 @@ def out_of_range(param: str, value: float, low: float | None, high: float | None
 def rule(message: str, param: str | None, code: str | None = None) -> ApiError:
     """A cross-field rule the API enforces (its messages carry no code, mostly)."""
     return ApiError(status=400, message=message, param=param, code=code)
+
+
+def stream_options_of(body: Mapping[str, JSON]) -> JSON:
+    """`stream_options`, which only a streamed request may give (chat and Responses alike)."""
+    options = body.get("stream_options")
+    if options is not None and body.get("stream") is not True:
+        raise rule(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+        )
+    return options
 
 
 # -- checks -------------------------------------------------------------------------------------
