@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -286,12 +287,10 @@ class Control:
         else:
             engine = self._engine(session)
             sources = [] if engine is None else [(session, engine)]
-        data = journal_view.entries(sources, query)
         dropped = sum(engine.journal_dropped for _, engine in sources)
         budget = self.shared.config.journal_bytes
-        return JSONResponse(
-            {"object": "list", "data": data, "dropped": dropped, "budget_bytes": budget}
-        )
+        body = await to_thread.run_sync(journal_view.encoded, sources, query, dropped, budget)
+        return Response(body, media_type="application/json")
 
     async def verify(self, request: Request) -> Response:
         check_params(request, ("session",))

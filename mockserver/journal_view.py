@@ -8,6 +8,7 @@ error, for a miss the closest scenario and the condition it failed, and when it 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -180,3 +181,18 @@ def render(
         "notes": list(entry.notes),
         **({"request_omitted_bytes": entry.omitted} if entry.omitted else {}),
     }
+
+
+def _encode(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def encoded(
+    sources: Sequence[tuple[str | None, MockEngine]], query: Query, dropped: int, budget: int
+) -> bytes:
+    """`GET /_mockserver/journal` as bytes: run in a worker thread, and each entry encoded on
+    its own, so that the JSON encoder never holds the interpreter longer than its largest
+    entry takes (bodies of tens of megabytes are kept up to the journal's byte budget)."""
+    pieces = [_encode(entry) for entry in entries(sources, query)]
+    head = f'{{"object":"list","dropped":{dropped},"budget_bytes":{budget},"data":['
+    return (head + ",".join(pieces) + "]}").encode()
