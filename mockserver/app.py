@@ -184,9 +184,7 @@ class MockApp:
         headers = scope["headers"]
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
-                outcome = error_outcome(
-                    too_large(int(value), self._limit), self.engine.request_id()
-                )
+                outcome = self._error(too_large(int(value), self._limit))
                 outcome.headers.append((b"connection", b"close"))
                 await send_outcome(outcome, send, receive)
                 return
@@ -197,15 +195,13 @@ class MockApp:
             try:
                 engine = self.sessions.engine(check_name(session.decode("latin-1")))
             except ApiError as exc:
-                await send_outcome(error_outcome(exc, engine.request_id()), send, receive)
+                await send_outcome(self._error(exc, engine), send, receive)
                 return
         body = await read_body(receive, self._limit)
         if body is None:
             return
         if isinstance(body, int):
-            await send_outcome(
-                error_outcome(too_large(body, self._limit), self.engine.request_id()), send, receive
-            )
+            await send_outcome(self._error(too_large(body, self._limit)), send, receive)
             return
         if len(body) > OFF_LOOP_BODY:  # parsing and checking it takes ~5 ms per MB
             answer = await asyncio.to_thread(
@@ -222,7 +218,7 @@ class MockApp:
             return deferred()
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed rendering a reply")
-            return error_outcome(internal_error(exc), self.engine.request_id())
+            return self._error(internal_error(exc))
 
     def _handle(
         self, engine: MockEngine, method: str, path: str, body: bytes, headers: Any
@@ -231,7 +227,12 @@ class MockApp:
             return engine.respond(method, path, body, headers)
         except Exception as exc:  # a bug in mockserver: still answer in OpenAI's envelope
             logger.exception("mockserver failed on a chat completion request")
-            return error_outcome(internal_error(exc), self.engine.request_id())
+            return self._error(internal_error(exc))
+
+    def _error(self, error: ApiError, engine: MockEngine | None = None) -> Outcome:
+        """The app's own errors (413, 500, 404 ...) in the engine's profile's error body."""
+        engine = engine or self.engine
+        return error_outcome(error, engine.request_id(), body=engine.profile.error_body(error))
 
     def _response(self, outcome: Outcome) -> Response:
         return Response(
@@ -252,13 +253,11 @@ class MockApp:
                 code="method_not_allowed",
                 headers=(("allow", allow),),
             )
-            return self._response(error_outcome(error, self.engine.request_id()))
-        return self._response(
-            error_outcome(unknown_url(request.method, request.url.path), self.engine.request_id())
-        )
+            return self._response(self._error(error))
+        return self._response(self._error(unknown_url(request.method, request.url.path)))
 
     async def _server_error(self, request: Request, exc: Exception) -> Response:
-        return self._response(error_outcome(internal_error(exc), self.engine.request_id()))
+        return self._response(self._error(internal_error(exc)))
 
 
 def create_app(

@@ -578,3 +578,22 @@ def test_named_tool_choice_finishes_with_stop_and_include_reasoning_false_hides(
     chunks = list(events(streamed))
     assert not any("reasoning" in c["choices"][0]["delta"] for c in chunks if c["choices"])
     assert chunks[-1]["usage"]["completion_tokens_details"]["reasoning_tokens"] == 9
+
+
+def test_the_apps_own_errors_use_the_profiles_body() -> None:
+    """A body over the size limit and an unknown path are refused by the app, not the engine:
+    under vllm they still come in vLLM's error body (an integer `code`, its type name)."""
+    import httpx
+
+    from mockserver.app import create_app
+    from mockserver.server import BackgroundServer
+
+    engine = MockEngine(load_text(VLLM_FILE), EngineConfig(max_body_size=1000))
+    with BackgroundServer(create_app(engine)) as running:
+        too_big = httpx.post(running.url + "/chat/completions", content=b"{" + b" " * 2000 + b"}")
+        unknown = httpx.get(running.url.removesuffix("/v1") + "/nowhere")
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == 413
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == 404
+    assert unknown.json()["error"]["type"] == "NotFoundError"
