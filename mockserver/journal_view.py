@@ -169,7 +169,7 @@ def render(
         "where": scenario.where if scenario else None,
         "reply_index": entry.reply_index,
         "reply": reply,
-        "request": scrubber.tree(journal.shown(entry.raw)) if entry.raw else None,
+        "request": scrubber.tree(_cut(journal.shown(entry.raw))) if entry.raw else None,
         "headers": mask_headers(entry.headers),
         "unknown_fields": engine.unknown_fields(entry),
         "error": scrubber.tree(entry.error.body()["error"]) if entry.error else None,
@@ -181,6 +181,25 @@ def render(
         "notes": list(entry.notes),
         **({"request_omitted_bytes": entry.omitted} if entry.omitted else {}),
     }
+
+
+SHOWN_STRING = 64 * 1024
+"""Strings in a journaled body longer than this are shown cut (a base64 image of tens of
+megabytes is not something to read, and scrubbing it for secrets took over a second)."""
+
+
+def _cut(value: Any) -> Any:
+    """`value` with every string over `SHOWN_STRING` characters cut, saying how much was left
+    out."""
+    if isinstance(value, str):
+        if len(value) <= SHOWN_STRING:
+            return value
+        return f"{value[:SHOWN_STRING]}...[{len(value) - SHOWN_STRING} more characters]"
+    if isinstance(value, dict):
+        return {k: _cut(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cut(v) for v in value]
+    return value
 
 
 def _encode(value: Any) -> str:

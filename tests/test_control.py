@@ -605,3 +605,27 @@ def test_verify_counts_bounds_and_refusals_unit():
     ):
         with pytest.raises(ApiError, match=says):
             check_expectations(wrong, engine)
+
+
+def test_long_strings_in_a_journaled_body_are_shown_cut():
+    """A base64 image of megabytes is shown as its first 64 KiB and how much was left out (it
+    was scrubbed for secrets whole, which took over a second for 20 MB)."""
+    import json as _json
+
+    from mockserver import journal_view
+    from mockserver.engine import MockEngine
+    from mockserver.scenarios import load_text
+
+    engine = MockEngine(load_text("scenarios:\n  - reply: {content: x}\n"))
+    url = "data:image/png;base64," + "A" * 200_000
+    part = {"type": "image_url", "image_url": {"url": url}}
+    message = {"role": "user", "content": [{"type": "text", "text": "look"}, part]}
+    engine.handle_chat(_json.dumps({"model": "m", "messages": [message]}).encode())
+    shown = _json.loads(journal_view.encoded([(None, engine)], journal_view.Query(), 0, 1))
+    kept = shown["data"][0]["request"]["messages"][0]["content"][1]["image_url"]["url"]
+    assert (
+        kept
+        == url[: journal_view.SHOWN_STRING]
+        + f"...[{len(url) - journal_view.SHOWN_STRING} more characters]"
+    )
+    assert shown["data"][0]["request"]["messages"][0]["content"][0]["text"] == "look"
