@@ -35,9 +35,9 @@ def test_the_same_values_and_refusals_as_the_decoder(value, noise):
                 expected = json.loads(candidate)
             except ValueError:
                 with pytest.raises(ValueError):  # noqa: PT011 - any of the decoder's errors
-                    _decode_large(candidate)
+                    _decode_large(candidate.encode())
                 continue
-            assert _decode_large(candidate) == expected
+            assert _decode_large(candidate.encode()) == expected
         finally:
             validation.LONG_STRING = original
 
