@@ -480,7 +480,14 @@ def test_the_upstream_url_keeps_path_and_query():
         "https://example.test/openai/chat/completions"
     )
     forwarded = dict(
-        proxy.forward_headers([(b"Host", b"x"), (b"Content-Length", b"3"), (b"X-Team", b"a")])
+        proxy.forward_headers(
+            [
+                (b"Host", b"x"),
+                (b"Content-Length", b"3"),
+                (b"X-Team", b"a"),
+                (b"X-Mockserver-Session", b"test-7"),  # mockserver's own: not the upstream's
+            ]
+        )
     )
     assert forwarded == {b"x-team": b"a", b"accept-encoding": b"identity"}
     keyed = RecordingProxy(

@@ -27,9 +27,12 @@ HOP_BY_HOP = frozenset(
         "host",
         "content-length",
         "accept-encoding",
+        "x-mockserver-session",
+        "x-mockserver-admin",
     }
 )
-"""Request headers not forwarded (the connection's own; httpx sets length and host)."""
+"""Request headers not forwarded: the connection's own (httpx sets length and host), and
+mockserver's own (a session name, the admin marker), which are nothing to the upstream."""
 
 
 def check_upstream(url: str) -> str:
