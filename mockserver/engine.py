@@ -150,11 +150,7 @@ class JournalEntry:
         if self.body is None:
             return None
         try:
-            if self.api != "chat":
-                return READERS[self.api](self.body, self.headers)
-            if self.profile != "openai":
-                return with_headers(profiles.get(self.profile).parse(self.raw), self.headers)
-            return parse_chat_request(self.body, self.headers)
+            return read_again(self, self.body)
         except ApiError:
             return None
 
@@ -306,7 +302,7 @@ class MockEngine:
 
     def unknown_fields(self, entry: JournalEntry) -> list[str]:
         """The fields of a journaled request mockserver does not know (read again, not kept)."""
-        return journal.unknown_fields(entry, _read_again)
+        return journal.unknown_fields(entry, read_again)
 
     def uses(self) -> dict[str, int]:
         """How many requests each scenario has answered, by name."""
@@ -727,13 +723,14 @@ class MockEngine:
         return json_outcome(self._model(name), self._ids.request())
 
 
-def _read_again(
-    api: str, body: dict[str, JSON], headers: tuple[tuple[bytes, bytes], ...]
-) -> ChatRequest:
-    """A journaled body read again by its API's reader (for the journal's unknown fields)."""
-    if api == "chat":
-        return parse_chat_request(body, headers)
-    return READERS[api](body, headers)
+def read_again(entry: JournalEntry, body: dict[str, JSON]) -> ChatRequest:
+    """A journaled request's body read again as it was read then: by its API's reader, or for
+    chat by the profile that read it (raises `ApiError` when it was refused)."""
+    if entry.api != "chat":
+        return READERS[entry.api](body, entry.headers)
+    if entry.profile != "openai":
+        return with_headers(profiles.get(entry.profile).parse(entry.raw), entry.headers)
+    return parse_chat_request(body, entry.headers)
 
 
 def profile_clash(scenarios: ScenarioSet, profile: str) -> tuple[Problem, ...]:

@@ -87,8 +87,8 @@ def shown(raw: bytes) -> Any:
         return None
 
 
-Reader = Callable[[str, dict[str, Any], tuple[tuple[bytes, bytes], ...]], ChatRequest]
-"""Reads a journaled body of an API (`chat`, `responses`) again, for its unknown fields."""
+Reader = Callable[["JournalEntry", dict[str, Any]], ChatRequest]
+"""Reads a journaled body again as it was read then (`engine.read_again`)."""
 
 
 def unknown_fields(entry: JournalEntry, read: Reader) -> list[str]:
@@ -98,6 +98,6 @@ def unknown_fields(entry: JournalEntry, read: Reader) -> list[str]:
     if not isinstance(body, dict):
         return []
     try:
-        return list(read(entry.api, body, entry.headers).unknown_fields)
+        return list(read(entry, body).unknown_fields)
     except ApiError:
         return []

@@ -597,3 +597,24 @@ def test_the_apps_own_errors_use_the_profiles_body() -> None:
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == 404
     assert unknown.json()["error"]["type"] == "NotFoundError"
+
+
+def test_the_journal_reads_a_request_again_with_its_profile() -> None:
+    """`top_k` is vLLM's own field: the journal of a vllm server does not call it unknown (the
+    openai profile tolerates and lists it)."""
+    from mockserver import journal_view
+
+    body = json.dumps(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_k": 5}
+    ).encode()
+    unknown = {}
+    for profile in ("vllm", "openai"):
+        engine = MockEngine(
+            load_text("scenarios:\n  - reply: {content: x}\n"), EngineConfig(profile=profile)
+        )
+        assert engine.handle_chat(body).status == 200
+        shown = journal_view.entries([(None, engine)], journal_view.Query())
+        unknown[profile] = shown[0]["unknown_fields"]
+        assert engine.journal[0].request is not None
+        assert list(engine.journal[0].request.unknown_fields) == unknown[profile]
+    assert unknown == {"vllm": [], "openai": ["top_k"]}
