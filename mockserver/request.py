@@ -204,6 +204,5 @@ def with_headers(request: ChatRequest, raw_headers: tuple[tuple[bytes, bytes], .
     """The same request with other headers (the parsed body shared, lazy fields kept)."""
     values = dict(request.__dict__)
     values.pop("headers", None)  # the lazy view of the old headers
-    values.pop("_found", None)  # what the matcher found for them (matching.Matcher.find)
     values["raw_headers"] = raw_headers
     return build_request(values)

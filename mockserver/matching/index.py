@@ -144,6 +144,7 @@ class Matcher:
         order = sorted(range(len(scenarios)), key=lambda i: (-scenarios[i].priority, i))
         self._order = tuple(order)
         self._conditions = tuple(scenarios[p].conditions for p in order)
+        self._by_body = not any(c.reads == "headers" for cs in self._conditions for c in cs)
         self._always: list[int] = []
         indexes: dict[tuple[str, str], _Index] = {}
         for rank, conditions in enumerate(self._conditions):
@@ -175,10 +176,11 @@ class Matcher:
     def find(self, request: ChatRequest, skip: Callable[[int], bool] | None = None) -> int | None:
         """The position of the first scenario whose conditions all hold, or None.
 
-        Without `skip` the answer depends on the request alone: it is kept on the request, so a
-        body seen again (the engine keeps its parsed request) is not matched again.
+        Without `skip` and without a condition on headers, the answer depends on the body
+        alone: it is kept on the request, so a body seen again (the engine keeps its parsed
+        request, and copies it with each request's headers) is not matched again.
         """
-        if skip is None:
+        if skip is None and self._by_body:
             kept = request.__dict__.get("_found")
             if kept is not None and kept[0] is self:
                 found: int | None = kept[1]
