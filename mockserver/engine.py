@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from mockserver import completions, journal, memo, profiles, trouble
+from mockserver import completions, journal, memo, profiles, templates, trouble
 from mockserver.completions import Stamp
 from mockserver.errors import ApiError, Problem, ScenarioError
 from mockserver.faults import Fault
@@ -203,9 +203,7 @@ class MockEngine:
         self._state = self._fresh_state()
         self._needs_headers = _needs_headers(self._list)
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024, weigh=memo.body_weight)
-        self._templates: memo.Bounded[tuple[bytes, int, int], memo.Template] = memo.Bounded(
-            1024, weigh=memo.template_weight
-        )
+        self._templates = templates.Templates(self._marked)
         self.responses_api = ResponsesApi(self, self._ids, self._clock, self._padding)
         self._trouble = self._trouble_for(self._list)
 
@@ -620,30 +618,33 @@ class MockEngine:
     ) -> Outcome:
         completion_id, created = self._ids.completion(), self._clock()
         offset = self._ids.below(64) if request.stream else 0
-        key = (raw or b"", id(reply), offset)
-        template = self._templates.get(key) if raw is not None else None
-        if template is None:
-            if (
-                raw is None
-                or not memo.templatable(request, reply)
-                or not self._templates.offer(key, len(raw))
-            ):
-                stamp = self._stamp(request, reply, completion_id, created)
-                return self._render(
-                    request, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
-                )
-            marked = self._stamp(request, reply, memo.TEMPLATE_ID, memo.TEMPLATE_CREATED)
-            rendered = self._render(
-                request,
-                scenario,
-                reply,
-                stamp=marked,
-                request_id=memo.TEMPLATE_REQUEST_ID,
-                offset=offset,
-            )
-            template = memo.Template.of(rendered)
-            self._templates.put(key, template)
-        return template.fill(completion_id, created, request_id)
+        reading = request
+        if raw is not None:
+            template = self._templates.find(request, scenario, reply, offset, raw)
+            if template is not None:
+                return template.fill(completion_id, created, request_id, request.prompt_tokens)
+            reading = self._templates.reading(request, reply, offset)
+        stamp = self._stamp(reading, reply, completion_id, created)
+        outcome = self._render(
+            reading, scenario, reply, stamp=stamp, request_id=request_id, offset=offset
+        )
+        if reading is not request and raw is not None:
+            self._templates.learned(reading, reply, offset, raw)
+        return outcome
+
+    def _marked(
+        self, scenario: Scenario, reply: Reply, offset: int, request: ChatRequest
+    ) -> Outcome:
+        """The reply rendered with a template's marked stamp and request id."""
+        stamp = self._stamp(request, reply, memo.TEMPLATE_ID, memo.TEMPLATE_CREATED)
+        return self._render(
+            request,
+            scenario,
+            reply,
+            stamp=stamp,
+            request_id=memo.TEMPLATE_REQUEST_ID,
+            offset=offset,
+        )
 
     def _render(
         self,

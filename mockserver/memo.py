@@ -1,12 +1,10 @@
-"""Work reused for repeated requests: parsed bodies, and replies rendered once as templates.
+"""Work reused for repeated requests: the bounded table behind every memory of the engine.
 
 Test suites and load tests send the same body again and again. Parsing a body is a pure
-function of its bytes, and a reply without generated ids (tool-call or audio ids) differs from
-one response to the next only in its completion id, `created` and `x-request-id`. So the engine
-keeps, per body, the parsed request and the rendered reply with marked places for those three
-values, and fills them in: the same bytes as rendering afresh (a test checks it), for a fraction
-of the work. Both tables are bounded in entries and in bytes, keep only small bodies, and keep
-a value only from a body's second sighting (`Bounded.offer`), so one-off bodies cost nothing.
+function of its bytes, so the engine keeps, per body, the parsed request; a reply without
+generated ids (tool-call or audio ids) is kept as a template (`templates`). Every table is a
+`Bounded`: bounded in entries and in bytes, keeping only small bodies, and keeping a value only
+from a key's second sighting (`Bounded.offer`), so one-off bodies cost nothing.
 
 `cached` is the same table as a decorator, for the renderer's pure functions (encoded choices,
 stream pieces, generated audio): `functools.lru_cache` bounds entries only, and one entry of a
@@ -19,10 +17,7 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
-
-from mockserver.outcome import Frame, Headers, Outcome
 
 if TYPE_CHECKING:  # scenarios reads audio files through audio, which caches through memo
     from mockserver.request import ChatRequest
@@ -35,13 +30,9 @@ MAX_BYTES = 32 * 1024 * 1024
 ENTRY_BYTES = 256
 """What an entry costs besides the sizes its weight function counts."""
 TEMPLATE_ID = "chatcmpl-mockserver-template-id"
+"""The marked values templates are rendered with (chat: `templates`; `responses_api`)."""
 TEMPLATE_CREATED = 1_000_000_000_000_000_007
 TEMPLATE_REQUEST_ID = "req_mockserver-template-request-id"
-
-
-def _stamp(completion_id: str, obj: str, created: int) -> bytes:
-    """How a completion or chunk starts: `"id":...,"object":...,"created":...`."""
-    return f'"id":"{completion_id}","object":"{obj}","created":{created}'.encode()
 
 
 K = TypeVar("K", bound=Hashable)
@@ -172,72 +163,6 @@ def cached(
     return wrap
 
 
-@dataclass(frozen=True, slots=True)
-class Template:
-    """A reply rendered with the `TEMPLATE_*` values, cut where they stand.
-
-    Every completion and chunk starts with `"id":...,"object":...,"created":...`; the template
-    keeps the pieces between those starts, and a response joins them with its own. Unescaped
-    quotes only occur as JSON syntax, never inside a string, so no scenario text can look like
-    that start.
-    """
-
-    status: int
-    head: Headers
-    tail: Headers
-    request_id: bool
-    """Whether the headers carry the generated `x-request-id` (a scenario may pin or drop it)."""
-    delay: float
-    object: str
-    body: tuple[bytes, ...]
-    frames: tuple[tuple[float, tuple[bytes, ...], bool], ...] | None
-
-    @classmethod
-    def of(cls, outcome: Outcome) -> Template:
-        streamed = outcome.frames is not None
-        obj = "chat.completion.chunk" if streamed else "chat.completion"
-        mark = _stamp(TEMPLATE_ID, obj, TEMPLATE_CREATED)
-        frames = None
-        if outcome.frames is not None:
-            frames = tuple((f.delay, tuple(f.data.split(mark)), f.abort) for f in outcome.frames)
-        slot = (b"x-request-id", TEMPLATE_REQUEST_ID.encode())
-        at = outcome.headers.index(slot) if slot in outcome.headers else None
-        return cls(
-            status=outcome.status,
-            head=outcome.headers if at is None else outcome.headers[:at],
-            tail=[] if at is None else outcome.headers[at + 1 :],
-            request_id=at is not None,
-            delay=outcome.delay,
-            object=obj,
-            body=tuple(outcome.body.split(mark)),
-            frames=frames,
-        )
-
-    def weight(self) -> int:
-        """About the bytes the template holds."""
-        held = sum(len(piece) for piece in self.body)
-        for _, pieces, _ in self.frames or ():
-            held += sum(len(piece) for piece in pieces) + 64
-        return held + sum(len(k) + len(v) for k, v in (*self.head, *self.tail))
-
-    def fill(self, completion_id: str, created: int, request_id: str) -> Outcome:
-        stamp = _stamp(completion_id, self.object, created)
-        headers: Headers = self.head
-        if self.request_id:
-            headers = [*self.head, (b"x-request-id", request_id.encode()), *self.tail]
-        if self.frames is None:
-            return Outcome(self.status, headers, stamp.join(self.body), delay=self.delay)
-        frames = tuple(
-            Frame(delay, stamp.join(pieces), abort) for delay, pieces, abort in self.frames
-        )
-        return Outcome(self.status, headers, frames=frames, delay=self.delay)
-
-
 def body_weight(key: bytes, value: object) -> int:
     """A remembered body: its bytes, and about as much again for what was parsed from it."""
     return 2 * len(key)
-
-
-def template_weight(key: tuple[bytes, int, int], value: object) -> int:
-    """A remembered reply: the body it answers, and the template's pieces."""
-    return len(key[0]) + (value.weight() if isinstance(value, Template) else 0)

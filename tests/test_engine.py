@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver import tokens
+from mockserver import memo, templates, tokens
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.scenarios import load_text
 from tests.support import schema_errors, sse_data
@@ -574,10 +574,22 @@ MEMO = """
 """
 
 
-def test_replies_rendered_from_memory_are_the_bytes_of_a_fresh_render():
-    from mockserver import memo
+def longer(text: str, history: int, **fields) -> bytes:
+    """A request for `text` after `history` earlier turns: another prompt token count."""
+    turns = [{"role": "user", "content": f"turn {i} of a longer talk"} for i in range(history)]
+    messages = [*turns, {"role": "user", "content": text}]
+    return json.dumps({"model": "gpt-4o-mini", "messages": messages, **fields}).encode()
 
+
+def test_replies_rendered_from_memory_are_the_bytes_of_a_fresh_render():
     requests = [
+        longer("text", 3),
+        longer("text", 7, user="someone"),
+        longer("text", 2, stream=True, stream_options={"include_usage": True}),
+        longer("text", 9, stream=True, stream_options={"include_usage": True}),
+        longer("text", 4, n=2, logprobs=True, top_logprobs=1),
+        longer("text", 5, stop=["friend"]),
+        longer("text", 6, model="gpt-4o"),
         body("text"),
         body("text"),
         body("text", stream=True, stream_options={"include_usage": True}),
@@ -596,12 +608,15 @@ def test_replies_rendered_from_memory_are_the_bytes_of_a_fresh_render():
     ] * 3
     remembering, fresh = engine(MEMO), engine(MEMO)
     for raw in requests:
-        fresh._parsed, fresh._templates = memo.Bounded(1), memo.Bounded(1)
+        fresh._parsed = memo.Bounded(1)
+        fresh._templates.find = lambda *_: None  # every reply rendered afresh
         a, b = remembering.handle_chat(raw), fresh.handle_chat(raw)
         assert a.content() == b.content()
         assert a.headers == b.headers
         assert [f.delay for f in a.frames or ()] == [f.delay for f in b.frames or ()]
     assert len(remembering._templates) > 0
+    kept = [value for value, _ in fresh._templates.table._items.values()]
+    assert not any(isinstance(value, templates.Template) for value in kept)
     assert remembering.handle_chat(body("pinned id")).header("x-request-id") == "req_pinned"
     assert remembering.handle_chat(body("no id")).header("x-request-id") is None
 
@@ -648,3 +663,32 @@ def test_on_miss_adds_scenarios_for_one_retry_or_answers_with_its_error():
     assert "duplicate scenario name 'hi'" in json.loads(twice.body)["error"]["message"]
     assert seen == [1, 3, 4, 5]
     assert [j.scenario for j in e.journal] == ["hi", "learned1", "learned1", None, None, None]
+
+
+def test_one_template_answers_bodies_whose_messages_differ():
+    """A reply is kept by what rendering it read (not by the body): fifty conversations of
+    different lengths share one template per request shape, with their own usage filled in."""
+    scenario = """
+        scenarios:
+          - reply: {content: "Counted 4000000000000123 and 7000000000000001 tokens."}
+    """
+    remembering, fresh = engine(scenario), engine(scenario)
+    fresh._templates.find = lambda *_: None
+    for n in range(50):
+        for fields in ({}, {"stream": True, "stream_options": {"include_usage": True}}):
+            raw = longer("hi", n, **fields)
+            a, b = remembering.handle_chat(raw), fresh.handle_chat(raw)
+            assert a.content() == b.content()
+            assert a.headers == b.headers
+    kept = [value for value, _ in remembering._templates.table._items.values()]
+    assert not any(isinstance(value, templates.Template) for value in kept)  # the text's numbers
+
+    plain = engine("scenarios:\n  - reply: {content: Hello}\n")
+    usages = set()
+    for n in range(30):
+        answer = json.loads(plain.handle_chat(longer("hi", n, user=f"u{n}")).body)
+        usages.add(answer["usage"]["prompt_tokens"])
+        assert answer["usage"]["total_tokens"] == answer["usage"]["prompt_tokens"] + 1
+    assert len(usages) == 30
+    kept = [value for value, _ in plain._templates.table._items.values()]
+    assert sum(isinstance(value, templates.Template) for value in kept) == 1

@@ -295,10 +295,11 @@ def test_the_memo_is_bounded_in_bytes():
 def test_remembered_replies_stay_within_the_memo_budget():
     long_reply = "word " * 60_000  # 300 kB a reply
     engine = MockEngine(load_text(f"scenarios:\n  - reply: {{content: '{long_reply}'}}\n"))
-    held = engine._templates
+    held = engine._templates.table
     held.max_bytes = 4_000_000  # the default is memo.MAX_BYTES; smaller keeps the test fast
     for n in range(20):
-        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": f"q{n}"}]})
+        messages = [{"role": "user", "content": f"q{n}"}]  # `stop` is read: a template each
+        body = json.dumps({"model": "m", "messages": messages, "stop": [f"zz{n}"]})
         for _ in range(2):  # the second sighting makes a template
             assert engine.handle_chat(body.encode()).status == 200
     assert 3_000_000 < held.bytes <= 4_000_000  # was: 20 templates, 6 MB
