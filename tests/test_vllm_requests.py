@@ -99,6 +99,106 @@ def test_vllm_accepts_what_openai_refuses(extra: dict[str, Any], param: str) -> 
     assert error["param"] == param
 
 
+CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    ],
+}
+ANSWER = {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+HISTORY_VLLM_ONLY: list[Any] = [
+    # vLLM types `messages` as OpenAI's message TypedDicts or its own
+    # `CustomChatCompletionMessageParam` (vllm/entrypoints/chat_utils.py: `role` the only required
+    # key, any string; `content`, `name`, `tool_call_id` optional) and checks no pairing of tool
+    # calls with tool messages (`parse_chat_messages` reads each message on its own).
+    pytest.param([USER, ANSWER], "messages[1].role", id="tool-without-any-call"),
+    pytest.param(
+        [USER, CALL, {**ANSWER, "tool_call_id": "call_2"}],
+        "messages[2].tool_call_id",
+        id="tool-answering-another-id",
+    ),
+    pytest.param([USER, CALL, USER], "messages[1].role", id="call-never-answered"),
+    pytest.param([USER, CALL], "messages[1].role", id="call-last-unanswered"),
+    pytest.param(
+        [USER, CALL, {"role": "tool", "content": "42"}],
+        "messages[2].tool_call_id",
+        id="tool-without-tool-call-id",
+    ),
+    pytest.param(
+        [USER, CALL, {**ANSWER, "tool_call_id": None}],
+        "messages[2].tool_call_id",
+        id="tool-null-tool-call-id",
+    ),
+    pytest.param([{"role": "user"}], "messages[0].content", id="user-without-content"),
+    pytest.param(
+        [USER, CALL, {"role": "tool", "tool_call_id": "call_1"}],
+        "messages[2].content",
+        id="tool-without-content",
+    ),
+    pytest.param([USER, {"role": "ipython", "content": "x"}], "messages[1].role", id="custom-role"),
+    pytest.param(
+        [{"role": "user", "content": "hi", "name": "Jane Doe"}],
+        "messages[0].name",
+        id="name-with-a-space",
+    ),
+]
+
+
+@pytest.mark.parametrize(("messages", "param"), HISTORY_VLLM_ONLY)
+def test_vllm_accepts_history_openai_refuses(messages: list[Any], param: str) -> None:
+    vllm, openai_ = engines()
+    status, raw = chat(vllm, messages=messages)
+    assert status == 200, raw
+    assert json.loads(raw)["choices"][0]["message"]["content"] == "ok"
+    status, raw = chat(openai_, messages=messages)
+    error = json.loads(raw)["error"]
+    assert (status, error["type"], error["param"]) == (400, "invalid_request_error", param)
+
+
+HISTORY_REFUSED_BY_BOTH: list[Any] = [
+    # `content: null` fits neither OpenAI's user message nor vLLM's custom one (`str | list`);
+    # `role` is required and a string in both.
+    pytest.param([{"role": "user", "content": None}], "messages[0].content", id="null-content"),
+    pytest.param(
+        [USER, CALL, {**ANSWER, "content": None}], "messages[2].content", id="tool-null-content"
+    ),
+    pytest.param([{"content": "hi"}], "messages[0].role", id="no-role"),
+    pytest.param([{"role": 5, "content": "hi"}], "messages[0].role", id="role-not-a-string"),
+]
+
+
+@pytest.mark.parametrize(("messages", "param"), HISTORY_REFUSED_BY_BOTH)
+def test_history_vllm_refuses_too(messages: list[Any], param: str) -> None:
+    vllm, openai_ = engines()
+    status, raw = chat(vllm, messages=messages)
+    error = json.loads(raw)["error"]
+    assert (status, error["code"], error["param"]) == (400, 400, param)
+    status, raw = chat(openai_, messages=messages)
+    assert (status, json.loads(raw)["error"]["param"]) == (400, param)
+
+
+def test_history_vllm_accepts_is_read_as_sent() -> None:
+    """A custom role, a `name` outside OpenAI's pattern and a missing `tool_call_id` are what
+    matching and the journal see, not the forms the validator was given."""
+    vllm, _ = engines()
+    messages = [
+        {"role": "ipython", "content": "x", "name": "Jane Doe"},
+        {"role": "tool", "content": "r"},
+        {"role": "user"},
+    ]
+    assert chat(vllm, messages=messages)[0] == 200
+    request = vllm.journal[-1].request
+    assert request is not None
+    seen = [(m.role, m.name, m.tool_call_id, m.text) for m in request.messages]
+    assert seen == [
+        ("ipython", "Jane Doe", None, "x"),
+        ("tool", None, None, "r"),
+        ("user", None, None, ""),
+    ]
+    assert request.body["messages"] == messages
+
+
 REFUSED_BY_BOTH: list[Any] = [
     pytest.param({"tools": [{"type": "web_search"}]}, "tools[0].type", id="provider-tool-type"),
     pytest.param({"tools": [TOOL], "tool_choice": "any"}, "tool_choice", id="tool-choice-any"),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from functools import lru_cache
 
 from mockserver import completions, tokens
@@ -54,6 +54,8 @@ ERROR_TYPES = {
     503: "ServiceUnavailableError",
 }
 """vLLM's error `type` by status (`OpenAIServing.create_error_response` callers)."""
+_REQUEST_FIELDS = frozenset(f.name for f in fields(ChatRequest))
+"""A request's own fields (its `__dict__` also holds lazily computed views, dropped on a copy)."""
 _SPECIAL = tokens.VOCABULARY + 1
 """Ids past the vocabulary stand for a chat template's special tokens."""
 
@@ -127,18 +129,19 @@ class VllmProfile:
         body = decode_body(raw)
         notes = rules.check(body)
         accepted = rules.accept(body)
-        request = parse_chat_request(accepted, ())
+        request = parse_chat_request(accepted, (), paired=False)
         unknown = request.unknown_fields
         known = [f for f in unknown if f in rules.FIELDS]
         if not notes and accepted is body and not known:
             return request
         for note in notes:
             log.warning("vllm profile: %s", note)
-        values = dict(request.__dict__)
+        values = {k: v for k, v in request.__dict__.items() if k in _REQUEST_FIELDS}
         values["notes"] = notes
         values["body"] = body  # matching compares what was sent (a recording holds it)
         values["unknown_fields"] = tuple(f for f in unknown if f not in rules.FIELDS)
-        values.pop("messages_key", None)
+        if accepted.get("messages") is not body.get("messages"):
+            values["messages"] = rules.restore(request.messages, body["messages"])
         return build_request(values)
 
     def error_body(self, error: ApiError) -> bytes:

@@ -18,13 +18,21 @@ Two steps run before OpenAI's validator (`mockserver.validation`) reads a body:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
-from typing import NoReturn
+from dataclasses import replace
+from typing import Any, NoReturn
 
 from mockserver.errors import ApiError
+from mockserver.request import RequestMessage
+from mockserver.validation.messages import MESSAGE_NAME_PATTERN, ROLES
 from mockserver.wire import JSON
 
 INT64 = 2**63
+OPENAI_ROLES = frozenset(ROLES)
+"""The roles OpenAI knows; vLLM's `CustomChatCompletionMessageParam` takes any string."""
+NAME = re.compile(MESSAGE_NAME_PATTERN)
+"""OpenAI's pattern for a message `name` (vLLM takes any string)."""
 STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
 GUIDED = (
     "guided_json",
@@ -301,21 +309,36 @@ def _tools(tools: JSON) -> JSON:
     return fixed
 
 
+def _bad_name(message: dict[str, JSON]) -> bool:
+    """A `name` OpenAI refuses for its pattern and vLLM takes (any string)."""
+    name = message.get("name")
+    return type(name) is str and NAME.fullmatch(name) is None
+
+
 def _needs_rewrite(message: dict[str, JSON]) -> bool:
+    role = message.get("role")
     content = message.get("content")
-    if message.get("role") != "assistant":
-        return content == []
+    if role != "assistant":
+        return (
+            content == []
+            or (type(role) is str and role not in OPENAI_ROLES)
+            or (role == "tool" and message.get("tool_call_id") is None)
+            or ("content" not in message and type(role) is str)
+            or _bad_name(message)
+        )
     return (
         content is None
         or content == []
         or message.get("tool_calls") == []
         or "reasoning" in message
         or "reasoning_content" in message
+        or _bad_name(message)
     )
 
 
 def _message(message: JSON) -> JSON:
-    """One history message in the form OpenAI's validator reads, or itself when it is one."""
+    """One history message in the form OpenAI's validator reads, or itself when it is one
+    (what the rewrite loses, `restore` puts back after validation)."""
     if type(message) is not dict or not _needs_rewrite(message):
         return message
     role = message.get("role")
@@ -329,7 +352,34 @@ def _message(message: JSON) -> JSON:
         changed["content"] = None if role == "assistant" and changed.get("tool_calls") else ""
     if role == "assistant" and changed.get("content") is None and not _acts(changed):
         changed["content"] = ""
+    if role != "assistant" and "content" not in changed:
+        changed["content"] = ""  # vLLM reads absent content as no parts: empty text
+    if role == "tool" and changed.get("tool_call_id") is None:
+        changed["tool_call_id"] = ""
+    if type(role) is str and role not in OPENAI_ROLES:
+        changed["role"] = "user"  # a custom role: validated as a user message, restored after
+    if _bad_name(changed):
+        del changed["name"]
     return changed
+
+
+def restore(messages: tuple[RequestMessage, ...], raw: list[JSON]) -> tuple[RequestMessage, ...]:
+    """The parsed messages with what `_message` rewrote for the validator put back: a custom
+    role, a `tool_call_id` not given, a `name` outside OpenAI's pattern."""
+    out = list(messages)
+    for i, original in enumerate(raw):
+        if type(original) is not dict or i >= len(out):
+            continue
+        role, changes = original.get("role"), dict[str, Any]()
+        if type(role) is str and role not in OPENAI_ROLES:
+            changes["role"] = role
+        if role == "tool" and original.get("tool_call_id") is None:
+            changes["tool_call_id"] = None
+        if _bad_name(original):
+            changes["name"] = original["name"]
+        if changes:
+            out[i] = replace(out[i], **changes)
+    return tuple(out)
 
 
 def _acts(message: dict[str, JSON]) -> bool:
