@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -52,6 +53,12 @@ class IdFactory:
 
     def tool_call(self) -> str:
         return "call_" + self._alnum(24)
+
+    def vllm_tool_call(self) -> str:
+        """vLLM's `make_tool_call_id()`: `chatcmpl-tool-` and a random UUID4's 32 hex digits."""
+        with self._lock:
+            bits = self._random.getrandbits(128)
+        return "chatcmpl-tool-" + uuid.UUID(int=bits, version=4).hex
 
     def audio(self) -> str:
         return "audio_" + self._hex(128)
