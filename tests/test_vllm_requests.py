@@ -38,6 +38,8 @@ scenarios:
     reply: {content: "ok", reasoning: "fine"}
 """
 USER = {"role": "user", "content": "hi"}
+TEXT = {"type": "text", "text": "look"}
+URL = {"url": "https://example.com/a.png"}
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 
 
@@ -82,6 +84,65 @@ ACCEPTED_BY_VLLM_ONLY: list[Any] = [
         "messages[1].content",
         id="assistant-empty-content-with-reasoning",
     ),
+    # Content parts: vLLM reads its own part types in every role (chat_utils.py MM_PARSER_MAP).
+    pytest.param(
+        {
+            "messages": [
+                {"role": "user", "content": [TEXT, {"type": "video_url", "video_url": URL}]}
+            ]
+        },
+        "messages[0].content[1].type",
+        id="openrouter-video-url-part",
+    ),
+    pytest.param(
+        {
+            "messages": [
+                USER,
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm"}, TEXT]},
+                USER,
+            ]
+        },
+        "messages[1].content[0].type",
+        id="mistral-thinking-part",
+    ),
+    pytest.param(
+        {
+            "messages": [
+                {"role": "system", "content": [TEXT, {"type": "image_url", "image_url": URL}]}
+            ]
+        },
+        "messages[0]",
+        id="image-in-a-system-message",
+    ),
+    pytest.param(
+        {"messages": [{"role": "user", "content": ["bare", "strings"]}]},
+        "messages[0].content[0]",
+        id="bare-string-parts",
+    ),
+    pytest.param(
+        {"messages": [{"role": "user", "content": [{"image_url": URL}]}]},
+        "messages[0].content[0].type",
+        id="part-without-type-read-by-its-key",
+    ),
+    # Strict schemas: OpenAI holds them to Structured Outputs' rules; vLLM to none.
+    pytest.param(
+        {"tools": [{**TOOL, "function": {**TOOL["function"], "strict": True}}]},
+        "tools[0].function.parameters",
+        id="strict-tool-schema-openai-would-refuse",
+    ),
+    pytest.param(
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "strict": True, "schema": {"type": "object"}},
+            }
+        },
+        "response_format",
+        id="strict-response-schema-openai-would-refuse",
+    ),
+    # OpenAI's fields vLLM does not declare: extras, whatever they hold.
+    pytest.param({"service_tier": "on_demand"}, "service_tier", id="groq-service-tier"),
+    pytest.param({"verbosity": "loud"}, "verbosity", id="unknown-verbosity"),
 ]
 
 
@@ -217,6 +278,18 @@ REFUSED_BY_BOTH: list[Any] = [
         id="document-url-part",
     ),
 ]
+
+
+def test_vllm_refuses_file_parts_openai_takes() -> None:
+    """vLLM reads no `file` part (chat_utils.py: "Unsupported chat content part type")."""
+    vllm, openai_ = engines()
+    part = {"type": "file", "file": {"file_id": "file-abc"}}
+    messages = [{"role": "user", "content": [TEXT, part]}]
+    assert chat(openai_, messages=messages)[0] == 200
+    status, raw = chat(vllm, messages=messages)
+    error = json.loads(raw)["error"]
+    assert (status, error["param"], error["code"]) == (400, "messages[0].content[1].type", 400)
+    assert "Unsupported chat content part type: 'file'" in error["message"]
 
 
 @pytest.mark.parametrize(("extra", "param"), REFUSED_BY_BOTH)

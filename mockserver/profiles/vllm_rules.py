@@ -33,6 +33,60 @@ OPENAI_ROLES = frozenset(ROLES)
 """The roles OpenAI knows; vLLM's `CustomChatCompletionMessageParam` takes any string."""
 NAME = re.compile(MESSAGE_NAME_PATTERN)
 """OpenAI's pattern for a message `name` (vLLM takes any string)."""
+VLLM_PARTS = frozenset(
+    {
+        "text",
+        "refusal",
+        "thinking",
+        "input_text",
+        "output_text",
+        "input_image",
+        "image_url",
+        "image_embeds",
+        "audio_embeds",
+        "prompt_embeds",
+        "image_pil",
+        "audio_url",
+        "input_audio",
+        "video_url",
+        "tool_reference",
+    }
+)
+"""Content part types vLLM reads (vllm/entrypoints/chat_utils.py `MM_PARSER_MAP`); it refuses
+any other ("Unsupported chat content part type"), `file` and `document_url` among them."""
+_TEXT_KEYS = {
+    "text": "text",
+    "input_text": "text",
+    "output_text": "text",
+    "thinking": "thinking",
+    "refusal": "refusal",
+    "tool_reference": "name",
+}
+"""vLLM's text-like parts and the key their text is under."""
+_DIRECT_KEYS: tuple[str, ...] = ("image_url", "image_pil", "image_embeds", "audio_embeds")
+_DIRECT_KEYS += ("prompt_embeds", "audio_url", "input_audio", "video_url", "tool_reference")
+"""Keys by which vLLM reads a part that has no `type`."""
+OPENAI_PARTS: dict[str, frozenset[str]] = {
+    "system": frozenset({"text"}),
+    "developer": frozenset({"text"}),
+    "user": frozenset({"text", "image_url", "input_audio", "file"}),
+    "assistant": frozenset({"text", "refusal"}),
+    "tool": frozenset({"text", "image_url"}),
+}
+"""The part types OpenAI takes per role (vLLM takes its own in every role)."""
+IGNORED_BY_VLLM = (
+    "service_tier",
+    "store",
+    "metadata",
+    "prediction",
+    "web_search_options",
+    "verbosity",
+    "safety_identifier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+)
+"""OpenAI fields whose values OpenAI checks and vLLM's `ChatCompletionRequest` does not
+declare: taken as extras whatever they hold (`OpenAIBaseModel` allows extra fields)."""
 STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
 GUIDED = (
     "guided_json",
@@ -302,9 +356,17 @@ def _tools(tools: JSON) -> JSON:
                     f"should be 'function' [type=literal_error, input_value={kind!r}]",
                     f"tools[{i}].type",
                 )
-            if "type" not in tool:
-                fixed.append({"type": "function", **tool})
+            function = tool.get("function")
+            given = tool
+            if _strict(function):
+                assert type(function) is dict
+                loose = {k: v for k, v in function.items() if k != "strict"}
+                given = {**tool, "function": loose}
+            if "type" not in given:
+                fixed.append({"type": "function", **given})
                 continue
+            fixed.append(given)
+            continue
         fixed.append(tool)
     return fixed
 
@@ -315,9 +377,51 @@ def _bad_name(message: dict[str, JSON]) -> bool:
     return type(name) is str and NAME.fullmatch(name) is None
 
 
+def _parts_differ(role: JSON, parts: list[JSON]) -> bool:
+    """Whether a content list holds a part OpenAI refuses for the role, or vLLM refuses."""
+    allowed = OPENAI_PARTS.get(role, OPENAI_PARTS["user"]) if type(role) is str else frozenset()
+    for part in parts:
+        kind = part.get("type") if type(part) is dict else None
+        if kind not in allowed or kind not in VLLM_PARTS:
+            return True
+    return False
+
+
+def _parts(role: JSON, parts: list[JSON], where: str) -> list[JSON]:
+    """The parts OpenAI's validator reads for what vLLM reads: vLLM's text-like parts as text,
+    its media parts that OpenAI refuses for the role left out; a part vLLM refuses is refused
+    with vLLM's words, a malformed one left for the validator to word."""
+    allowed = OPENAI_PARTS.get(role, OPENAI_PARTS["user"]) if type(role) is str else frozenset()
+    out: list[JSON] = []
+    for j, part in enumerate(parts):
+        if type(part) is str:
+            out.append({"type": "text", "text": part})  # vLLM takes bare strings as text
+            continue
+        kind = part.get("type") if type(part) is dict else None
+        if type(part) is not dict or type(kind) is not str:
+            if not (type(part) is dict and kind is None and any(k in part for k in _DIRECT_KEYS)):
+                out.append(part)
+            continue
+        if kind not in VLLM_PARTS:
+            bad(
+                f"Unsupported chat content part type: {kind!r}. Supported types: "
+                f"{', '.join(sorted(VLLM_PARTS))}.",
+                f"{where}[{j}].type",
+            )
+        if kind in allowed:
+            out.append(part)
+        elif kind in _TEXT_KEYS:
+            text = part.get(_TEXT_KEYS[kind])
+            if type(text) is str:
+                out.append({"type": "text", "text": text})
+    return out
+
+
 def _needs_rewrite(message: dict[str, JSON]) -> bool:
     role = message.get("role")
     content = message.get("content")
+    if type(content) is list and _parts_differ(role, content):
+        return True
     if role != "assistant":
         return (
             content == []
@@ -336,13 +440,16 @@ def _needs_rewrite(message: dict[str, JSON]) -> bool:
     )
 
 
-def _message(message: JSON) -> JSON:
+def _message(message: JSON, index: int) -> JSON:
     """One history message in the form OpenAI's validator reads, or itself when it is one
     (what the rewrite loses, `restore` puts back after validation)."""
     if type(message) is not dict or not _needs_rewrite(message):
         return message
     role = message.get("role")
     changed = dict(message)
+    content = changed.get("content")
+    if type(content) is list and content:
+        changed["content"] = _parts(role, content, f"messages[{index}].content")
     for key in ("reasoning", "reasoning_content"):
         if role == "assistant" and key in changed:
             del changed[key]
@@ -396,11 +503,27 @@ def accept(body: dict[str, JSON]) -> dict[str, JSON]:
     tools = body.get("tools")
     if tools == []:
         out = {k: v for k, v in body.items() if k != "tools"}
-    elif type(tools) is list and any(
-        type(t) is dict and t.get("type", "") != "function" for t in tools
-    ):
+    elif type(tools) is list and any(type(t) is dict and _tool_differs(t) for t in tools):
         out = {**body, "tools": _tools(tools)}
+    if any(key in body for key in IGNORED_BY_VLLM):
+        out = {k: v for k, v in out.items() if k not in IGNORED_BY_VLLM}
+    response_format = body.get("response_format")
+    if type(response_format) is dict and _strict(response_format.get("json_schema")):
+        schema = response_format["json_schema"]
+        assert type(schema) is dict
+        loose = {k: v for k, v in schema.items() if k != "strict"}
+        out = {**out, "response_format": {**response_format, "json_schema": loose}}
     messages = body.get("messages")
     if type(messages) is list and any(type(m) is dict and _needs_rewrite(m) for m in messages):
-        out = {**out, "messages": [_message(m) for m in messages]}
+        out = {**out, "messages": [_message(m, i) for i, m in enumerate(messages)]}
     return out
+
+
+def _strict(spec: JSON) -> bool:
+    """A function or JSON schema marked `strict`: OpenAI then holds its schema to Structured
+    Outputs' rules, vLLM to none (it compiles the schema when it constrains output)."""
+    return type(spec) is dict and spec.get("strict") is not None
+
+
+def _tool_differs(tool: dict[str, JSON]) -> bool:
+    return tool.get("type", "") != "function" or _strict(tool.get("function"))
