@@ -239,6 +239,31 @@ def test_history_vllm_refuses_too(messages: list[Any], param: str) -> None:
     assert (status, json.loads(raw)["error"]["param"]) == (400, param)
 
 
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([{"role": "user", "content": [{"type": ["x"]}]}], "messages[0].content[0].type"),
+        ([{"role": "user", "content": [{"type": {"a": 1}}]}], "messages[0].content[0].type"),
+        ([{"role": "user", "content": [5]}], "messages[0].content[0]"),
+        ([{"role": {"x": 1}, "content": "hi"}], "messages[0].role"),
+        ([{"role": "user", "content": "hi", "name": ["a b"]}], "messages[0].name"),
+        ([{"role": "x", "content": [{"type": "video_url"}]}], "messages[0].content[0].video_url"),
+        ([{"role": "user", "content": [{"image_url": 5}]}], "messages[0].content[0].image_url"),
+        (
+            [{"role": "system", "content": [{"type": "audio_url", "audio_url": "a"}]}],
+            "messages[0].content[0].audio_url",
+        ),
+        (["hi"], "messages[0]"),
+    ],
+)
+def test_malformed_vllm_shapes_are_refused_with_the_param(messages: list[Any], param: str) -> None:
+    vllm, _ = engines()
+    status, raw = chat(vllm, messages=messages)
+    error = json.loads(raw)["error"]
+    assert status == 400 and error["code"] == 400
+    assert error["param"] == param
+
+
 def test_history_vllm_accepts_is_read_as_sent() -> None:
     """A custom role, a `name` outside OpenAI's pattern and a missing `tool_call_id` are what
     matching and the journal see, not the forms the validator was given."""

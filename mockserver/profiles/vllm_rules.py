@@ -382,7 +382,7 @@ def _parts_differ(role: JSON, parts: list[JSON]) -> bool:
     allowed = OPENAI_PARTS.get(role, OPENAI_PARTS["user"]) if type(role) is str else frozenset()
     for part in parts:
         kind = part.get("type") if type(part) is dict else None
-        if kind not in allowed or kind not in VLLM_PARTS:
+        if type(kind) is not str or kind not in allowed or kind not in VLLM_PARTS:
             return True
     return False
 
@@ -399,7 +399,10 @@ def _parts(role: JSON, parts: list[JSON], where: str) -> list[JSON]:
             continue
         kind = part.get("type") if type(part) is dict else None
         if type(part) is not dict or type(kind) is not str:
-            if not (type(part) is dict and kind is None and any(k in part for k in _DIRECT_KEYS)):
+            keys = [k for k in _DIRECT_KEYS if k in part] if type(part) is dict else []
+            if kind is None and keys:
+                _media_url(part, keys[0], f"{where}[{j}]", bare=True)
+            else:
                 out.append(part)
             continue
         if kind not in VLLM_PARTS:
@@ -414,7 +417,24 @@ def _parts(role: JSON, parts: list[JSON], where: str) -> list[JSON]:
             text = part.get(_TEXT_KEYS[kind])
             if type(text) is str:
                 out.append({"type": "text", "text": text})
+        elif kind in _URL_PARTS:
+            _media_url(part, kind, f"{where}[{j}]", bare=False)
     return out
+
+
+_URL_PARTS = frozenset({"image_url", "video_url", "audio_url"})
+
+
+def _media_url(part: dict[str, JSON], key: str, where: str, *, bare: bool) -> None:
+    """vLLM validates a media part's URL object (`{url: string}`; a bare string where the part
+    has no `type`) before it fetches it."""
+    if key not in _URL_PARTS:
+        return
+    value = part.get(key)
+    if bare and type(value) is str:
+        return
+    if type(value) is not dict or type(value.get("url")) is not str:
+        _type(f"{where}.{key}", "an object with a string `url`")
 
 
 def _needs_rewrite(message: dict[str, JSON]) -> bool:
