@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from mockserver import profiles
 from mockserver.app import create_app
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.inprocess import InProcessMock
@@ -151,3 +152,15 @@ def test_record_profile_flag_writes_it_and_replay_speaks_it(tmp_path: Path) -> N
     missed = replay.handle_chat(json.dumps({"model": "qwen3", **tool}).encode())
     error = json.loads(missed.body)["error"]
     assert (missed.status, error["type"], error["code"]) == (404, "mockserver_no_match", 404)
+
+
+def test_what_tells_a_vllm_upstream() -> None:
+    """vLLM's `stop_reason` key in a chat completion or chunk, or an integer error `code`; not
+    the same words inside a text, an OpenAI error, or bytes that are not UTF-8."""
+    vllm_chunk = '{"object":"chat.completion.chunk","choices":[{"stop_reason":null}]}'
+    assert profiles.spoken_by([b"", vllm_chunk]) == "vllm"
+    assert profiles.spoken_by([b'{"error":{"message":"x","code":400}}']) == "vllm"
+    quoted = '{"object":"chat.completion","content":"\\"stop_reason\\": 1"}'
+    openai_error = b'{"error":{"message":"x","code":"invalid_api_key"}}'
+    odd = ["data \udcff\udcfe", b'{"error"\xff\xfe', b'{"error": 5}', b'{"error":{"code":true}}']
+    assert profiles.spoken_by([quoted, openai_error, *odd]) is None

@@ -33,7 +33,7 @@ def spoken_by(texts: Iterable[bytes | str]) -> ProfileName | None:
     vLLM's error body (an integer `code`; OpenAI's is a string or null), else None (nothing
     tells). The recorder writes it into the files it records."""
     for text in texts:
-        data = text.encode() if isinstance(text, str) else text
+        data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
         if b'"stop_reason":' in data and b'"chat.completion' in data:
             return "vllm"
         if data.startswith(b'{"error"') and len(data) < 65536:
