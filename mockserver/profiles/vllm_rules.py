@@ -7,7 +7,13 @@ Two steps run before OpenAI's validator (`mockserver.validation`) reads a body:
   `type` (vLLM's `ChatCompletionToolsParam.type` defaults to `function`), `tools: []`,
   `content: []`, `tool_calls: []`, assistant history without content, and the `reasoning` /
   `reasoning_content` of assistant history (vLLM reads the old name as the new one:
-  `ChatCompletionRequest._normalize_messages_before`).
+  `ChatCompletionRequest._normalize_messages_before`); history vLLM's
+  `CustomChatCompletionMessageParam` (vllm/entrypoints/chat_utils.py: only `role` required, any
+  string) takes: custom roles, no `content`, no `tool_call_id`, any `name` (`restore` puts back
+  what the rewrite hid from the validator); vLLM's content parts in any role (`MM_PARSER_MAP`),
+  refusing the rest as vLLM does; strict schemas without Structured Outputs' rules; OpenAI
+  fields vLLM does not declare, whatever they hold. The profile also turns off OpenAI's pairing
+  of tool calls with `tool` messages, which vLLM does not check.
 - `check`: vLLM's own fields, with the types of vllm/entrypoints/openai/chat_completion/
   protocol.py `ChatCompletionRequest` and the ranges of vllm/sampling_params.py
   `SamplingParams._verify_args` and `StructuredOutputsParams.__post_init__`. The removed
@@ -87,6 +93,7 @@ IGNORED_BY_VLLM = (
 )
 """OpenAI fields whose values OpenAI checks and vLLM's `ChatCompletionRequest` does not
 declare: taken as extras whatever they hold (`OpenAIBaseModel` allows extra fields)."""
+_IGNORED = frozenset(IGNORED_BY_VLLM)
 STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
 GUIDED = (
     "guided_json",
@@ -525,8 +532,8 @@ def accept(body: dict[str, JSON]) -> dict[str, JSON]:
         out = {k: v for k, v in body.items() if k != "tools"}
     elif type(tools) is list and any(type(t) is dict and _tool_differs(t) for t in tools):
         out = {**body, "tools": _tools(tools)}
-    if any(key in body for key in IGNORED_BY_VLLM):
-        out = {k: v for k, v in out.items() if k not in IGNORED_BY_VLLM}
+    if not _IGNORED.isdisjoint(body):
+        out = {k: v for k, v in out.items() if k not in _IGNORED}
     response_format = body.get("response_format")
     if type(response_format) is dict and _strict(response_format.get("json_schema")):
         schema = response_format["json_schema"]
