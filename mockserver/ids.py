@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -58,7 +57,9 @@ class IdFactory:
         """vLLM's `make_tool_call_id()`: `chatcmpl-tool-` and a random UUID4's 32 hex digits."""
         with self._lock:
             bits = self._random.getrandbits(128)
-        return "chatcmpl-tool-" + uuid.UUID(int=bits, version=4).hex
+        bits = (bits & ~(0xC000 << 48)) | 0x8000 << 48  # the variant, as uuid.UUID sets it
+        bits = (bits & ~(0xF000 << 64)) | 4 << 76  # version 4
+        return f"chatcmpl-tool-{bits:032x}"
 
     def audio(self) -> str:
         return "audio_" + self._hex(128)
