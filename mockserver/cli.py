@@ -316,6 +316,12 @@ def _add_record(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="fix recorded_at, the date header and the recorder's own ids (identical files)",
     )
     record.add_argument(
+        "--profile",
+        choices=("openai", "vllm"),
+        help="write `profile:` into the files recorded, so replay speaks as that server "
+        "(default: vllm when the upstream's replies carry vLLM's stop_reason, else none)",
+    )
+    record.add_argument(
         "--log-level", choices=LOG_LEVELS, default="warning", help="default warning"
     )
 
@@ -574,6 +580,7 @@ def _record(args: argparse.Namespace) -> int:
         match_on=args.match_on or DEFAULT,
         origin=f"Recorded by `mockserver record` from {args.upstream}",
         clock=clock_for(args.seed),
+        profile=args.profile,
     )
 
     def report(line: str) -> None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from mockserver import audio, memo, tokens
 from mockserver.errors import ApiError
+from mockserver.harmony import HarmonyMessage
 from mockserver.request import ChatRequest
 from mockserver.scenarios import ChoiceSpec, Reply, ToolCallSpec
 from mockserver.wire import JSON, Choice, Logprobs, Message, Usage
@@ -70,6 +71,8 @@ class ResolvedChoice:
     """Reasoning text: sent only by profiles that show it, counted in usage by all."""
     stop_reason: str | None = None
     """The stop string that ended the text (vLLM's `stop_reason`), if one did."""
+    harmony: tuple[HarmonyMessage, ...] = ()
+    """The harmony messages the choice was written as, unless its content was cut."""
 
 
 def scenario_error(message: str) -> ApiError:
@@ -166,7 +169,16 @@ def resolve(
             finish = cut or ("tool_calls" if calls else "function_call" if legacy else "stop")
         resolved_choices.append(
             ResolvedChoice(
-                index, content, refusal, calls, legacy, spoken, finish, choice.reasoning, matched
+                index,
+                content,
+                refusal,
+                calls,
+                legacy,
+                spoken,
+                finish,
+                choice.reasoning,
+                matched,
+                choice.harmony if cut is None else (),
             )
         )
     return resolved_choices

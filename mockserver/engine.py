@@ -197,6 +197,7 @@ class MockEngine:
         self._has_next = any(s.after == "next" for s in self._list)
         self._lock = threading.Lock()
         self._ids = IdFactory(self.config.seed)
+        self._tool_call_id = self.profile.tool_call_ids(self._ids)
         self._clock: Clock = clock_for(self.config.seed)
         self._fingerprint = self._ids.fingerprint()
         self._padding = self._ids.padding_pool(64)
@@ -660,7 +661,7 @@ class MockEngine:
             request,
             reply,
             created=stamp.created,
-            tool_call_id=self._ids.tool_call,
+            tool_call_id=self._tool_call_id,
             audio_id=self._ids.audio,
             where=f"{scenario.name!r} ({scenario.where})",
         )

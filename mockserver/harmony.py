@@ -14,13 +14,16 @@ vllm/tool_parsers/openai_tool_parser.py `OpenAIToolParser.extract_tool_calls`):
   message, else the last preamble.
 
 The mapping happens when the file loads; profiles then render reasoning, content and tool
-calls as they render any reply's.
+calls as they render any reply's. A stream is different: vLLM streams the messages one by one
+in the order the model wrote them (vllm/entrypoints/openai/chat_completion/stream_harmony.py
+`extract_harmony_streaming_delta`), `stream_order` says how.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Literal
 
 from mockserver.yamlsource import Node, describe
 
@@ -45,6 +48,37 @@ class Mapped:
     content: str | None
     calls: tuple[tuple[str, str], ...]
     """(tool name, arguments) of each tool call, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One message as a stream sends it: `reasoning` or `content` deltas, or a tool call (an
+    opening delta with its id and name, then `arguments` deltas)."""
+
+    kind: Literal["reasoning", "content", "call"]
+    text: str
+    call: int = -1
+    """For a call: its index among the message's tool calls."""
+
+
+def stream_order(messages: tuple[HarmonyMessage, ...]) -> tuple[Segment, ...]:
+    """What vLLM streams for each message, in the model's order (`extract_harmony_streaming_
+    delta`): a message to `functions.NAME` (commentary or analysis) is a tool call whose
+    arguments stream as written (only the whole message re-encodes them); `final` and preambles
+    are content, one after another with nothing between them (the whole message joins them
+    with newlines, or keeps one); `analysis` is reasoning (left out under
+    `include_reasoning: false`, which the profile applies)."""
+    out: list[Segment] = []
+    calls = 0
+    for m in messages:
+        if m.recipient:
+            out.append(Segment("call", m.content, calls))
+            calls += 1
+        elif m.channel == "analysis":
+            out.append(Segment("reasoning", m.content))
+        else:
+            out.append(Segment("content", m.content))
+    return tuple(out)
 
 
 def _arguments(message: HarmonyMessage) -> str:
@@ -93,6 +127,12 @@ def parse_messages(node: Node) -> tuple[HarmonyMessage, ...] | None:
             assert recipient_node is not None
             recipient_node.fail(
                 f"expected a recipient of the form functions.NAME (a tool call), got {recipient!r}"
+            )
+            continue
+        if recipient is not None and channel == "final":
+            assert recipient_node is not None
+            recipient_node.fail(
+                "a final message has no recipient (gpt-oss calls tools from the commentary channel)"
             )
             continue
         kind_node = element.get("content_type")

@@ -53,6 +53,14 @@ class IdFactory:
     def tool_call(self) -> str:
         return "call_" + self._alnum(24)
 
+    def vllm_tool_call(self) -> str:
+        """vLLM's `make_tool_call_id()`: `chatcmpl-tool-` and a random UUID4's 32 hex digits."""
+        with self._lock:
+            bits = self._random.getrandbits(128)
+        bits = (bits & ~(0xC000 << 48)) | 0x8000 << 48  # the variant, as uuid.UUID sets it
+        bits = (bits & ~(0xF000 << 64)) | 4 << 76  # version 4
+        return f"chatcmpl-tool-{bits:032x}"
+
     def audio(self) -> str:
         return "audio_" + self._hex(128)
 

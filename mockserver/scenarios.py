@@ -131,6 +131,9 @@ class ChoiceSpec:
     reasoning: str | None = None
     """The model's thinking: vLLM's `message.reasoning` (chat, `vllm` profile; OpenAI's chat
     only counts its tokens); the Responses API gives it as a `reasoning` output item."""
+    harmony: tuple[harmony.HarmonyMessage, ...] = ()
+    """The harmony messages the choice was written as (the fields above are mapped from them);
+    the `vllm` profile streams them in their order."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -427,6 +430,7 @@ def _harmony(node: Node, choice: ChoiceSpec) -> ChoiceSpec:
         audio=choice.audio,
         finish_reason=choice.finish_reason,
         reasoning=mapped.reasoning,
+        harmony=messages,
     )
 
 

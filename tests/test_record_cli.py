@@ -179,7 +179,7 @@ def test_a_killed_recorder_leaves_only_whole_loadable_files(upstream, recorder, 
         ),
         (
             ["--upstream", "http://u/v1", "--out", "x", "--recrod"],
-            "unrecognized arguments: --recrod; allowed flags: --api-key-env, --help, --host, --idle-timeout, --log-level, --match-on, --max-body-size, --max-header-size, --max-headers, --max-record-size, --out, --port, --read-timeout, --scrub, --seed, --upstream, --upstream-timeout",
+            "unrecognized arguments: --recrod; allowed flags: --api-key-env, --help, --host, --idle-timeout, --log-level, --match-on, --max-body-size, --max-header-size, --max-headers, --max-record-size, --out, --port, --profile, --read-timeout, --scrub, --seed, --upstream, --upstream-timeout",
         ),
     ],
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -52,6 +53,17 @@ scenarios:
       harmony:
         - {channel: analysis, content: "Short answer."}
         - {channel: commentary, content: "Preamble."}
+        - {channel: final, content: "Done."}
+  - name: interleaved
+    match: {last_user_message: {contains: interleaved}}
+    reply:
+      stream: {chunk_size: 1000}
+      harmony:
+        - {channel: analysis, content: "Need weather."}
+        - {channel: commentary, content: "Checking."}
+        - {channel: commentary, recipient: functions.get_weather, content: '{"city":"Paris"}'}
+        - {channel: analysis, content: "And the time."}
+        - {channel: commentary, recipient: functions.get_time, content: '{"tz":"CET"}'}
         - {channel: final, content: "Done."}
   - name: stop-me
     match: {last_user_message: {contains: stop}}
@@ -333,6 +345,140 @@ def test_harmony_reply_is_the_message_vllm_makes(engine: MockEngine) -> None:
     assert kinds.index("reasoning") < kinds.index("content") < kinds.index("tool_calls")
 
 
+TOOL_ID = re.compile(r"chatcmpl-tool-[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")
+"""vLLM's `make_tool_call_id()` (vllm/entrypoints/chat_utils.py): `chatcmpl-tool-` and
+`random_uuid()`, a UUID4's hex (version nibble 4, variant 8-b)."""
+
+
+def test_harmony_stream_follows_the_models_order(engine: MockEngine) -> None:
+    """Expected deltas written from vLLM's code: vllm/entrypoints/openai/chat_completion/
+    stream_harmony.py `extract_harmony_streaming_delta` turns each message into deltas as the
+    model produces it: `analysis` -> `reasoning`, a message to `functions.X` -> a tool call
+    opened with `make_tool_call_id()`, `type`, `name` and `arguments: ""` at the next index,
+    then its arguments as written; preambles and `final` -> `content`. serving.py
+    `chat_completion_stream_generator` finishes with `tool_calls` once a call was streamed
+    (`harmony_tools_streamed`), whatever `tool_choice` says."""
+    raw = chat(
+        engine,
+        messages=ask("interleaved"),
+        stream=True,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        tools=[{"type": "function", "function": {"name": n}} for n in ("get_weather", "get_time")],
+    )[1]
+    chunks = [c["choices"][0] for c in events(raw)]
+    ids = [c["delta"]["tool_calls"][0].get("id") for c in chunks if "tool_calls" in c["delta"]]
+    first, second = ids[0], ids[2]
+    assert TOOL_ID.fullmatch(first) and TOOL_ID.fullmatch(second) and first != second
+    assert [c["delta"] for c in chunks] == [
+        {"role": "assistant", "content": ""},
+        {"reasoning": "Need weather."},
+        {"content": "Checking."},
+        {
+            "tool_calls": [
+                {
+                    "id": first,
+                    "type": "function",
+                    "index": 0,
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":"Paris"}'}}]},
+        {"reasoning": "And the time."},
+        {
+            "tool_calls": [
+                {
+                    "id": second,
+                    "type": "function",
+                    "index": 1,
+                    "function": {"name": "get_time", "arguments": ""},
+                }
+            ]
+        },
+        {"tool_calls": [{"index": 1, "function": {"arguments": '{"tz":"CET"}'}}]},
+        {"content": "Done."},
+        {},
+    ]
+    assert chunks[-1]["finish_reason"] == "tool_calls"
+    assert vllm_schema_errors(raw, streamed=True) == []
+    hidden = chat(engine, messages=ask("interleaved"), stream=True, include_reasoning=False)[1]
+    deltas = [c["choices"][0]["delta"] for c in events(hidden)]
+    assert [next(iter(d), "") for d in deltas] == [
+        "role", "content", "tool_calls", "tool_calls", "tool_calls", "tool_calls", "content", ""
+    ]  # fmt: skip
+
+
+def test_harmony_whole_message_is_vllms(engine: MockEngine) -> None:
+    """Expected JSON written from vLLM's code: the reasoning joins every analysis message with
+    newlines (parser/harmony_utils.py `parse_chat_output`); the openai tool parser
+    (tool_parsers/openai_tool_parser.py `extract_tool_calls`) makes each message to
+    `functions.X` a `ToolCall` (id from `make_tool_call_id`, arguments re-encoded by
+    `json.dumps`) in order, and the content is the last `final` message (else the last
+    preamble); serving.py `chat_completion_full_generator` finishes with `tool_calls`."""
+    choice = json.loads(chat(engine, messages=ask("interleaved"))[1])["choices"][0]
+    calls = choice["message"]["tool_calls"]
+    assert all(TOOL_ID.fullmatch(c["id"]) for c in calls)
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": "Done.",
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "tool_calls": [
+            {
+                "id": calls[0]["id"],
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+            },
+            {
+                "id": calls[1]["id"],
+                "type": "function",
+                "function": {"name": "get_time", "arguments": '{"tz": "CET"}'},
+            },
+        ],
+        "reasoning": "Need weather.\nAnd the time.",
+    }
+    assert choice["finish_reason"] == "tool_calls"
+
+
+def test_harmony_stream_through_the_sdk(server: VllmLive) -> None:
+    """The openai SDK (strict) reads the stream; what it gathers is the model's output in order."""
+    stream = server.client.chat.completions.create(
+        model="m", messages=ask("interleaved"), stream=True
+    )
+    reasoning, content, calls = "", "", {}
+    for chunk in stream:
+        delta = chunk.choices[0].delta
+        reasoning += (delta.model_extra or {}).get("reasoning") or ""
+        content += delta.content or ""
+        for call in delta.tool_calls or ():
+            entry = calls.setdefault(call.index, ["", ""])
+            entry[0] += (call.function and call.function.name) or ""
+            entry[1] += (call.function and call.function.arguments) or ""
+    assert (reasoning, content) == ("Need weather.And the time.", "Checking.Done.")
+    assert calls == {0: ["get_weather", '{"city":"Paris"}'], 1: ["get_time", '{"tz":"CET"}']}
+
+
+def test_tool_call_ids_are_vllms_and_seeded() -> None:
+    """Generated tool-call ids take vLLM's form under `vllm`, OpenAI's under `openai`, and a
+    seed makes them the same run after run (a scenario's own `id` is kept as written)."""
+    yaml = "version: 1\nscenarios:\n  - reply: {tool_calls: [{name: f, arguments: {}}]}\n"
+
+    def call_id(profile: str, seed: int | None, stream: bool = False) -> str:
+        engine = MockEngine(load_text(yaml), EngineConfig(profile=profile, seed=seed))
+        raw = chat(engine, stream=stream)[1]
+        if stream:
+            deltas = [c["choices"][0]["delta"] for c in events(raw) if c["choices"]]
+            return next(d["tool_calls"][0]["id"] for d in deltas if "tool_calls" in d)
+        return str(json.loads(raw)["choices"][0]["message"]["tool_calls"][0]["id"])
+
+    assert TOOL_ID.fullmatch(call_id("vllm", 3)) and TOOL_ID.fullmatch(call_id("vllm", 3, True))
+    assert call_id("vllm", 3) == call_id("vllm", 3) != call_id("vllm", 4)
+    assert call_id("vllm", None) != call_id("vllm", None)
+    assert re.fullmatch(r"call_[A-Za-z0-9]{24}", call_id("openai", 3))
+
+
 @pytest.mark.parametrize(
     ("reply", "problem"),
     [
@@ -346,6 +492,10 @@ def test_harmony_reply_is_the_message_vllm_makes(engine: MockEngine) -> None:
             "expected a recipient of the form functions.NAME",
         ),
         ("{harmony: [{channel: final, content: x}], content: y}", "drop content"),
+        (
+            "{harmony: [{channel: final, recipient: functions.f, content: x}]}",
+            "a final message has no recipient",
+        ),
     ],
 )
 def test_bad_harmony_replies_name_the_key(reply: str, problem: str) -> None:

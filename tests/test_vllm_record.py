@@ -1,17 +1,22 @@
 """Record and replay against a vLLM-shaped upstream keep every vLLM field byte for byte.
 
 The upstream is a mockserver in the `vllm` profile (reasoning, harmony tool calls, token ids,
-`stop_reason`, continuous usage, vLLM's error body); the proxy records it; a server in the
-`vllm` profile replays the folder, and the in-process mock replays it too.
+`stop_reason`, continuous usage, vLLM's error body); the proxy records it, writing `profile:
+vllm` into the files (the replies show vLLM's `stop_reason`, or `record --profile vllm` says
+so); a server started without flags replays the folder as vLLM, and so does the in-process mock.
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 
+from mockserver import profiles
 from mockserver.app import create_app
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.inprocess import InProcessMock
@@ -19,6 +24,7 @@ from mockserver.recording.cassette import Writer
 from mockserver.recording.proxy import ProxySettings, RecordingProxy
 from mockserver.scenarios import load_scenarios, load_text
 from mockserver.server import BackgroundServer
+from tests.test_cli import read_line
 
 UPSTREAM = """
 version: 1
@@ -82,7 +88,10 @@ def test_vllm_fields_record_and_replay_byte_for_byte(tmp_path: Path) -> None:
     assert b'"continuous_usage_stats"' not in live["stream"][1]
     assert live["stream"][1].count(b'"usage":') > 5
 
-    replay = MockEngine(load_scenarios([out]), EngineConfig(profile="vllm"))
+    texts = [p.read_text() for p in out.glob("*.yaml")]
+    assert texts and all("\nprofile: vllm\n" in t for t in texts)
+    replay = MockEngine(load_scenarios([out]), EngineConfig())  # no flags: the files say vllm
+    assert replay.profile.name == "vllm"
     server = BackgroundServer(create_app(replay)).start()
     try:
         with httpx.Client(timeout=10) as client:
@@ -95,3 +104,63 @@ def test_vllm_fields_record_and_replay_byte_for_byte(tmp_path: Path) -> None:
     for name in REQUESTS:
         assert served[name] == live[name], name
         assert inprocess[name] == live[name], name
+
+
+OPENAI_UPSTREAM = "version: 1\nscenarios:\n  - reply: {content: plain}\n"
+ASKED = {"messages": [{"role": "user", "content": "a"}]}
+
+
+def test_record_profile_flag_writes_it_and_replay_speaks_it(tmp_path: Path) -> None:
+    """`mockserver record --profile vllm` writes `profile: vllm` even when the upstream's
+    replies do not show it; replayed without flags, the folder is served as vLLM (vLLM's
+    acceptance and error body). Without the flag an OpenAI-shaped upstream writes no profile."""
+    upstream = BackgroundServer(
+        create_app(MockEngine(load_text(OPENAI_UPSTREAM), EngineConfig(seed=2)))
+    ).start()
+    recorder = Path(sys.executable).parent / "mockserver"
+    try:
+        for flags, folder in ((["--profile", "vllm"], "vllm"), ([], "plain")):
+            argv = [str(recorder), "record", "--port", "0", "--upstream", upstream.url]
+            process = subprocess.Popen(
+                [*argv, "--out", str(tmp_path / folder), *flags],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            try:
+                url = read_line(process, timeout=10).split("recording on ")[1].split(" ")[0]
+                with httpx.Client(timeout=10) as client:
+                    assert (
+                        post(client, url, {"messages": [{"role": "user", "content": "a"}]})[0]
+                        == 200
+                    )
+            finally:
+                process.send_signal(signal.SIGINT)
+                process.wait(10)
+                assert process.stdout is not None and process.stderr is not None
+                process.stdout.close()
+                process.stderr.close()
+    finally:
+        upstream.stop()
+    (plain,) = (tmp_path / "plain").glob("*.yaml")
+    assert "profile:" not in plain.read_text()
+    assert MockEngine(load_scenarios([tmp_path / "plain"]), EngineConfig()).profile.name == "openai"
+    (recorded,) = (tmp_path / "vllm").glob("*.yaml")
+    assert "\nprofile: vllm\n" in recorded.read_text()
+    replay = MockEngine(load_scenarios([tmp_path / "vllm"]), EngineConfig())
+    assert replay.handle_chat(json.dumps({"model": "qwen3", **ASKED}).encode()).status == 200
+    tool = {**ASKED, "tools": [TOOL]}  # no `type`: OpenAI refuses it (400), vLLM takes it
+    missed = replay.handle_chat(json.dumps({"model": "qwen3", **tool}).encode())
+    error = json.loads(missed.body)["error"]
+    assert (missed.status, error["type"], error["code"]) == (404, "mockserver_no_match", 404)
+
+
+def test_what_tells_a_vllm_upstream() -> None:
+    """vLLM's `stop_reason` key in a chat completion or chunk, or an integer error `code`; not
+    the same words inside a text, an OpenAI error, or bytes that are not UTF-8."""
+    vllm_chunk = '{"object":"chat.completion.chunk","choices":[{"stop_reason":null}]}'
+    assert profiles.spoken_by([b"", vllm_chunk]) == "vllm"
+    assert profiles.spoken_by([b'{"error":{"message":"x","code":400}}']) == "vllm"
+    quoted = '{"object":"chat.completion","content":"\\"stop_reason\\": 1"}'
+    openai_error = b'{"error":{"message":"x","code":"invalid_api_key"}}'
+    odd = ["data \udcff\udcfe", b'{"error"\xff\xfe', b'{"error": 5}', b'{"error":{"code":true}}']
+    assert profiles.spoken_by([quoted, openai_error, *odd]) is None

@@ -38,6 +38,8 @@ scenarios:
     reply: {content: "ok", reasoning: "fine"}
 """
 USER = {"role": "user", "content": "hi"}
+TEXT = {"type": "text", "text": "look"}
+URL = {"url": "https://example.com/a.png"}
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 
 
@@ -82,6 +84,65 @@ ACCEPTED_BY_VLLM_ONLY: list[Any] = [
         "messages[1].content",
         id="assistant-empty-content-with-reasoning",
     ),
+    # Content parts: vLLM reads its own part types in every role (chat_utils.py MM_PARSER_MAP).
+    pytest.param(
+        {
+            "messages": [
+                {"role": "user", "content": [TEXT, {"type": "video_url", "video_url": URL}]}
+            ]
+        },
+        "messages[0].content[1].type",
+        id="openrouter-video-url-part",
+    ),
+    pytest.param(
+        {
+            "messages": [
+                USER,
+                {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm"}, TEXT]},
+                USER,
+            ]
+        },
+        "messages[1].content[0].type",
+        id="mistral-thinking-part",
+    ),
+    pytest.param(
+        {
+            "messages": [
+                {"role": "system", "content": [TEXT, {"type": "image_url", "image_url": URL}]}
+            ]
+        },
+        "messages[0]",
+        id="image-in-a-system-message",
+    ),
+    pytest.param(
+        {"messages": [{"role": "user", "content": ["bare", "strings"]}]},
+        "messages[0].content[0]",
+        id="bare-string-parts",
+    ),
+    pytest.param(
+        {"messages": [{"role": "user", "content": [{"image_url": URL}]}]},
+        "messages[0].content[0].type",
+        id="part-without-type-read-by-its-key",
+    ),
+    # Strict schemas: OpenAI holds them to Structured Outputs' rules; vLLM to none.
+    pytest.param(
+        {"tools": [{**TOOL, "function": {**TOOL["function"], "strict": True}}]},
+        "tools[0].function.parameters",
+        id="strict-tool-schema-openai-would-refuse",
+    ),
+    pytest.param(
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "strict": True, "schema": {"type": "object"}},
+            }
+        },
+        "response_format",
+        id="strict-response-schema-openai-would-refuse",
+    ),
+    # OpenAI's fields vLLM does not declare: extras, whatever they hold.
+    pytest.param({"service_tier": "on_demand"}, "service_tier", id="groq-service-tier"),
+    pytest.param({"verbosity": "loud"}, "verbosity", id="unknown-verbosity"),
 ]
 
 
@@ -97,6 +158,131 @@ def test_vllm_accepts_what_openai_refuses(extra: dict[str, Any], param: str) -> 
     assert status == 400
     assert error["type"] == "invalid_request_error" and type(error["code"]) is not int
     assert error["param"] == param
+
+
+CALL = {
+    "role": "assistant",
+    "content": None,
+    "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    ],
+}
+ANSWER = {"role": "tool", "tool_call_id": "call_1", "content": "42"}
+HISTORY_VLLM_ONLY: list[Any] = [
+    # vLLM types `messages` as OpenAI's message TypedDicts or its own
+    # `CustomChatCompletionMessageParam` (vllm/entrypoints/chat_utils.py: `role` the only required
+    # key, any string; `content`, `name`, `tool_call_id` optional) and checks no pairing of tool
+    # calls with tool messages (`parse_chat_messages` reads each message on its own).
+    pytest.param([USER, ANSWER], "messages[1].role", id="tool-without-any-call"),
+    pytest.param(
+        [USER, CALL, {**ANSWER, "tool_call_id": "call_2"}],
+        "messages[2].tool_call_id",
+        id="tool-answering-another-id",
+    ),
+    pytest.param([USER, CALL, USER], "messages[1].role", id="call-never-answered"),
+    pytest.param([USER, CALL], "messages[1].role", id="call-last-unanswered"),
+    pytest.param(
+        [USER, CALL, {"role": "tool", "content": "42"}],
+        "messages[2].tool_call_id",
+        id="tool-without-tool-call-id",
+    ),
+    pytest.param(
+        [USER, CALL, {**ANSWER, "tool_call_id": None}],
+        "messages[2].tool_call_id",
+        id="tool-null-tool-call-id",
+    ),
+    pytest.param([{"role": "user"}], "messages[0].content", id="user-without-content"),
+    pytest.param(
+        [USER, CALL, {"role": "tool", "tool_call_id": "call_1"}],
+        "messages[2].content",
+        id="tool-without-content",
+    ),
+    pytest.param([USER, {"role": "ipython", "content": "x"}], "messages[1].role", id="custom-role"),
+    pytest.param(
+        [{"role": "user", "content": "hi", "name": "Jane Doe"}],
+        "messages[0].name",
+        id="name-with-a-space",
+    ),
+]
+
+
+@pytest.mark.parametrize(("messages", "param"), HISTORY_VLLM_ONLY)
+def test_vllm_accepts_history_openai_refuses(messages: list[Any], param: str) -> None:
+    vllm, openai_ = engines()
+    status, raw = chat(vllm, messages=messages)
+    assert status == 200, raw
+    assert json.loads(raw)["choices"][0]["message"]["content"] == "ok"
+    status, raw = chat(openai_, messages=messages)
+    error = json.loads(raw)["error"]
+    assert (status, error["type"], error["param"]) == (400, "invalid_request_error", param)
+
+
+HISTORY_REFUSED_BY_BOTH: list[Any] = [
+    # `content: null` fits neither OpenAI's user message nor vLLM's custom one (`str | list`);
+    # `role` is required and a string in both.
+    pytest.param([{"role": "user", "content": None}], "messages[0].content", id="null-content"),
+    pytest.param(
+        [USER, CALL, {**ANSWER, "content": None}], "messages[2].content", id="tool-null-content"
+    ),
+    pytest.param([{"content": "hi"}], "messages[0].role", id="no-role"),
+    pytest.param([{"role": 5, "content": "hi"}], "messages[0].role", id="role-not-a-string"),
+]
+
+
+@pytest.mark.parametrize(("messages", "param"), HISTORY_REFUSED_BY_BOTH)
+def test_history_vllm_refuses_too(messages: list[Any], param: str) -> None:
+    vllm, openai_ = engines()
+    status, raw = chat(vllm, messages=messages)
+    error = json.loads(raw)["error"]
+    assert (status, error["code"], error["param"]) == (400, 400, param)
+    status, raw = chat(openai_, messages=messages)
+    assert (status, json.loads(raw)["error"]["param"]) == (400, param)
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([{"role": "user", "content": [{"type": ["x"]}]}], "messages[0].content[0].type"),
+        ([{"role": "user", "content": [{"type": {"a": 1}}]}], "messages[0].content[0].type"),
+        ([{"role": "user", "content": [5]}], "messages[0].content[0]"),
+        ([{"role": {"x": 1}, "content": "hi"}], "messages[0].role"),
+        ([{"role": "user", "content": "hi", "name": ["a b"]}], "messages[0].name"),
+        ([{"role": "x", "content": [{"type": "video_url"}]}], "messages[0].content[0].video_url"),
+        ([{"role": "user", "content": [{"image_url": 5}]}], "messages[0].content[0].image_url"),
+        (
+            [{"role": "system", "content": [{"type": "audio_url", "audio_url": "a"}]}],
+            "messages[0].content[0].audio_url",
+        ),
+        (["hi"], "messages[0]"),
+    ],
+)
+def test_malformed_vllm_shapes_are_refused_with_the_param(messages: list[Any], param: str) -> None:
+    vllm, _ = engines()
+    status, raw = chat(vllm, messages=messages)
+    error = json.loads(raw)["error"]
+    assert status == 400 and error["code"] == 400
+    assert error["param"] == param
+
+
+def test_history_vllm_accepts_is_read_as_sent() -> None:
+    """A custom role, a `name` outside OpenAI's pattern and a missing `tool_call_id` are what
+    matching and the journal see, not the forms the validator was given."""
+    vllm, _ = engines()
+    messages = [
+        {"role": "ipython", "content": "x", "name": "Jane Doe"},
+        {"role": "tool", "content": "r"},
+        {"role": "user"},
+    ]
+    assert chat(vllm, messages=messages)[0] == 200
+    request = vllm.journal[-1].request
+    assert request is not None
+    seen = [(m.role, m.name, m.tool_call_id, m.text) for m in request.messages]
+    assert seen == [
+        ("ipython", "Jane Doe", None, "x"),
+        ("tool", None, None, "r"),
+        ("user", None, None, ""),
+    ]
+    assert request.body["messages"] == messages
 
 
 REFUSED_BY_BOTH: list[Any] = [
@@ -117,6 +303,18 @@ REFUSED_BY_BOTH: list[Any] = [
         id="document-url-part",
     ),
 ]
+
+
+def test_vllm_refuses_file_parts_openai_takes() -> None:
+    """vLLM reads no `file` part (chat_utils.py: "Unsupported chat content part type")."""
+    vllm, openai_ = engines()
+    part = {"type": "file", "file": {"file_id": "file-abc"}}
+    messages = [{"role": "user", "content": [TEXT, part]}]
+    assert chat(openai_, messages=messages)[0] == 200
+    status, raw = chat(vllm, messages=messages)
+    error = json.loads(raw)["error"]
+    assert (status, error["param"], error["code"]) == (400, "messages[0].content[1].type", 400)
+    assert "Unsupported chat content part type: 'file'" in error["message"]
 
 
 @pytest.mark.parametrize(("extra", "param"), REFUSED_BY_BOTH)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:  # the pytest plugin reads the names below without loading the engine
     from mockserver.completions import ResolvedChoice, Stamp
     from mockserver.errors import ApiError
+    from mockserver.ids import IdFactory
     from mockserver.request import ChatRequest
     from mockserver.wire import Model, Usage
 
@@ -36,6 +37,10 @@ class Profile(Protocol):
         ...
 
     def error_body(self, error: ApiError) -> bytes: ...
+
+    def tool_call_ids(self, ids: IdFactory) -> Callable[[], str]:
+        """What makes the id of a tool call the scenario gives none (from the engine's ids)."""
+        ...
 
     def model(self, name: str, created: int) -> Model: ...
 

@@ -6,11 +6,12 @@ errors), so choosing it costs nothing over calling them directly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mockserver import completions
 from mockserver.completions import Envelope, ResolvedChoice, Stamp
 from mockserver.errors import ApiError
+from mockserver.ids import IdFactory
 from mockserver.request import ChatRequest
 from mockserver.validation import decode_body, parse_chat_request
 from mockserver.wire import Model, Usage
@@ -24,6 +25,9 @@ class OpenAIProfile:
 
     def error_body(self, error: ApiError) -> bytes:
         return error.encode()
+
+    def tool_call_ids(self, ids: IdFactory) -> Callable[[], str]:
+        return ids.tool_call  # `call_` and 24 letters and digits
 
     def model(self, name: str, created: int) -> Model:
         return {"id": name, "object": "model", "created": created, "owned_by": "mockserver"}

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields
 from functools import lru_cache
 
-from mockserver import completions, tokens
+from mockserver import completions, harmony, tokens
 from mockserver.completions import ResolvedChoice, Stamp, encode, interleave
 from mockserver.errors import ApiError
+from mockserver.ids import IdFactory
 from mockserver.profiles import vllm_rules as rules
 from mockserver.profiles.base import Options
 from mockserver.request import ChatRequest, build_request
@@ -54,6 +55,8 @@ ERROR_TYPES = {
     503: "ServiceUnavailableError",
 }
 """vLLM's error `type` by status (`OpenAIServing.create_error_response` callers)."""
+_REQUEST_FIELDS = frozenset(f.name for f in fields(ChatRequest))
+"""A request's own fields (its `__dict__` also holds lazily computed views, dropped on a copy)."""
 _SPECIAL = tokens.VOCABULARY + 1
 """Ids past the vocabulary stand for a chat template's special tokens."""
 
@@ -127,18 +130,19 @@ class VllmProfile:
         body = decode_body(raw)
         notes = rules.check(body)
         accepted = rules.accept(body)
-        request = parse_chat_request(accepted, ())
+        request = parse_chat_request(accepted, (), paired=False)
         unknown = request.unknown_fields
         known = [f for f in unknown if f in rules.FIELDS]
         if not notes and accepted is body and not known:
             return request
         for note in notes:
             log.warning("vllm profile: %s", note)
-        values = dict(request.__dict__)
+        values = {k: v for k, v in request.__dict__.items() if k in _REQUEST_FIELDS}
         values["notes"] = notes
         values["body"] = body  # matching compares what was sent (a recording holds it)
         values["unknown_fields"] = tuple(f for f in unknown if f not in rules.FIELDS)
-        values.pop("messages_key", None)
+        if accepted.get("messages") is not body.get("messages"):
+            values["messages"] = rules.restore(request.messages, body["messages"])
         return build_request(values)
 
     def error_body(self, error: ApiError) -> bytes:
@@ -151,6 +155,12 @@ class VllmProfile:
             }
         }
         return encode(body).encode()
+
+    def tool_call_ids(self, ids: IdFactory) -> Callable[[], str]:
+        """`chatcmpl-tool-` and 32 hex digits: vllm/entrypoints/chat_utils.py `make_tool_call_id`
+        (the tool parsers' `ToolCall` default, harmony's included; Kimi K2 models, which vLLM
+        gives `functions.NAME:INDEX` ids, are not told apart)."""
+        return ids.vllm_tool_call
 
     def model(self, name: str, created: int) -> Model:
         return {  # type: ignore[typeddict-unknown-key]
@@ -246,7 +256,7 @@ class VllmProfile:
                 "index": choice.index,
                 "message": self._message(choice, hide),
                 "logprobs": _logprobs(choice, top) if logprobs else None,
-                "finish_reason": _finish(choice, named),
+                "finish_reason": _finish(choice, named and not choice.harmony),
                 "stop_reason": choice.stop_reason,
                 "token_ids": completion_token_ids(choice) if wants_ids else None,
                 "routed_experts": None,
@@ -303,9 +313,7 @@ class VllmProfile:
         """(choice JSON, first chunk?, completion tokens so far, of them reasoning) per chunk."""
         i = choice.index
         generated = thought = 0
-        if request.body.get("include_reasoning") is False and choice.reasoning:
-            generated = thought = tokens.count(choice.reasoning)  # thought, not shown
-            choice = replace(choice, reasoning=None)
+        hide = request.body.get("include_reasoning") is False
 
         def piece_chunk(delta: str, text: str, field: str | None) -> str:
             lp = "null"
@@ -326,42 +334,68 @@ class VllmProfile:
             0,
             0,
         )
-        for field, text in (("reasoning", choice.reasoning), ("content", choice.content)):
-            if not text:
+        for segment in _segments(choice):
+            if segment.kind == "call":
+                call = choice.tool_calls[segment.call]
+                generated += 3 + tokens.count(call.name)
+                head = (
+                    f'"tool_calls":[{{"id":{encode(call.id)},"type":"function",'
+                    f'"index":{segment.call},"function":{{"name":{encode(call.name)},'
+                    '"arguments":""}}]'
+                )
+                yield piece_chunk(head, "", None), False, generated, thought
+                for piece in completions._pieces(segment.text, size):
+                    plain, count = _decoded(piece)
+                    generated += count
+                    delta = (
+                        f'"tool_calls":[{{"index":{segment.call},'
+                        f'"function":{{"arguments":{piece}}}}}]'
+                    )
+                    yield piece_chunk(delta, plain, None), False, generated, thought
                 continue
-            for piece in completions._pieces(text, size):
+            if not segment.text:
+                continue
+            if segment.kind == "reasoning" and hide:  # thought, not shown
+                count = tokens.count(segment.text)
+                generated, thought = generated + count, thought + count
+                continue
+            for piece in completions._pieces(segment.text, size):
                 plain, count = _decoded(piece)
                 generated += count
-                if field == "reasoning":
+                if segment.kind == "reasoning":
                     thought += count
                     delta = ",".join(f'"{key}":{piece}' for key in self._reasoning_keys)
                 else:
                     delta = f'"content":{piece}'
-                yield piece_chunk(delta, plain, field), False, generated, thought
-        for k, call in enumerate(choice.tool_calls):
-            generated += 3 + tokens.count(call.name)
-            head = (
-                f'"tool_calls":[{{"id":{encode(call.id)},"type":"function","index":{k},'
-                f'"function":{{"name":{encode(call.name)},"arguments":""}}}}]'
-            )
-            yield piece_chunk(head, "", None), False, generated, thought
-            for piece in completions._pieces(call.arguments, size):
-                plain, count = _decoded(piece)
-                generated += count
-                delta = f'"tool_calls":[{{"index":{k},"function":{{"arguments":{piece}}}}}]'
-                yield piece_chunk(delta, plain, None), False, generated, thought
+                yield piece_chunk(delta, plain, segment.kind), False, generated, thought
         stop = encode(choice.stop_reason)
         last_ids = "[]" if wants_ids else "null"
         yield (
             (
                 f'{{"index":{i},"delta":{{}},"logprobs":null,"finish_reason":'
-                f'"{_finish(choice, _named(request))}","stop_reason":{stop},'
+                f'"{_finish(choice, _named(request) and not choice.harmony)}",'
+                f'"stop_reason":{stop},'
                 f'"token_ids":{last_ids}}}'
             ),
             False,
             max(generated, 1),
             thought,
         )
+
+
+def _segments(choice: ResolvedChoice) -> tuple[harmony.Segment, ...]:
+    """What a choice streams, in order: a harmony reply's messages in the model's order
+    (`harmony.stream_order`), any other reply's reasoning, then content, then tool calls."""
+    if choice.harmony:
+        order = harmony.stream_order(choice.harmony)
+        if sum(s.kind == "call" for s in order) == len(choice.tool_calls):
+            return order
+    calls = (harmony.Segment("call", c.arguments, k) for k, c in enumerate(choice.tool_calls))
+    return (
+        harmony.Segment("reasoning", choice.reasoning or ""),
+        harmony.Segment("content", choice.content or ""),
+        *calls,
+    )
 
 
 def _named(request: ChatRequest) -> bool:
@@ -371,7 +405,9 @@ def _named(request: ChatRequest) -> bool:
 
 def _finish(choice: ResolvedChoice, named: bool) -> str:
     """vLLM's finish reason: `tool_calls` for calls the model chose, `stop` for a named tool
-    (chat_completion/serving.py, "In OpenAI's API, when a tool is called...")."""
+    (chat_completion/serving.py, "In OpenAI's API, when a tool is called..."); harmony replies
+    finish with `tool_calls` whenever they call (serving.py's harmony branches do not look at
+    `tool_choice`), so callers pass `named` false for them."""
     if named and choice.finish_reason == "tool_calls":
         return "stop"
     return choice.finish_reason

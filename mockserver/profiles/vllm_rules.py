@@ -7,7 +7,13 @@ Two steps run before OpenAI's validator (`mockserver.validation`) reads a body:
   `type` (vLLM's `ChatCompletionToolsParam.type` defaults to `function`), `tools: []`,
   `content: []`, `tool_calls: []`, assistant history without content, and the `reasoning` /
   `reasoning_content` of assistant history (vLLM reads the old name as the new one:
-  `ChatCompletionRequest._normalize_messages_before`).
+  `ChatCompletionRequest._normalize_messages_before`); history vLLM's
+  `CustomChatCompletionMessageParam` (vllm/entrypoints/chat_utils.py: only `role` required, any
+  string) takes: custom roles, no `content`, no `tool_call_id`, any `name` (`restore` puts back
+  what the rewrite hid from the validator); vLLM's content parts in any role (`MM_PARSER_MAP`),
+  refusing the rest as vLLM does; strict schemas without Structured Outputs' rules; OpenAI
+  fields vLLM does not declare, whatever they hold. The profile also turns off OpenAI's pairing
+  of tool calls with `tool` messages, which vLLM does not check.
 - `check`: vLLM's own fields, with the types of vllm/entrypoints/openai/chat_completion/
   protocol.py `ChatCompletionRequest` and the ranges of vllm/sampling_params.py
   `SamplingParams._verify_args` and `StructuredOutputsParams.__post_init__`. The removed
@@ -18,13 +24,76 @@ Two steps run before OpenAI's validator (`mockserver.validation`) reads a body:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
-from typing import NoReturn
+from dataclasses import replace
+from typing import Any, NoReturn
 
 from mockserver.errors import ApiError
+from mockserver.request import RequestMessage
+from mockserver.validation.messages import MESSAGE_NAME_PATTERN, ROLES
 from mockserver.wire import JSON
 
 INT64 = 2**63
+OPENAI_ROLES = frozenset(ROLES)
+"""The roles OpenAI knows; vLLM's `CustomChatCompletionMessageParam` takes any string."""
+NAME = re.compile(MESSAGE_NAME_PATTERN)
+"""OpenAI's pattern for a message `name` (vLLM takes any string)."""
+VLLM_PARTS = frozenset(
+    {
+        "text",
+        "refusal",
+        "thinking",
+        "input_text",
+        "output_text",
+        "input_image",
+        "image_url",
+        "image_embeds",
+        "audio_embeds",
+        "prompt_embeds",
+        "image_pil",
+        "audio_url",
+        "input_audio",
+        "video_url",
+        "tool_reference",
+    }
+)
+"""Content part types vLLM reads (vllm/entrypoints/chat_utils.py `MM_PARSER_MAP`); it refuses
+any other ("Unsupported chat content part type"), `file` and `document_url` among them."""
+_TEXT_KEYS = {
+    "text": "text",
+    "input_text": "text",
+    "output_text": "text",
+    "thinking": "thinking",
+    "refusal": "refusal",
+    "tool_reference": "name",
+}
+"""vLLM's text-like parts and the key their text is under."""
+_DIRECT_KEYS: tuple[str, ...] = ("image_url", "image_pil", "image_embeds", "audio_embeds")
+_DIRECT_KEYS += ("prompt_embeds", "audio_url", "input_audio", "video_url", "tool_reference")
+"""Keys by which vLLM reads a part that has no `type`."""
+OPENAI_PARTS: dict[str, frozenset[str]] = {
+    "system": frozenset({"text"}),
+    "developer": frozenset({"text"}),
+    "user": frozenset({"text", "image_url", "input_audio", "file"}),
+    "assistant": frozenset({"text", "refusal"}),
+    "tool": frozenset({"text", "image_url"}),
+}
+"""The part types OpenAI takes per role (vLLM takes its own in every role)."""
+IGNORED_BY_VLLM = (
+    "service_tier",
+    "store",
+    "metadata",
+    "prediction",
+    "web_search_options",
+    "verbosity",
+    "safety_identifier",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+)
+"""OpenAI fields whose values OpenAI checks and vLLM's `ChatCompletionRequest` does not
+declare: taken as extras whatever they hold (`OpenAIBaseModel` allows extra fields)."""
+_IGNORED = frozenset(IGNORED_BY_VLLM)
 STRUCTURED_KINDS = ("json", "regex", "choice", "grammar", "json_object", "structural_tag")
 GUIDED = (
     "guided_json",
@@ -294,32 +363,120 @@ def _tools(tools: JSON) -> JSON:
                     f"should be 'function' [type=literal_error, input_value={kind!r}]",
                     f"tools[{i}].type",
                 )
-            if "type" not in tool:
-                fixed.append({"type": "function", **tool})
+            function = tool.get("function")
+            given = tool
+            if _strict(function):
+                assert type(function) is dict
+                loose = {k: v for k, v in function.items() if k != "strict"}
+                given = {**tool, "function": loose}
+            if "type" not in given:
+                fixed.append({"type": "function", **given})
                 continue
+            fixed.append(given)
+            continue
         fixed.append(tool)
     return fixed
 
 
+def _bad_name(message: dict[str, JSON]) -> bool:
+    """A `name` OpenAI refuses for its pattern and vLLM takes (any string)."""
+    name = message.get("name")
+    return type(name) is str and NAME.fullmatch(name) is None
+
+
+def _parts_differ(role: JSON, parts: list[JSON]) -> bool:
+    """Whether a content list holds a part OpenAI refuses for the role, or vLLM refuses."""
+    allowed = OPENAI_PARTS.get(role, OPENAI_PARTS["user"]) if type(role) is str else frozenset()
+    for part in parts:
+        kind = part.get("type") if type(part) is dict else None
+        if type(kind) is not str or kind not in allowed or kind not in VLLM_PARTS:
+            return True
+    return False
+
+
+def _parts(role: JSON, parts: list[JSON], where: str) -> list[JSON]:
+    """The parts OpenAI's validator reads for what vLLM reads: vLLM's text-like parts as text,
+    its media parts that OpenAI refuses for the role left out; a part vLLM refuses is refused
+    with vLLM's words, a malformed one left for the validator to word."""
+    allowed = OPENAI_PARTS.get(role, OPENAI_PARTS["user"]) if type(role) is str else frozenset()
+    out: list[JSON] = []
+    for j, part in enumerate(parts):
+        if type(part) is str:
+            out.append({"type": "text", "text": part})  # vLLM takes bare strings as text
+            continue
+        kind = part.get("type") if type(part) is dict else None
+        if type(part) is not dict or type(kind) is not str:
+            keys = [k for k in _DIRECT_KEYS if k in part] if type(part) is dict else []
+            if kind is None and keys:
+                _media_url(part, keys[0], f"{where}[{j}]", bare=True)
+            else:
+                out.append(part)
+            continue
+        if kind not in VLLM_PARTS:
+            bad(
+                f"Unsupported chat content part type: {kind!r}. Supported types: "
+                f"{', '.join(sorted(VLLM_PARTS))}.",
+                f"{where}[{j}].type",
+            )
+        if kind in allowed:
+            out.append(part)
+        elif kind in _TEXT_KEYS:
+            text = part.get(_TEXT_KEYS[kind])
+            if type(text) is str:
+                out.append({"type": "text", "text": text})
+        elif kind in _URL_PARTS:
+            _media_url(part, kind, f"{where}[{j}]", bare=False)
+    return out
+
+
+_URL_PARTS = frozenset({"image_url", "video_url", "audio_url"})
+
+
+def _media_url(part: dict[str, JSON], key: str, where: str, *, bare: bool) -> None:
+    """vLLM validates a media part's URL object (`{url: string}`; a bare string where the part
+    has no `type`) before it fetches it."""
+    if key not in _URL_PARTS:
+        return
+    value = part.get(key)
+    if bare and type(value) is str:
+        return
+    if type(value) is not dict or type(value.get("url")) is not str:
+        _type(f"{where}.{key}", "an object with a string `url`")
+
+
 def _needs_rewrite(message: dict[str, JSON]) -> bool:
+    role = message.get("role")
     content = message.get("content")
-    if message.get("role") != "assistant":
-        return content == []
+    if type(content) is list and _parts_differ(role, content):
+        return True
+    if role != "assistant":
+        return (
+            content == []
+            or (type(role) is str and role not in OPENAI_ROLES)
+            or (role == "tool" and message.get("tool_call_id") is None)
+            or ("content" not in message and type(role) is str)
+            or _bad_name(message)
+        )
     return (
         content is None
         or content == []
         or message.get("tool_calls") == []
         or "reasoning" in message
         or "reasoning_content" in message
+        or _bad_name(message)
     )
 
 
-def _message(message: JSON) -> JSON:
-    """One history message in the form OpenAI's validator reads, or itself when it is one."""
+def _message(message: JSON, index: int) -> JSON:
+    """One history message in the form OpenAI's validator reads, or itself when it is one
+    (what the rewrite loses, `restore` puts back after validation)."""
     if type(message) is not dict or not _needs_rewrite(message):
         return message
     role = message.get("role")
     changed = dict(message)
+    content = changed.get("content")
+    if type(content) is list and content:
+        changed["content"] = _parts(role, content, f"messages[{index}].content")
     for key in ("reasoning", "reasoning_content"):
         if role == "assistant" and key in changed:
             del changed[key]
@@ -329,7 +486,34 @@ def _message(message: JSON) -> JSON:
         changed["content"] = None if role == "assistant" and changed.get("tool_calls") else ""
     if role == "assistant" and changed.get("content") is None and not _acts(changed):
         changed["content"] = ""
+    if role != "assistant" and "content" not in changed:
+        changed["content"] = ""  # vLLM reads absent content as no parts: empty text
+    if role == "tool" and changed.get("tool_call_id") is None:
+        changed["tool_call_id"] = ""
+    if type(role) is str and role not in OPENAI_ROLES:
+        changed["role"] = "user"  # a custom role: validated as a user message, restored after
+    if _bad_name(changed):
+        del changed["name"]
     return changed
+
+
+def restore(messages: tuple[RequestMessage, ...], raw: list[JSON]) -> tuple[RequestMessage, ...]:
+    """The parsed messages with what `_message` rewrote for the validator put back: a custom
+    role, a `tool_call_id` not given, a `name` outside OpenAI's pattern."""
+    out = list(messages)
+    for i, original in enumerate(raw):
+        if type(original) is not dict or i >= len(out):
+            continue
+        role, changes = original.get("role"), dict[str, Any]()
+        if type(role) is str and role not in OPENAI_ROLES:
+            changes["role"] = role
+        if role == "tool" and original.get("tool_call_id") is None:
+            changes["tool_call_id"] = None
+        if _bad_name(original):
+            changes["name"] = original["name"]
+        if changes:
+            out[i] = replace(out[i], **changes)
+    return tuple(out)
 
 
 def _acts(message: dict[str, JSON]) -> bool:
@@ -346,11 +530,27 @@ def accept(body: dict[str, JSON]) -> dict[str, JSON]:
     tools = body.get("tools")
     if tools == []:
         out = {k: v for k, v in body.items() if k != "tools"}
-    elif type(tools) is list and any(
-        type(t) is dict and t.get("type", "") != "function" for t in tools
-    ):
+    elif type(tools) is list and any(type(t) is dict and _tool_differs(t) for t in tools):
         out = {**body, "tools": _tools(tools)}
+    if not _IGNORED.isdisjoint(body):
+        out = {k: v for k, v in out.items() if k not in _IGNORED}
+    response_format = body.get("response_format")
+    if type(response_format) is dict and _strict(response_format.get("json_schema")):
+        schema = response_format["json_schema"]
+        assert type(schema) is dict
+        loose = {k: v for k, v in schema.items() if k != "strict"}
+        out = {**out, "response_format": {**response_format, "json_schema": loose}}
     messages = body.get("messages")
     if type(messages) is list and any(type(m) is dict and _needs_rewrite(m) for m in messages):
-        out = {**out, "messages": [_message(m) for m in messages]}
+        out = {**out, "messages": [_message(m, i) for i, m in enumerate(messages)]}
     return out
+
+
+def _strict(spec: JSON) -> bool:
+    """A function or JSON schema marked `strict`: OpenAI then holds its schema to Structured
+    Outputs' rules, vLLM to none (it compiles the schema when it constrains output)."""
+    return type(spec) is dict and spec.get("strict") is not None
+
+
+def _tool_differs(tool: dict[str, JSON]) -> bool:
+    return tool.get("type", "") != "function" or _strict(tool.get("function"))

@@ -36,6 +36,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     _FLOCK = None
 
+from mockserver import profiles
 from mockserver.errors import ScenarioError
 from mockserver.recording.exchange import Exchange, kept_headers
 from mockserver.recording.match_on import DEFAULT, derive_match
@@ -297,6 +298,7 @@ class Writer:
         update: Update = "append",
         origin: str = "Recorded by mockserver",
         clock: Callable[[], float] = time.time,
+        profile: str | None = None,
     ) -> None:
         self.target = target
         self.one_file = one_file
@@ -305,6 +307,8 @@ class Writer:
         self.update: Update = update
         self.origin = origin
         self._clock = clock
+        self.profile = profile
+        """`profile:` for the files written: given, or what the upstream shows (vLLM's)."""
         self._touched: set[tuple[str, str]] = set()
         self._started: set[str] = set()
         self._lock = threading.Lock()
@@ -327,13 +331,17 @@ class Writer:
             _secret_headers(exchange), body, match, raw_reply(exchange)
         )
         path = self.path_for(body)
+        texts: list[bytes | str] = [exchange.body or b"", *(e.data for e in exchange.events or ())]
+        profile = self.profile or profiles.spoken_by(texts)
         with file_lock(path):
-            written = self._add(path, match, reply)
+            written = self._add(path, match, reply, profile)
         with self._lock:
             self.written.append(replace(written, mapping={}))  # a long session keeps no bodies
         return written
 
-    def _add(self, path: Path, match: dict[str, Any], reply: dict[str, Any]) -> Written:
+    def _add(
+        self, path: Path, match: dict[str, Any], reply: dict[str, Any], profile: str | None
+    ) -> Written:
         key = str(path.resolve())
         with self._lock:
             fresh = self.update == "fresh" and key not in self._started
@@ -362,17 +370,19 @@ class Writer:
             replies.append(reply)
             _set_replies(found, replies)
             index = len(replies) - 1
-        document = self._document(document)
+        document = self._document(document, profile)
         self._save(path, document)
         name = str(found.get("name", path.stem))
         return Written(path, name, index, {"name": name, "match": match, "reply": reply})
 
-    def _document(self, document: dict[str, Any]) -> dict[str, Any]:
-        """Version and recording time first, then everything else the file had."""
+    def _document(self, document: dict[str, Any], profile: str | None) -> dict[str, Any]:
+        """Version, recording time (and profile) first, then everything else the file had."""
         ordered: dict[str, Any] = {
             "version": VERSION,
             "recorded_at": _timestamp(self._clock()),
         }
+        if profile is not None:
+            ordered["profile"] = profile
         ordered.update((k, v) for k, v in document.items() if k not in ordered)
         scrubbed: dict[str, Any] = self.scrubber.tree(ordered)
         _blocks(scrubbed)

@@ -274,9 +274,13 @@ def _bad_model(model: JSON) -> NoReturn:
 
 
 def parse_chat_request(
-    body: dict[str, JSON], raw_headers: tuple[tuple[bytes, bytes], ...] = ()
+    body: dict[str, JSON],
+    raw_headers: tuple[tuple[bytes, bytes], ...] = (),
+    *,
+    paired: bool = True,
 ) -> ChatRequest:
-    """Validate a decoded request body and build the `ChatRequest` matching works from.
+    """Validate a decoded request body and build the `ChatRequest` matching works from
+    (`paired`: whether tool calls must be answered by `tool` messages, as OpenAI requires).
 
     The cost follows what the request carries: each parameter present is checked once, and
     parameters that are absent cost nothing.
@@ -291,7 +295,7 @@ def parse_chat_request(
     state: dict[str, object] = {}
     state["body"] = body
     state["model"] = model
-    state["messages"] = parse_messages(messages, nested)
+    state["messages"] = parse_messages(messages, nested, paired=paired)
     state["raw_headers"] = raw_headers
     unknown: list[str] = []
     own = derived = False

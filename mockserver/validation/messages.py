@@ -274,12 +274,20 @@ def _unanswered(index: int, ids: tuple[str, ...], answered: set[str]) -> NoRetur
     )
 
 
-def parse_messages(messages: JSON, unknown: list[str]) -> tuple[RequestMessage, ...]:
-    """Every message, and the pairing of tool calls with `tool` messages."""
+def parse_messages(
+    messages: JSON, unknown: list[str], *, paired: bool = True
+) -> tuple[RequestMessage, ...]:
+    """Every message, and (unless `paired` is false) the pairing of tool calls with `tool`
+    messages (vLLM checks no pairing: the `vllm` profile passes false)."""
     if type(messages) is not list:
         wrong_type("messages", "an array", messages)
     if not messages:
         empty_array("messages")
+    if not paired:
+        return tuple(
+            fast_message(raw) or detailed_message(raw, f"messages[{i}]", unknown)
+            for i, raw in enumerate(messages)
+        )
     parsed: list[RequestMessage] = []
     open_at = -1  # the assistant message whose tool calls are being answered
     open_ids: tuple[str, ...] = ()
