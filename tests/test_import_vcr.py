@@ -55,7 +55,7 @@ def imported(tmp_path: Path) -> Path:
     ]
     assert [(r.exchanges, r.scenarios) for r in results] == [(4, 3), (1, 1), (1, 1), (2, 2)]
     assert results[0].skipped == (
-        "interactions[3]: GET https://api.openai.com/v1/models: not a chat completion",
+        "interactions[3]: GET https://api.openai.com/v1/models: not a chat completion or a Responses API request",
     )
     return tmp_path
 
@@ -205,7 +205,7 @@ def test_the_command_reports_what_it_did(tmp_path, capsys):
         in out
     )
     assert (
-        "  skipped interactions[3]: GET https://api.openai.com/v1/models: not a chat completion"
+        "  skipped interactions[3]: GET https://api.openai.com/v1/models: not a chat completion or a Responses API request"
         in out
     )
     assert f"{ALL[1]}: 1 chat completion -> " in out

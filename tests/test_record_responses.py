@@ -1,0 +1,294 @@
+"""Recording the Responses API (`POST /v1/responses`) through `mockserver record`, then replaying.
+
+The upstream is a second mockserver on 127.0.0.1 speaking the Responses API (plain and streamed,
+stored responses, `previous_response_id`). The real openai SDK, with strict response validation
+and every reply checked against OpenAI's schema, runs a session through the recording proxy and
+then the same session against a server on the recorded folder: everything the client can see
+(text, tool calls and their `call_id`s, reasoning, refusal, parsed output, status, usage, the
+streamed deltas, errors) must be the same, and the files must hold reply keys under `api:
+responses` matches without any `previous_response_id`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from mockserver.app import create_app
+from mockserver.engine import EngineConfig, MockEngine
+from mockserver.recording.cassette import Writer
+from mockserver.recording.proxy import ProxySettings, RecordingProxy
+from mockserver.scenarios import load_scenarios, load_text
+from mockserver.server import BackgroundServer
+from tests.conftest import make_clients
+
+KEY = "sk-proj-ResponsesRecordKey0123456789abcdefgh"
+LEAKED = "sk-proj-LeakedInAResponse1234567890abcdefgh"
+
+UPSTREAM = f"""
+version: 1
+scenarios:
+  - name: weather-answer
+    priority: 10
+    match: {{last_message: {{role: tool}}, tools: [get_weather]}}
+    reply: {{content: "It is 18°C and sunny in Paris, 21°C in Rome."}}
+  - name: weather-call
+    match: {{tools: [get_weather], last_user_message: {{contains: weather}}}}
+    reply:
+      tool_calls:
+        - {{name: get_weather, arguments: {{city: Paris}}}}
+        - {{name: get_weather, arguments: {{city: Rome}}}}
+  - name: structured
+    match: {{response_format: {{type: json_schema, name: Person}}}}
+    reply: {{content: '{{"name": "Ada", "age": 36}}'}}
+  - name: refuse
+    match: {{last_user_message: {{contains: forbidden}}}}
+    reply: {{refusal: "I can't help with that."}}
+  - name: limited
+    match: {{last_user_message: {{contains: essay}}}}
+    reply: {{content: "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"}}
+  - name: busy
+    match: {{last_user_message: {{contains: busy}}}}
+    reply: {{error: 429}}
+  - name: broken-stream
+    match: {{last_user_message: {{contains: break}}}}
+    reply:
+      content: "this stream breaks halfway through"
+      stream: {{interrupt: {{after_chunks: 5, error: {{status: 500, message: "upstream fell over"}}}}}}
+  - name: thinker
+    match: {{last_user_message: {{contains: think}}}}
+    reply: {{reasoning: "Weighing the options first.", content: "Forty-two."}}
+  - name: second-turn
+    priority: 5
+    match:
+      any_message: {{contains: "my name is Ada"}}
+      last_user_message: {{contains: what is my name}}
+    reply: {{content: "Your name is Ada."}}
+  - name: patch
+    match: {{last_user_message: {{contains: patch}}}}
+    reply:
+      tool_calls: [{{name: apply_patch, type: custom, input: "*** Begin Patch"}}]
+  - name: leak
+    match: {{last_user_message: {{contains: leak}}}}
+    reply: {{content: "Your key is {LEAKED}."}}
+  - name: hello
+    reply: {{content: "Hello there!"}}
+"""
+
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+        "strict": True,
+    }
+]
+MODEL = "gpt-4.1-mini"
+
+
+class Person(BaseModel):
+    name: str
+    age: int
+
+
+def _item(item: Any) -> dict[str, Any]:
+    """An output item as the client sees it, without its generated `id`."""
+    data = item.model_dump(exclude_none=True)
+    data.pop("id", None)
+    return data
+
+
+def _seen(response: Any) -> dict[str, Any]:
+    """What a client reads in a response (its ids and timestamps aside)."""
+    return {
+        "status": response.status,
+        "incomplete": response.incomplete_details and response.incomplete_details.reason,
+        "model": response.model,
+        "output": [_item(i) for i in response.output],
+        "text": response.output_text,
+        "usage": response.usage and response.usage.model_dump(),
+    }
+
+
+def _read(result: Any, streamed: bool) -> tuple[Any, dict[str, Any], str]:
+    """What a client sees of a reply (a stream's event types with their deltas too), and the
+    response's id."""
+    if not streamed:
+        return None, _seen(result), result.id
+    kinds: list[tuple[str, str | None]] = []
+    final: dict[str, Any] = {}
+    response_id = ""
+    for event in result:
+        kinds.append((event.type, getattr(event, "delta", None)))
+        if event.type in ("response.completed", "response.incomplete"):
+            final, response_id = _seen(event.response), event.response.id
+    return kinds, final, response_id
+
+
+def session(client: openai.OpenAI) -> dict[str, Any]:
+    """One session touching every kind of reply; returns what the client saw of each."""
+    seen: dict[str, Any] = {}
+    responses = client.responses
+    seen["text"] = _seen(responses.create(model=MODEL, input="hello"))
+    seen["instructions"] = _seen(
+        responses.create(model=MODEL, instructions="Be brief.", input="hello again")
+    )
+    with responses.stream(model=MODEL, input="hello, streamed") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        seen["text-stream"] = (deltas, _seen(stream.get_final_response()))
+    first = responses.create(model=MODEL, input="Hi, my name is Ada.")
+    second = responses.create(model=MODEL, input="What is my name?", previous_response_id=first.id)
+    seen["chained"] = [_seen(first), _seen(second)]
+    for streamed in (False, True):  # the function-call loop, continued by previous_response_id
+        asked = responses.create(
+            model=MODEL,
+            input="What is the weather in Paris and Rome?",
+            tools=TOOLS,
+            stream=streamed,
+        )
+        kinds, called, called_id = _read(asked, streamed)
+        outputs: list[Any] = [
+            {"type": "function_call_output", "call_id": c["call_id"], "output": f"sunny {n}"}
+            for n, c in enumerate(i for i in called["output"] if i["type"] == "function_call")
+        ]
+        assert len(outputs) == 2
+        answer = responses.create(
+            model=MODEL,
+            input=outputs,
+            tools=TOOLS,
+            previous_response_id=called_id,
+            stream=streamed,
+        )
+        seen[f"loop-{streamed}"] = [(kinds, called), _read(answer, streamed)[:2]]
+    seen["reasoning"] = _seen(responses.create(model=MODEL, input="think about it"))
+    seen["refusal"] = _seen(responses.create(model=MODEL, input="something forbidden"))
+    parsed = responses.parse(model=MODEL, input="Who is she?", text_format=Person)
+    seen["parsed"] = (parsed.output_parsed, _seen(parsed))
+    seen["incomplete"] = _seen(
+        responses.create(model=MODEL, input="write an essay", max_output_tokens=16)
+    )
+    seen["custom"] = _seen(
+        responses.create(
+            model=MODEL, input="apply the patch", tools=[{"type": "custom", "name": "apply_patch"}]
+        )
+    )
+    seen["leak"] = _seen(responses.create(model=MODEL, input="leak it"))
+    with pytest.raises(openai.RateLimitError) as limited:
+        responses.create(model=MODEL, input="are you busy?")
+    seen["429"] = (limited.value.status_code, limited.value.body)
+    broken = responses.create(model=MODEL, input="break it", stream=True)
+    seen["broken"] = [(e.type, getattr(e, "delta", None)) for e in broken]
+    return seen
+
+
+@dataclass
+class Recording:
+    url: str
+    out: Path
+    writer: Writer
+    upstream: MockEngine
+    lines: list[str]
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> Iterator[Callable[..., Recording]]:
+    servers: list[BackgroundServer] = []
+
+    def start(upstream_text: str = UPSTREAM, **writer: Any) -> Recording:
+        upstream = MockEngine(load_text(upstream_text, "upstream.yaml"), EngineConfig(seed=5))
+        up = BackgroundServer(create_app(upstream)).start()
+        servers.append(up)
+        out = tmp_path / "recorded"
+        lines: list[str] = []
+        w = Writer(out, **writer)
+        proxy = RecordingProxy(ProxySettings(upstream=up.url), w, report=lines.append)
+        server = BackgroundServer(proxy).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return Recording(server.url, out, w, upstream, lines)
+
+    yield start
+    for server in reversed(servers):
+        server.stop()
+
+
+def _files(out: Path) -> dict[str, Any]:
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted(out.glob("*.yaml"))}
+
+
+def _replies(scenario: dict[str, Any]) -> list[Any]:
+    return scenario["sequence"] if "sequence" in scenario else [scenario["reply"]]
+
+
+def test_a_responses_session_is_recorded_and_replays_the_same_through_the_sdk(record, violations):
+    rec = record()
+    client, _ = make_clients(rec.url, violations, max_retries=0)
+    client.api_key = KEY
+    live = session(client)
+    assert len(rec.upstream.journal) == 17
+
+    # what was recorded: `api: responses` matches (no previous_response_id), reply keys
+    files = _files(rec.out)
+    scenarios = [s for f in files.values() for s in f["scenarios"]]
+    text = "\n".join(p.read_text() for p in rec.out.glob("*.yaml"))
+    assert KEY not in text and LEAKED not in text
+    assert all(s["match"]["api"] == "responses" for s in scenarios)
+    assert "previous_response_id" not in json.dumps([s["match"] for s in scenarios])
+    replies = [r for s in scenarios for r in _replies(s)]
+    raw = [r["raw"] for r in replies if "raw" in r]
+    assert sorted(r["status"] for r in raw) == [200, 429]  # the broken stream, the 429
+    assert {k for r in replies for k in r} >= {
+        "content",
+        "tool_calls",
+        "reasoning",
+        "refusal",
+        "finish_reason",
+        "usage",
+        "raw",
+    }
+    calls = [i for i in live["loop-False"][0][1]["output"] if i["type"] == "function_call"]
+    loop = [s for s in scenarios if "sunny 0" in json.dumps(s["match"])]
+    assert [s["match"]["stream"] for s in loop] == [False, True]
+    assert loop[0]["match"]["messages"] == [  # the conversation, as the server reads it
+        {"role": "user", "content": "What is the weather in Paris and Rome?"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": c["call_id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
+                }
+                for c in calls
+            ],
+        },
+        {"role": "tool", "tool_call_id": calls[0]["call_id"], "content": "sunny 0"},
+        {"role": "tool", "tool_call_id": calls[1]["call_id"], "content": "sunny 1"},
+    ]
+
+    # replayed by a server on the folder, offline: the client sees the same
+    engine = MockEngine(load_scenarios([rec.out]), EngineConfig(seed=9))
+    server = BackgroundServer(create_app(engine)).start()
+    try:
+        replay, _ = make_clients(server.url, violations, max_retries=0)
+        replayed = session(replay)
+    finally:
+        server.stop()
+    live["leak"] = json.loads(json.dumps(live["leak"]).replace(LEAKED, "<scrubbed>"))
+    for name in live:
+        assert replayed[name] == live[name], name  # what was scrubbed stays scrubbed
+    assert [e.status for e in engine.journal].count(200) == 16
+    assert not [e for e in engine.journal if e.scenario is None]
