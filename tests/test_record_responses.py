@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
@@ -26,6 +27,7 @@ from mockserver.app import create_app
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.recording.cassette import Writer
 from mockserver.recording.proxy import ProxySettings, RecordingProxy
+from mockserver.recording.vcr import import_cassettes
 from mockserver.scenarios import load_scenarios, load_text
 from mockserver.server import BackgroundServer
 from tests.conftest import make_clients
@@ -292,3 +294,90 @@ def test_a_responses_session_is_recorded_and_replays_the_same_through_the_sdk(re
         assert replayed[name] == live[name], name  # what was scrubbed stays scrubbed
     assert [e.status for e in engine.journal].count(200) == 16
     assert not [e for e in engine.journal if e.scenario is None]
+
+
+def _interaction(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One request to the upstream, kept as vcrpy keeps it."""
+    sent = json.dumps(body)
+    response = client.post(
+        url + "/responses",
+        content=sent,
+        headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"},
+    )
+    return {
+        "request": {
+            "body": sent,
+            "headers": {"Authorization": [f"Bearer {KEY}"], "Content-Type": ["application/json"]},
+            "method": "POST",
+            "uri": "https://api.openai.com/v1/responses",
+        },
+        "response": {
+            "body": {"string": response.text},
+            "headers": {k: [v] for k, v in response.headers.items()},
+            "status": {"code": response.status_code, "message": response.reason_phrase},
+        },
+    }
+
+
+def test_vcr_cassettes_of_the_responses_api_import_and_replay(tmp_path, violations):
+    """A vcrpy cassette of a streamed tool loop chained by `previous_response_id`, and a plain
+    reply: imported, replayed by the SDK as it was."""
+    upstream = MockEngine(load_text(UPSTREAM, "upstream.yaml"), EngineConfig(seed=4))
+    up = BackgroundServer(create_app(upstream)).start()
+    ask = {"model": MODEL, "input": "What is the weather in Paris and Rome?", "tools": TOOLS}
+    try:
+        with httpx.Client(timeout=10) as client:
+            kept = [_interaction(client, up.url, {**ask, "stream": True})]
+            events = [
+                json.loads(line[6:])
+                for line in kept[0]["response"]["body"]["string"].splitlines()
+                if line.startswith("data: ")
+            ]
+            final = events[-1]["response"]
+            outputs = [
+                {"type": "function_call_output", "call_id": i["call_id"], "output": "sunny"}
+                for i in final["output"]
+            ]
+            follow = {**ask, "input": outputs, "previous_response_id": final["id"], "stream": True}
+            kept.append(_interaction(client, up.url, follow))
+            kept.append(_interaction(client, up.url, {"model": MODEL, "input": "think"}))
+            kept.append(_interaction(client, up.url, {"model": MODEL, "input": "busy"}))
+    finally:
+        up.stop()
+    cassette = tmp_path / "cassettes" / "test_loop.yaml"
+    cassette.parent.mkdir()
+    cassette.write_text(yaml.safe_dump({"interactions": kept, "version": 1}))
+
+    (result,) = import_cassettes([cassette], tmp_path / "out")
+    assert (result.exchanges, result.scenarios, result.skipped) == (4, 4, ())
+    written = (tmp_path / "out" / "test_loop.yaml").read_text()
+    assert KEY not in written
+    assert "previous_response_id" not in written
+    scenarios = yaml.safe_load(written)["scenarios"]
+    assert [list(_replies(s)[0]) for s in scenarios] == [
+        ["tool_calls", "usage"],
+        ["content", "usage"],
+        ["reasoning", "content", "usage"],
+        ["raw"],
+    ]
+
+    engine = MockEngine(load_scenarios([tmp_path / "out"]))
+    server = BackgroundServer(create_app(engine)).start()
+    try:
+        client, _ = make_clients(server.url, violations, max_retries=0)
+        stream = client.responses.create(**ask, stream=True)
+        _, called, called_id = _read(stream, True)
+        assert [i["call_id"] for i in called["output"]] == [o["call_id"] for o in outputs]
+        answer = client.responses.create(
+            **{**follow, "previous_response_id": called_id}  # the replay's own id
+        )
+        _, answered, _ = _read(answer, True)
+        assert answered["text"] == "It is 18°C and sunny in Paris, 21°C in Rome."
+        thought = client.responses.create(model=MODEL, input="think")
+        assert thought.output[0].type == "reasoning"
+        assert thought.output_text == "Forty-two."
+        with pytest.raises(openai.RateLimitError):
+            client.responses.create(model=MODEL, input="busy")
+    finally:
+        server.stop()
+    assert [e.scenario for e in engine.journal] == [s["name"] for s in scenarios]
