@@ -381,3 +381,65 @@ def test_vcr_cassettes_of_the_responses_api_import_and_replay(tmp_path, violatio
     finally:
         server.stop()
     assert [e.scenario for e in engine.journal] == [s["name"] for s in scenarios]
+
+
+PLUGIN_TEST = f"""
+import openai
+
+TOOLS = {TOOLS!r}
+TOOLS[0]["strict"] = True
+MODEL = {MODEL!r}
+
+
+def test_loop(mockserver):
+    client = openai.OpenAI(max_retries=0, _strict_response_validation=True)
+    first = client.responses.create(
+        model=MODEL, input="What is the weather in Paris and Rome?", tools=TOOLS
+    )
+    outputs = [
+        {{"type": "function_call_output", "call_id": i.call_id, "output": "sunny"}}
+        for i in first.output
+        if i.type == "function_call"
+    ]
+    assert len(outputs) == 2
+    second = client.responses.create(
+        model=MODEL, input=outputs, tools=TOOLS, previous_response_id=first.id
+    )
+    assert second.output_text == "It is 18°C and sunny in Paris, 21°C in Rome."
+    with client.responses.stream(model=MODEL, input="think it over") as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "Forty-two."
+    assert final.output[0].summary[0].text == "Weighing the options first."
+    assert [c.api for c in mockserver.calls] == ["responses"] * 3
+    assert all(c.status == 200 for c in mockserver.calls)
+"""
+
+
+def test_the_plugins_record_modes_record_responses_in_process(pytester, monkeypatch):
+    upstream = MockEngine(load_text(UPSTREAM, "upstream.yaml"), EngineConfig(seed=6))
+    up = BackgroundServer(create_app(upstream)).start()
+    monkeypatch.setenv("MOCKSERVER_UPSTREAM", up.url)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    pytester.makepyfile(test_it=PLUGIN_TEST)
+    try:
+        args = ("-p", "no:hypothesispytest", "--strict-markers")
+        pytester.runpytest(*args, "--mockserver-record-mode=once").assert_outcomes(passed=1)
+        sent = [e.body for e in upstream.journal]
+        assert len(sent) == 3
+        first = upstream.journal[0]
+        # the chained request went upstream with the upstream's own id
+        assert isinstance(sent[1], dict) and sent[1]["previous_response_id"].startswith("resp_")
+        assert upstream.responses_api.store.get(sent[1]["previous_response_id"]) is not None
+        assert first.status == 200
+        cassette = pytester.path / "cassettes" / "test_it" / "test_loop.yaml"
+        text = cassette.read_text()
+        assert KEY not in text
+        assert "previous_response_id" not in text
+        assert "api: responses" in text and "raw:" not in text
+
+        pytester.runpytest(*args).assert_outcomes(passed=1)  # replayed, the network untouched
+        assert len(upstream.journal) == 3
+        assert cassette.read_text() == text
+    finally:
+        up.stop()
