@@ -11,6 +11,7 @@ responses` matches without any `previous_response_id`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from pydantic import BaseModel
 
 from mockserver.app import create_app
 from mockserver.engine import EngineConfig, MockEngine
-from mockserver.recording.cassette import Writer
+from mockserver.recording.cassette import RecordingError, Writer
+from mockserver.recording.exchange import Exchange
 from mockserver.recording.proxy import ProxySettings, RecordingProxy
+from mockserver.recording.responses import Conversations, UnknownConversation, response_of
 from mockserver.recording.vcr import import_cassettes
-from mockserver.scenarios import load_scenarios, load_text
+from mockserver.scenarios import RawEvent, load_scenarios, load_text
 from mockserver.server import BackgroundServer
 from tests.conftest import make_clients
 
@@ -443,3 +446,150 @@ def test_the_plugins_record_modes_record_responses_in_process(pytester, monkeypa
         assert cassette.read_text() == text
     finally:
         up.stop()
+
+
+# -- the writer's Responses rules, exchange by exchange ----------------------------------------
+
+
+def _exchange(body: dict[str, Any], response: Any, status: int = 200) -> Exchange:
+    return Exchange(
+        method="POST",
+        url="https://api.openai.com/v1/responses",
+        request_body=json.dumps(body).encode(),
+        request_headers=(("authorization", f"Bearer {KEY}"),),
+        status=status,
+        headers=(("content-type", "application/json"),),
+        body=json.dumps(response).encode(),
+    )
+
+
+def _response(output: list[Any], **fields: Any) -> dict[str, Any]:
+    return {
+        "id": fields.pop("id", "resp_1"),
+        "object": "response",
+        "status": "completed",
+        "model": MODEL,
+        "output": output,
+        **fields,
+    }
+
+
+MESSAGE = {
+    "type": "message",
+    "id": "msg_1",
+    "role": "assistant",
+    "status": "completed",
+    "content": [{"type": "output_text", "text": "Hi.", "annotations": []}],
+}
+
+
+@pytest.mark.parametrize(
+    ("output", "fields", "why"),
+    [
+        ([{"type": "web_search_call", "id": "ws_1", "status": "completed"}, MESSAGE], {}, "tool"),
+        (
+            [{**MESSAGE, "content": [{"type": "output_text", "text": "x", "annotations": [{}]}]}],
+            {},
+            "annotations",
+        ),
+        ([MESSAGE, MESSAGE], {}, "two messages"),
+        (
+            [MESSAGE],
+            {"status": "incomplete", "incomplete_details": {"reason": "content_filter"}},
+            "filtered",
+        ),
+    ],
+)
+def test_what_reply_keys_cannot_say_is_recorded_raw(tmp_path, output, fields, why):
+    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    written = writer.write(_exchange({"model": MODEL, "input": "hi"}, _response(output, **fields)))
+    assert list(written.mapping["reply"]) == ["raw"], why
+    assert written.mapping["match"]["api"] == "responses"
+
+
+def test_a_reply_keeps_its_usage_model_and_tier_and_joins_its_parts(tmp_path):
+    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    output = [
+        {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "A"}] * 2},
+        {
+            **MESSAGE,
+            "content": [
+                {"type": "output_text", "text": "one", "annotations": []},
+                {"type": "output_text", "text": "two", "annotations": []},
+                {"type": "refusal", "refusal": "no"},
+            ],
+        },
+    ]
+    usage = {
+        "input_tokens": 5,
+        "input_tokens_details": {"cached_tokens": 2},
+        "output_tokens": 7,
+        "output_tokens_details": {"reasoning_tokens": 3},
+        "total_tokens": 12,
+    }
+    response = _response(output, model="gpt-4.1-mini-2025", service_tier="flex", usage=usage)
+    reply = writer.write(_exchange({"model": MODEL, "input": "hi"}, response)).mapping["reply"]
+    assert reply == {
+        "reasoning": "A\n\nA",
+        "content": "one\ntwo",
+        "refusal": "no",
+        "model": "gpt-4.1-mini-2025",
+        "service_tier": "flex",
+        "usage": {
+            "prompt_tokens": 5,
+            "completion_tokens": 7,
+            "total_tokens": 12,
+            "prompt_tokens_details": {"cached_tokens": 2},
+            "completion_tokens_details": {"reasoning_tokens": 3},
+        },
+    }
+
+
+def test_a_chained_request_is_matched_on_its_whole_conversation_or_not_recorded(tmp_path):
+    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    first = {"model": MODEL, "input": "Hi, I am Ada.", "instructions": "Be brief."}
+    writer.write(_exchange(first, _response([MESSAGE], id="resp_a")))
+    follow = {"model": MODEL, "input": "Who am I?", "previous_response_id": "resp_a"}
+    match = writer.write(_exchange(follow, _response([MESSAGE], id="resp_b"))).mapping["match"]
+    assert match["messages"] == [
+        {"role": "user", "content": "Hi, I am Ada."},
+        {"role": "assistant", "content": "Hi."},
+        {"role": "user", "content": "Who am I?"},
+    ]  # instructions do not carry over to the next turn, as on the live API
+    assert "previous_response_id" not in json.dumps(match)
+    with pytest.raises(RecordingError, match="continues the response 'resp_zz', which this"):
+        writer.write(_exchange({**follow, "previous_response_id": "resp_zz"}, _response([])))
+    with pytest.raises(RecordingError, match=r"one mockserver refuses .*'input'"):
+        writer.write(_exchange({"model": MODEL, "input": 42}, _response([])))
+    unstored = {"model": MODEL, "input": "x", "store": False}
+    writer.write(_exchange(unstored, _response([MESSAGE], id="resp_c")))
+    with pytest.raises(RecordingError, match="'resp_c'"):
+        writer.write(_exchange({**follow, "previous_response_id": "resp_c"}, _response([])))
+    assert len(writer.written) == 3
+
+
+def test_remembered_conversations_are_bounded_in_bytes():
+    kept = Conversations(limit=2000, each=900)
+    for n in range(10):
+        kept.remember([], {"input": "x" * 300}, {"id": f"resp_{n}", "output": []})
+    with pytest.raises(UnknownConversation):
+        kept.history({"previous_response_id": "resp_0"})  # the oldest, forgotten
+    assert kept.history({"previous_response_id": "resp_9"})[0]["content"] == "x" * 300
+    kept.remember([], {"input": "y" * 1000}, {"id": "resp_big", "output": []})
+    with pytest.raises(UnknownConversation):
+        kept.history({"previous_response_id": "resp_big"})  # over `each`: not kept
+
+
+def test_a_streamed_reply_is_assembled_from_its_item_events():
+    done = {"type": "response.output_item.done", "output_index": 0, "item": MESSAGE}
+    final = {"type": "response.completed", "response": _response([])}
+    exchange = Exchange(
+        method="POST",
+        url="http://x/v1/responses",
+        request_body=b"{}",
+        status=200,
+        events=tuple(RawEvent(data=json.dumps(e)) for e in (done, final)),
+    )
+    assert response_of(exchange)["output"] == [MESSAGE]  # type: ignore[index]
+    assert response_of(dataclasses.replace(exchange, end="abort")) is None
+    assert response_of(dataclasses.replace(exchange, events=exchange.events[:1])) is None
