@@ -593,3 +593,70 @@ def test_a_streamed_reply_is_assembled_from_its_item_events():
     assert response_of(exchange)["output"] == [MESSAGE]  # type: ignore[index]
     assert response_of(dataclasses.replace(exchange, end="abort")) is None
     assert response_of(dataclasses.replace(exchange, events=exchange.events[:1])) is None
+
+
+def test_an_agents_sdk_run_is_recorded_and_replays(record, violations):
+    """The OpenAI Agents SDK (sending the whole conversation back each turn, its items' ids
+    included) records through the proxy and replays from the files."""
+    agents = pytest.importorskip("agents")
+    agents.set_tracing_disabled(True)  # the SDK would upload traces to OpenAI otherwise
+    ran: list[str] = []
+
+    @agents.function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        ran.append(city)
+        return f"sunny in {city}"
+
+    def run(url: str) -> str:
+        _, client = make_clients(url, violations, max_retries=0)
+        model = agents.OpenAIResponsesModel(model=MODEL, openai_client=client)
+        agent = agents.Agent(name="w", instructions="Be brief.", tools=[get_weather], model=model)
+        return str(
+            agents.Runner.run_sync(agent, "What is the weather in Paris and Rome?").final_output
+        )
+
+    rec = record()
+    assert run(rec.url) == "It is 18°C and sunny in Paris, 21°C in Rome."
+    assert ran == ["Paris", "Rome"]
+    assert len(rec.upstream.journal) == 2
+    engine = MockEngine(load_scenarios([rec.out]))
+    server = BackgroundServer(create_app(engine)).start()
+    try:
+        assert run(server.url) == "It is 18°C and sunny in Paris, 21°C in Rome."
+    finally:
+        server.stop()
+    assert ran == ["Paris", "Rome"] * 2
+    names = [s.name for s in load_scenarios([rec.out]).scenarios]
+    assert [e.scenario for e in engine.journal] == names
+
+
+def test_recording_in_process_refuses_a_turn_continuing_a_response_it_did_not_record(tmp_path):
+    """A cassette's reply (mockserver's id) continued by a request no scenario answers: the
+    recorder says why it cannot forward it, and asks the upstream nothing."""
+    from mockserver.recording.forwarding import Recorder
+
+    upstream = MockEngine(load_text(UPSTREAM, "upstream.yaml"))
+    up = BackgroundServer(create_app(upstream)).start()
+    replayed = "scenarios: [{name: first, match: {last_user_message: hi}, reply: {content: Hi.}}]"
+    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    recorder = Recorder(writer=writer, upstream=up.url, api_key=KEY)
+    engine = MockEngine(load_text(replayed, "cassette.yaml"), on_miss=recorder)
+    try:
+        first = engine.handle(
+            "POST", "/v1/responses", json.dumps({"model": MODEL, "input": "hi"}).encode()
+        )
+        previous = json.loads(first.body)["id"]
+        follow = {"model": MODEL, "input": "hello", "previous_response_id": previous}
+        refused = engine.handle("POST", "/v1/responses", json.dumps(follow).encode())
+        assert refused.status == 502
+        message = json.loads(refused.body)["error"]["message"]
+        assert f"continues the response '{previous}', which was not recorded" in message
+        assert len(upstream.journal) == 0
+        fresh = engine.handle(
+            "POST", "/v1/responses", json.dumps({"model": MODEL, "input": "hello"}).encode()
+        )
+        assert json.loads(fresh.body)["output"][0]["content"][0]["text"] == "Hello there!"
+        assert len(upstream.journal) == 1  # a miss that continues nothing is recorded
+    finally:
+        up.stop()

@@ -364,7 +364,7 @@ class Writer:
             history = self.conversations.history(body)
             view = responses_view(body, history)
         except UnknownConversation as exc:
-            raise RecordingError(f"not recorded: {exc}") from None
+            raise RecordingError(str(exc)) from None
         except ApiError as exc:
             raise RecordingError(
                 f"the request is one mockserver refuses ({exc.message}); not recorded"

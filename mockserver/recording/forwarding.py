@@ -12,6 +12,7 @@ thing on a miss. The pytest plugin's record modes run on it.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +58,8 @@ class Recorder:
                 f"mockserver cannot record without an API key for {self.upstream}: "
                 f"{self._missing_key}"
             )
+        if api == "responses":
+            self._check_continues(raw)
         base, _, query = self.upstream.partition("?")  # e.g. Azure's ?api-version=...
         route = "/responses" if api == "responses" else "/chat/completions"
         url = base.rstrip("/") + route + (f"?{query}" if query else "")
@@ -71,6 +74,22 @@ class Recorder:
         except RecordingError as exc:
             raise _error(f"mockserver could not write the recording: {exc}", 500) from None
         return [self._scenario(written.mapping, written.path, written.live)]
+
+    def _check_continues(self, raw: bytes) -> None:
+        """A Responses request continuing a response this recorder did not record (one the
+        cassette or the test's scenarios answered: its id is mockserver's) is refused before it
+        goes upstream, which could not know that id either."""
+        try:
+            previous = json.loads(raw).get("previous_response_id")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(previous, str) and not self.writer.conversations.knows(previous):
+            raise _error(
+                f"mockserver cannot record this request: it continues the response "
+                f"{previous[:100]!r}, which was not recorded in this run (a scenario or the "
+                "cassette answered it, so the upstream does not know its id); record the whole "
+                "conversation (record mode all or rewrite)"
+            )
 
     def _scenario(
         self, mapping: dict[str, Any], path: Path, live: dict[str, Any] | None

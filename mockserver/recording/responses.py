@@ -226,6 +226,10 @@ class Conversations:
         self._kept: OrderedDict[str, bytes] = OrderedDict()
         self._bytes = 0
 
+    def knows(self, response_id: str) -> bool:
+        with self._lock:
+            return response_id in self._kept
+
     def history(self, body: dict[str, Any]) -> list[Any]:
         """The items before the request's own input (raises `UnknownConversation`)."""
         previous = body.get("previous_response_id")
