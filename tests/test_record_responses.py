@@ -22,6 +22,8 @@ import httpx
 import openai
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from mockserver.app import create_app
@@ -660,3 +662,57 @@ def test_recording_in_process_refuses_a_turn_continuing_a_response_it_did_not_re
         assert len(upstream.journal) == 1  # a miss that continues nothing is recorded
     finally:
         up.stop()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "type",
+                        "content",
+                        "summary",
+                        "text",
+                        "refusal",
+                        "name",
+                        "call_id",
+                        "arguments",
+                        "input",
+                        "annotations",
+                        "status",
+                        "output",
+                        "id",
+                        "object",
+                        "usage",
+                    ]
+                ),
+                inner,
+                max_size=4,
+            )
+        ),
+        max_leaves=12,
+    )
+)
+def test_any_upstream_reply_is_written_as_reply_keys_or_raw_never_an_error(output):
+    """Whatever JSON an upstream answers, the writer either reads it into reply keys or keeps it
+    raw; it never fails on it."""
+    response = _response(output if isinstance(output, list) else [output])
+    writer = Writer(Path("/nonexistent"), one_file=True)
+    _, reply, live, _ = writer._responses(
+        _exchange({"model": MODEL, "input": "x"}, response), {"model": MODEL, "input": "x"}
+    )
+    assert list(live) == ["raw"]
+    assert "raw" in reply or set(reply) <= {
+        "content",
+        "refusal",
+        "reasoning",
+        "tool_calls",
+        "finish_reason",
+        "model",
+        "service_tier",
+        "usage",
+    }

@@ -133,6 +133,8 @@ def _reasoning(item: dict[str, Any], reply: dict[str, Any]) -> None:
     if "reasoning" in reply:
         raise NotReplyKeys("two reasoning items")
     summary = item.get("summary") or []
+    if not isinstance(summary, list):
+        raise NotReplyKeys("a reasoning summary that is not a list")
     texts: list[str] = []
     for part in summary:
         text = part.get("text") if isinstance(part, dict) else None
@@ -146,7 +148,10 @@ def _reasoning(item: dict[str, Any], reply: dict[str, Any]) -> None:
 def _message(item: dict[str, Any], reply: dict[str, Any]) -> None:
     texts: list[str] = []
     refusals: list[str] = []
-    for part in item.get("content") or ():
+    content = item.get("content") or []
+    if not isinstance(content, list):
+        raise NotReplyKeys("message content that is not a list")
+    for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "output_text" and isinstance(part.get("text"), str):
             if part.get("annotations") or part.get("logprobs"):
