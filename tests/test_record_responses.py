@@ -716,3 +716,27 @@ def test_any_upstream_reply_is_written_as_reply_keys_or_raw_never_an_error(outpu
         "service_tier",
         "usage",
     }
+
+
+def test_match_on_names_the_responses_fields(tmp_path):
+    writer = Writer(tmp_path / "c.yaml", one_file=True, match_on=("last_user_message", "text"))
+    image = {"type": "input_image", "image_url": "https://example.com/a.png"}
+    body = {
+        "model": MODEL,
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "What?"}, image]}],
+        "text": {"format": {"type": "json_object"}},
+        "temperature": 0,
+    }
+    match = writer.write(_exchange(body, _response([MESSAGE]))).mapping["match"]
+    assert match == {
+        "api": "responses",
+        "last_user_message": "What?",
+        "params": {"text": {"format": {"type": "json_object"}}},
+    }
+    whole = Writer(tmp_path / "d.yaml", one_file=True).write(_exchange(body, _response([MESSAGE])))
+    assert whole.mapping["match"]["content_parts"] == ["image"]  # `messages` holds the text
+    assert whole.mapping["match"]["params"] == {
+        "text": {"format": {"type": "json_object"}},
+        "temperature": 0,
+    }
+    assert load_scenarios([tmp_path / "d.yaml"]).scenarios[0].name  # it loads
