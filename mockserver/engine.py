@@ -459,7 +459,8 @@ class MockEngine:
     def _find(
         self, request: ChatRequest, raw: bytes, headers: tuple[tuple[bytes, bytes], ...], api: str
     ) -> tuple[Scenario, int]:
-        """The scenario that answers and its reply index, asking `on_miss` (chat) on a miss;
+        """The scenario that answers and its reply index, asking `on_miss` on a miss (of chat, or
+        of another API the hook names in `apis`);
         raises the no-match error when there is none."""
         found = self._match(request)
         if found is None and self.on_miss is not None:
