@@ -740,3 +740,22 @@ def test_match_on_names_the_responses_fields(tmp_path):
         "temperature": 0,
     }
     assert load_scenarios([tmp_path / "d.yaml"]).scenarios[0].name  # it loads
+
+
+def test_on_miss_is_asked_about_responses_only_when_it_names_the_api():
+    asked: list[tuple[bytes, str]] = []
+
+    def chat_only(raw: bytes, headers: Any) -> list[Any]:
+        asked.append((raw, "chat"))
+        return []
+
+    def both(raw: bytes, headers: Any, api: str = "chat") -> list[Any]:
+        asked.append((raw, api))
+        return []
+
+    both.apis = ("chat", "responses")  # type: ignore[attr-defined]
+    raw = json.dumps({"model": MODEL, "input": "nothing matches"}).encode()
+    for hook in (chat_only, both):
+        engine = MockEngine(load_text("scenarios: []", "none.yaml"), on_miss=hook)
+        assert engine.handle("POST", "/v1/responses", raw).status == 404
+    assert asked == [(raw, "responses")]
