@@ -161,6 +161,7 @@ BODY = {
 
 def test_the_default_match_compares_what_changes_the_answer():
     assert derive_match(BODY) == {
+        "api": "chat",  # a recorded chat completion answers no Responses request
         "model": "gpt-4o-mini",
         "stream": True,
         "messages": [{"role": "user", "content": "hi"}],
@@ -221,15 +222,17 @@ def test_no_other_params_is_a_boolean():
 
 def test_match_on_chooses_the_fields():
     assert derive_match(BODY, ("model", "last_user_message")) == {
+        "api": "chat",
         "model": "gpt-4o-mini",
         "last_user_message": "hi",
     }
     assert derive_match(BODY, ("tools", "response_format", "params"))["no_other_params"]
     assert derive_match(BODY, ("messages", "user")) == {
+        "api": "chat",
         "messages": [{"role": "user", "content": "hi"}],
         "params": {"user": "bob"},
     }
-    assert derive_match({"model": "m"}, ("stream",)) == {"stream": False}
+    assert derive_match({"model": "m"}, ("stream",)) == {"api": "chat", "stream": False}
 
 
 @pytest.mark.parametrize(

@@ -718,6 +718,24 @@ def test_any_upstream_reply_is_written_as_reply_keys_or_raw_never_an_error(outpu
     }
 
 
+def test_a_chat_recording_does_not_answer_the_same_conversation_asked_as_a_response(tmp_path):
+    """`messages` reads both APIs alike; a recorded chat completion (`raw`) says `api: chat`."""
+    chat = Exchange(
+        method="POST",
+        url="https://api.openai.com/v1/chat/completions",
+        request_body=json.dumps(
+            {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+        ).encode(),
+        status=200,
+        body=b'{"object": "chat.completion"}',
+    )
+    Writer(tmp_path / "c.yaml", one_file=True).write(chat)
+    engine = MockEngine(load_scenarios([tmp_path / "c.yaml"]))
+    raw = json.dumps({"model": MODEL, "input": "hi"}).encode()
+    assert engine.handle("POST", "/v1/responses", raw).status == 404
+    assert engine.handle("POST", "/v1/chat/completions", chat.request_body).status == 200
+
+
 def test_match_on_names_the_responses_fields(tmp_path):
     writer = Writer(tmp_path / "c.yaml", one_file=True, match_on=("last_user_message", "text"))
     image = {"type": "input_image", "image_url": "https://example.com/a.png"}

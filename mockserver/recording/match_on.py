@@ -115,10 +115,12 @@ def last_user_text(body: Mapping[str, Any]) -> str | None:
 
 
 def derive_match(body: Mapping[str, Any], names: Iterable[str] = DEFAULT) -> dict[str, Any]:
-    """The `match:` mapping for a recorded chat request body (a JSON object)."""
+    """The `match:` mapping for a recorded chat request body (a JSON object). It says `api:
+    chat`: its recorded (`raw`) reply is a chat completion, which must not answer a Responses
+    request of the same conversation."""
     chosen = tuple(names)
     fields = fields_of(chosen)
-    match: dict[str, Any] = {}
+    match: dict[str, Any] = {"api": "chat"}
     if "model" in fields and isinstance(body.get("model"), str):
         match["model"] = body["model"]
     if "stream" in fields:
