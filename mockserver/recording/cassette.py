@@ -335,25 +335,28 @@ class Writer:
             return self.target
         return self.target / conversation_name(body)
 
-    def write(self, exchange: Exchange) -> Written:
-        """Add one exchange to its file (raises `RecordingError` when it cannot be written)."""
+    def write(self, exchange: Exchange, *, live: bool = False) -> Written:
+        """Add one exchange to its file (raises `RecordingError` when it cannot be written);
+        with `live`, say in `Written.live` how to answer it now if not with what was written."""
         body = exchange.request_json()
         if body is None:
             raise RecordingError("the request body is not a JSON object; not recorded")
-        live = None
+        now: dict[str, Any] | None = None
         if exchange.api == "responses":
-            match, reply, live, naming = self._responses(exchange, body)
+            match, reply, now, naming = self._responses(exchange, body)
         else:
             match, reply, naming = derive_match(body, self.match_on), raw_reply(exchange), body
-        naming, match, reply, live = self.scrubber.exchange(
-            _secret_headers(exchange), naming, match, reply, live or {}
+        if not live or now is reply:
+            now = None  # the upstream's bytes are scrubbed a second time only when needed
+        naming, match, reply, now = self.scrubber.exchange(
+            _secret_headers(exchange), naming, match, reply, now or {}
         )
         path = self.path_for(naming)
         with file_lock(path):
             written = self._add(path, match, reply)
         with self._lock:  # a long session keeps no bodies
             self.written.append(replace(written, mapping={}))
-        return replace(written, live=live or None)
+        return replace(written, live=now or None)
 
     def _responses(
         self, exchange: Exchange, body: dict[str, Any]

@@ -70,7 +70,7 @@ class Recorder:
         if exchange.end == "abort" and not exchange.streamed:
             raise _error("the upstream broke off its reply; not recorded")
         try:
-            written = self.writer.write(exchange)
+            written = self.writer.write(exchange, live=True)
         except RecordingError as exc:
             raise _error(f"mockserver could not write the recording: {exc}", 500) from None
         return [self._scenario(written.mapping, written.path, written.live)]
