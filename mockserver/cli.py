@@ -641,10 +641,10 @@ def _import_vcr(args: argparse.Namespace) -> int:
         return 2
     for result in results:
         line = f"{result.cassette}: " + (
-            f"{_count(result.exchanges, 'chat completion')} -> {result.out} "
+            f"{_count(result.exchanges, 'exchange')} -> {result.out} "
             f"({_count(result.scenarios, 'scenario')})"
             if result.out is not None
-            else "no chat completions, nothing written"
+            else "no chat completion or Responses exchange, nothing written"
         )
         print(line)
         for reason in result.skipped:

@@ -73,7 +73,9 @@ READERS: dict[str, Callable[[dict[str, JSON], tuple[tuple[bytes, bytes], ...]], 
 OnMiss = Callable[[bytes, tuple[tuple[bytes, bytes], ...]], Iterable[Scenario]]
 """Called with a valid chat request's body and headers when no scenario matched it: returns
 scenarios to add before one more try (none: the request is answered as unmatched), or raises
-`ApiError` to answer with that error. The pytest record modes record through it."""
+`ApiError` to answer with that error. The pytest record modes record through it. A hook with
+an `apis` attribute naming other APIs (`("chat", "responses")`) is asked about their requests
+too, with the API as a keyword: `hook(raw, headers, api="responses")`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,22 +458,30 @@ class MockEngine:
     def _find(
         self, request: ChatRequest, raw: bytes, headers: tuple[tuple[bytes, bytes], ...], api: str
     ) -> tuple[Scenario, int]:
-        """The scenario that answers and its reply index, asking `on_miss` (chat) on a miss;
+        """The scenario that answers and its reply index, asking `on_miss` on a miss (of chat, or
+        of another API the hook names in `apis`);
         raises the no-match error when there is none."""
         found = self._match(request)
-        if found is None and self.on_miss is not None and api == "chat":
-            found = self._retry(request, raw, headers)
+        if found is None and self.on_miss is not None:
+            if api == "chat":
+                found = self._retry(request, raw, headers)
+            elif api in getattr(self.on_miss, "apis", ()):
+                found = self._retry(request, raw, headers, api=api)
         if found is None:
             raise self._no_match(request)
         return found
 
     def _retry(
-        self, request: ChatRequest, raw: bytes, headers: tuple[tuple[bytes, bytes], ...]
+        self,
+        request: ChatRequest,
+        raw: bytes,
+        headers: tuple[tuple[bytes, bytes], ...],
+        **api: str,
     ) -> tuple[Scenario, int] | None:
         """Nothing matched: ask `on_miss` (outside the lock; it may take seconds, as a
         recorder's upstream does) for scenarios to add, and match once more if it gave any."""
         assert self.on_miss is not None
-        added = tuple(self.on_miss(raw, headers))
+        added = tuple(self.on_miss(raw, headers, **api))
         if not added:
             return None
         try:

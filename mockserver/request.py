@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
@@ -131,9 +131,19 @@ class ChatRequest:
         return "\n".join(texts) if texts else None
 
     @lazy
+    def chat_messages(self) -> JSON:
+        """The conversation in chat completions' wire form: a chat request's `messages`, or for
+        another API's request its messages as `chat_form` writes them."""
+        if self.api == "chat":
+            return self.body.get("messages")
+        return chat_form(self.messages)
+
+    @lazy
     def messages_key(self) -> str:
         """`messages` in normal form, as `match: {messages: ...}` compares them (`normal_key`)."""
-        return normal_key(self.body.get("messages"))
+        if self.api == "chat":
+            return normal_key(self.body.get("messages"))
+        return normal_key(self.chat_messages)
 
     @lazy
     def part_kinds(self) -> frozenset[str]:
@@ -156,6 +166,36 @@ class ChatRequest:
     @lazy
     def prompt_audio_tokens(self) -> int:
         return sum(50 * m.audio_parts for m in self.messages)
+
+
+def chat_form(messages: Sequence[RequestMessage]) -> list[JSON]:
+    """Typed messages in chat completions' wire form, so that `match: {messages: ...}` reads a
+    request of any API (and `mockserver record` writes it): `{role, content}` (and `name`); a
+    tool call joins the assistant message before it as a `tool_calls` entry (`id`, `function`:
+    `name`, `arguments`, the text); a tool result is `{role: tool, tool_call_id, content}`.
+    Parts other than text are not written (`content_parts` tells them)."""
+    out: list[JSON] = []
+    for message in messages:
+        if message.tool_call_ids:
+            calls: list[JSON] = [
+                {"id": i, "type": "function", "function": {"name": n, "arguments": message.text}}
+                for i, n in zip(message.tool_call_ids, message.tool_names, strict=False)
+            ]
+            last = out[-1] if out else None
+            if isinstance(last, dict) and last.get("role") == "assistant":
+                previous = last.setdefault("tool_calls", [])
+                assert isinstance(previous, list)
+                previous.extend(calls)
+            else:
+                out.append({"role": "assistant", "tool_calls": calls})
+            continue
+        entry: dict[str, JSON] = {"role": message.role, "content": message.text}
+        if message.name is not None:
+            entry["name"] = message.name
+        if message.role == "tool" and message.tool_call_id is not None:
+            entry["tool_call_id"] = message.tool_call_id
+        out.append(entry)
+    return out
 
 
 def _fields(cls: type[object]) -> frozenset[str]:

@@ -55,7 +55,7 @@ def imported(tmp_path: Path) -> Path:
     ]
     assert [(r.exchanges, r.scenarios) for r in results] == [(4, 3), (1, 1), (1, 1), (2, 2)]
     assert results[0].skipped == (
-        "interactions[3]: GET https://api.openai.com/v1/models: not a chat completion",
+        "interactions[3]: GET https://api.openai.com/v1/models: not a chat completion or a Responses API request",
     )
     return tmp_path
 
@@ -200,22 +200,19 @@ def test_old_python_tags_load(tmp_path):
 def test_the_command_reports_what_it_did(tmp_path, capsys):
     assert main(["import-vcr", *map(str, ALL), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
+    assert f"{ALL[0]}: 4 exchanges -> {tmp_path / 'out' / 'openai_chat.yaml'} (3 scenarios)" in out
     assert (
-        f"{ALL[0]}: 4 chat completions -> {tmp_path / 'out' / 'openai_chat.yaml'} (3 scenarios)"
+        "  skipped interactions[3]: GET https://api.openai.com/v1/models: not a chat completion or a Responses API request"
         in out
     )
-    assert (
-        "  skipped interactions[3]: GET https://api.openai.com/v1/models: not a chat completion"
-        in out
-    )
-    assert f"{ALL[1]}: 1 chat completion -> " in out
+    assert f"{ALL[1]}: 1 exchange -> " in out
 
 
 def test_the_command_on_a_cassette_without_chat_completions(tmp_path, capsys):
     empty = tmp_path / "empty.yaml"
     empty.write_text("interactions: []\nversion: 1\n")
     assert main(["import-vcr", str(empty), "--out", str(tmp_path / "out")]) == 0
-    assert "no chat completions, nothing written" in capsys.readouterr().out
+    assert "no chat completion or Responses exchange, nothing written" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

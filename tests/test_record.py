@@ -526,6 +526,7 @@ def test_replayed_files_read_like_scenarios(record):
     assert "delay_ms:" in count
     assert textwrap.dedent("""\
         match:
+          api: chat
           model: gpt-4o-mini
           stream: true
           messages:

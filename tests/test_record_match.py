@@ -161,6 +161,7 @@ BODY = {
 
 def test_the_default_match_compares_what_changes_the_answer():
     assert derive_match(BODY) == {
+        "api": "chat",  # a recorded chat completion answers no Responses request
         "model": "gpt-4o-mini",
         "stream": True,
         "messages": [{"role": "user", "content": "hi"}],
@@ -221,15 +222,17 @@ def test_no_other_params_is_a_boolean():
 
 def test_match_on_chooses_the_fields():
     assert derive_match(BODY, ("model", "last_user_message")) == {
+        "api": "chat",
         "model": "gpt-4o-mini",
         "last_user_message": "hi",
     }
     assert derive_match(BODY, ("tools", "response_format", "params"))["no_other_params"]
     assert derive_match(BODY, ("messages", "user")) == {
+        "api": "chat",
         "messages": [{"role": "user", "content": "hi"}],
         "params": {"user": "bob"},
     }
-    assert derive_match({"model": "m"}, ("stream",)) == {"stream": False}
+    assert derive_match({"model": "m"}, ("stream",)) == {"api": "chat", "stream": False}
 
 
 @pytest.mark.parametrize(
@@ -264,3 +267,54 @@ def test_parse_match_on_says_what_is_allowed(text, message):
 
 def test_default_names_are_valid():
     assert parse_match_on(",".join(DEFAULT)) == DEFAULT
+
+
+RESPONSES_CONVERSATION = {
+    "model": "gpt-4o-mini",
+    "instructions": "Be terse.",
+    "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"}]},
+        {
+            "type": "function_call",
+            "id": "fc_1",
+            "call_id": "call_1",
+            "name": "get_weather",
+            "arguments": '{"city":"Paris"}',
+        },
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+    ],
+}
+
+
+def test_messages_reads_a_responses_request_as_the_same_conversation():
+    """`messages:` compares a Responses request's conversation in chat's form, so a chat
+    recording answers the same conversation asked through the Responses API, and a miss says
+    where they differ."""
+    from mockserver.responses_api import parse_responses_request
+
+    m = Matcher(
+        load_text(
+            "scenarios: [{name: chat, reply: {content: hi}, match: {messages: "
+            + _json(CONVERSATION)
+            + "}}]",
+            "m.yaml",
+        ).scenarios
+    )
+    asked = parse_responses_request(dict(RESPONSES_CONVERSATION))
+    assert asked.chat_messages == normal_json(CONVERSATION)
+    assert m.find(asked) == 0
+    other = dict(RESPONSES_CONVERSATION, instructions="Be verbose.")
+    found = m.explain(parse_responses_request(other))
+    assert found.reason is not None and "messages[0].content" in found.reason, found
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def test_previous_response_id_is_never_a_match_key():
+    with pytest.raises(MatchOnError, match="'previous_response_id' cannot be matched on"):
+        parse_match_on("model,previous_response_id")
+    assert parse_match_on("model,max_output_tokens,text") == ("model", "max_output_tokens", "text")

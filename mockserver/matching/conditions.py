@@ -497,7 +497,7 @@ class MessagesAre:
     def why_not(self, request: ChatRequest) -> str | None:
         if self.holds(request):
             return None
-        actual = normal_json(request.body.get("messages"))
+        actual = normal_json(request.chat_messages)
         return json_difference(actual, self.messages, "messages")
 
     def hint(self) -> Hint | None:

@@ -37,9 +37,21 @@ except ImportError:  # pragma: no cover - Windows
     _FLOCK = None
 
 from mockserver import profiles
-from mockserver.errors import ScenarioError
+from mockserver.errors import ApiError, ScenarioError
 from mockserver.recording.exchange import Exchange, kept_headers
-from mockserver.recording.match_on import DEFAULT, derive_match
+from mockserver.recording.match_on import (
+    DEFAULT,
+    derive_match,
+    derive_responses_match,
+    responses_view,
+)
+from mockserver.recording.responses import (
+    Conversations,
+    NotReplyKeys,
+    UnknownConversation,
+    reply_keys,
+    response_of,
+)
 from mockserver.recording.scrub import Scrubber
 from mockserver.scenarios import VERSION, duplicate_names, read_document
 from mockserver.yamlsource import load_data, parse_yaml
@@ -68,6 +80,10 @@ class Written:
     reply: int
     mapping: dict[str, Any]
     """The scenario as written (scrubbed), with only this exchange's reply."""
+    live: dict[str, Any] | None = None
+    """The reply that answers the recorded request now, when it is not the one written: a
+    Responses reply's upstream response (`raw`, scrubbed), whose ids the upstream knows when
+    the client continues from it."""
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -314,6 +330,8 @@ class Writer:
         self._lock = threading.Lock()
         self.written: list[Written] = []
         """Every exchange written so far (without its mapping)."""
+        self.conversations = Conversations()
+        """The Responses conversations recorded, for the requests continuing them."""
 
     def path_for(self, body: dict[str, Any]) -> Path:
         """The file for a request (its body already scrubbed)."""
@@ -321,23 +339,55 @@ class Writer:
             return self.target
         return self.target / conversation_name(body)
 
-    def write(self, exchange: Exchange) -> Written:
-        """Add one exchange to its file (raises `RecordingError` when it cannot be written)."""
+    def write(self, exchange: Exchange, *, live: bool = False) -> Written:
+        """Add one exchange to its file (raises `RecordingError` when it cannot be written);
+        with `live`, say in `Written.live` how to answer it now if not with what was written."""
         body = exchange.request_json()
         if body is None:
             raise RecordingError("the request body is not a JSON object; not recorded")
-        match = derive_match(body, self.match_on)
-        body, match, reply = self.scrubber.exchange(
-            _secret_headers(exchange), body, match, raw_reply(exchange)
+        now: dict[str, Any] | None = None
+        if exchange.api == "responses":
+            match, reply, now, naming = self._responses(exchange, body)
+        else:
+            match, reply, naming = derive_match(body, self.match_on), raw_reply(exchange), body
+        if not live or now is reply:
+            now = None  # the upstream's bytes are scrubbed a second time only when needed
+        naming, match, reply, now = self.scrubber.exchange(
+            _secret_headers(exchange), naming, match, reply, now or {}
         )
-        path = self.path_for(body)
+        path = self.path_for(naming)
         texts: list[bytes | str] = [exchange.body or b"", *(e.data for e in exchange.events or ())]
         profile = self.profile or profiles.spoken_by(texts)
         with file_lock(path):
             written = self._add(path, match, reply, profile)
-        with self._lock:
-            self.written.append(replace(written, mapping={}))  # a long session keeps no bodies
-        return written
+        with self._lock:  # a long session keeps no bodies
+            self.written.append(replace(written, mapping={}))
+        return replace(written, live=now or None)
+
+    def _responses(
+        self, exchange: Exchange, body: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """A Responses exchange's match (the conversation as the server reads it), its reply
+        (reply keys, else `raw`), the reply answering it live (`raw`), and what names its file."""
+        try:
+            history = self.conversations.history(body)
+            view = responses_view(body, history)
+        except UnknownConversation as exc:
+            raise RecordingError(str(exc)) from None
+        except ApiError as exc:
+            raise RecordingError(
+                f"the request is one mockserver refuses ({exc.message}); not recorded"
+            ) from None
+        match = derive_responses_match(body, view, self.match_on)
+        raw = raw_reply(exchange)
+        reply = raw
+        response = response_of(exchange)
+        if response is not None:
+            self.conversations.remember(history, body, response)
+            with contextlib.suppress(NotReplyKeys):
+                reply = reply_keys(response, body)
+        naming = {"model": view.model, "messages": view.chat_messages}
+        return match, reply, raw, naming
 
     def _add(
         self, path: Path, match: dict[str, Any], reply: dict[str, Any], profile: str | None

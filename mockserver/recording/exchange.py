@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from mockserver import sse
 from mockserver.scenarios import RawEvent
@@ -40,6 +41,16 @@ CDN ids, the account's organisation and project) are not recorded."""
 KEPT_PREFIXES = ("x-ratelimit-",)
 
 End = Literal["close", "abort"]
+API_PATHS = (("/chat/completions", "chat"), ("/responses", "responses"))
+"""The requests recorded (a `POST` to a path ending so) and the API each is."""
+
+
+def api_of(method: str, path: str) -> str | None:
+    """The API a request is recorded as (`chat`, `responses`), or None: not recorded."""
+    if method.upper() != "POST":
+        return None
+    path = urlsplit(path).path.rstrip("/")
+    return next((api for suffix, api in API_PATHS if path.endswith(suffix)), None)
 
 
 def kept_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -82,6 +93,11 @@ class Exchange:
     @property
     def streamed(self) -> bool:
         return self.events is not None
+
+    @property
+    def api(self) -> str:
+        """The API the request went to (`chat` unless its path says `responses`)."""
+        return api_of(self.method, self.url) or "chat"
 
 
 def is_event_stream(headers: Iterable[tuple[str, str]]) -> bool:

@@ -3,15 +3,16 @@
 Clients talk to it as to the API. Each request goes upstream at once, with the client's own
 credentials or the recorder's key; the response goes back to the client as it arrives (a
 stream event by event, never buffered) while a `Tape` records it. When the upstream's
-response has ended, a chat completion exchange is written into scenario files by the
-`Writer` in a worker thread (the event loop never waits for the disk), and only then does the
-client's response end: a client that has its whole response finds the file on disk.
+response has ended, a chat completion or Responses API (`POST .../responses`) exchange is
+written into scenario files by the `Writer` in a worker thread (the event loop never waits for
+the disk), and only then does the client's response end: a client that has its whole response
+finds the file on disk.
 
-Other paths (`/v1/models`, ...) are passed through, not recorded. An upstream that cannot be
-reached is answered `502` in OpenAI's error envelope and nothing is recorded; one that does
-not answer within the read timeout is answered `504`, and that is recorded; a connection
-that breaks (or stalls past the read timeout) mid-stream is recorded as such (`end: abort`)
-and dropped for the client too.
+Other paths (`/v1/models`, `GET /v1/responses/{id}`, ...) are passed through, not recorded. An
+upstream that cannot be reached is answered `502` in OpenAI's error envelope and nothing is
+recorded; one that does not answer within the read timeout is answered `504`, and that is
+recorded; a connection that breaks (or stalls past the read timeout) mid-stream is recorded as
+such (`end: abort`) and dropped for the client too.
 
 Whatever the upstream sends is passed on byte for byte; the recording never raises into the
 client's response. A response larger than `max_record_size` is passed on but not recorded
@@ -33,7 +34,7 @@ from mockserver.errors import ApiError
 from mockserver.ids import IdFactory
 from mockserver.outcome import Outcome
 from mockserver.recording.cassette import RecordingError, Writer
-from mockserver.recording.exchange import Tape
+from mockserver.recording.exchange import Tape, api_of
 from mockserver.recording.upstream import forward_headers
 from mockserver.responses import JSON_TYPE
 
@@ -63,7 +64,8 @@ class ProxySettings:
 
 
 def is_chat(method: str, path: str) -> bool:
-    return method == "POST" and path.rstrip("/").endswith("/chat/completions")
+    """Whether a request is recorded (a chat completion, or a Responses API `POST`)."""
+    return api_of(method, path) is not None
 
 
 class RecordingProxy:

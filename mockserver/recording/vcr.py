@@ -2,10 +2,11 @@
 
 A cassette (vcrpy's YAML, or its JSON serializer's output) holds `interactions`, each a
 `request` (method, uri, headers, body) and its `response` (status, headers, body.string).
-Each chat completion interaction becomes an `Exchange` written by the recorder's own
-`Writer` (same scrubbing, same sequences for repeated requests); the others are skipped and
-reported. Bodies may be text, `!!binary`, or gzip/deflate-compressed as vcrpy kept them; a
-stream (`text/event-stream`) is cut into its events (a cassette keeps no timing).
+Each chat completion and Responses API interaction becomes an `Exchange` written by the
+recorder's own `Writer` (same scrubbing, same sequences for repeated requests, the same
+Responses conversations); the others are skipped and reported. Bodies may be text,
+`!!binary`, or gzip/deflate-compressed as vcrpy kept them; a stream (`text/event-stream`) is
+cut into its events (a cassette keeps no timing).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def exchange_of(interaction: Mapping[str, Any]) -> Exchange:
     uri = str(request.get("uri", ""))
     path = uri.split("?", 1)[0]
     if not is_chat(method, path):
-        raise RecordingError(f"{method} {path}: not a chat completion")
+        raise RecordingError(f"{method} {path}: not a chat completion or a Responses API request")
     body = response.get("body")
     raw_body = _bytes(body.get("string") if isinstance(body, Mapping) else body)
     content, headers = _decoded(raw_body, _headers(response.get("headers")))
