@@ -6,17 +6,25 @@ than the whole budget is kept without its body. `shown` reads a kept body for di
 every value a client sent can be written as JSON: numbers JSON cannot hold as such (`1e999`,
 which reads as infinity) are shown as the text they were sent as. The control API
 (`journal_view`) gives the journal's JSON form.
+
+A request the server answers also gets a `Meter` (set in `METER` by the ASGI app for the
+request's task, kept on its entry by the engine): when it was received, when its first and last
+body bytes were handed to the server (or the client went away), and the reply as sent, cut to
+`SHOWN_REPLY` bytes. The kept reply counts toward the journal's byte budget once it is known.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import ApiError
+from mockserver.outcome import Frame, Headers, Outcome
 from mockserver.request import ChatRequest
 
 if TYPE_CHECKING:
@@ -24,6 +32,90 @@ if TYPE_CHECKING:
 
 ENTRY_OVERHEAD = 512
 """What an entry costs besides its body and headers (the entry, its tuple, the error)."""
+SHOWN_REPLY = 64 * 1024
+"""The most bytes of a reply the journal keeps to show (the page, `GET /_mockserver/journal`):
+a longer body, or stream past this many bytes, is kept cut, with the size it had."""
+
+
+class Meter:
+    """What the server measured of one request: `received` (wall clock, seconds since the
+    epoch), `start`, `first` and `end` (`time.perf_counter`: the request's arrival, its first and
+    its last body byte handed to the server), `gone` (the client went away before the end), and
+    the reply as sent: `status`, `headers`, `shown` (the body, or the frames sent, cut to
+    `SHOWN_REPLY` bytes) and `size` (all the bytes of body sent)."""
+
+    __slots__ = (
+        "end",
+        "first",
+        "gone",
+        "headers",
+        "journal",
+        "kept",
+        "received",
+        "shown",
+        "size",
+        "start",
+        "status",
+    )
+
+    def __init__(self, received: float, start: float) -> None:
+        self.received = received
+        self.start = start
+        self.first: float | None = None
+        self.end: float | None = None
+        self.gone = False
+        self.status = 0
+        self.headers: Headers = []
+        self.shown: bytes | tuple[Frame, ...] | None = None
+        self.size = 0
+        self.kept = 0
+        """The bytes the kept reply counts for in its journal."""
+        self.journal: Journal | None = None
+        """The journal holding this meter's entry (None once it dropped it)."""
+
+    def sent(  # noqa: PLR0917 - called once per request from the send path
+        self,
+        outcome: Outcome,
+        headers: Headers,
+        frames: int | None,
+        first: float | None,
+        end: float,
+        gone: bool = False,
+    ) -> None:
+        """The reply went out (`frames`: how many of a stream's frames were sent): keep it,
+        cut, and charge it to the journal."""
+        self.first, self.end, self.gone = first, end, gone
+        self.status, self.headers = outcome.status, headers
+        if outcome.frames is None:
+            self.size = len(outcome.body)
+            self.shown = outcome.body[:SHOWN_REPLY]  # the same object when it is not longer
+            kept = len(self.shown)
+        else:
+            self.shown, self.size, kept = _cut_frames(outcome.frames, frames or 0)
+        kept += sum(len(k) + len(v) for k, v in headers) + ENTRY_OVERHEAD
+        journal = self.journal
+        if journal is None or not journal.charge(self, kept):
+            self.shown = None  # no entry (or it is gone already): keep nothing
+
+
+def _cut_frames(frames: Sequence[Frame], count: int) -> tuple[tuple[Frame, ...], int, int]:
+    """The first `count` frames cut to `SHOWN_REPLY` bytes of data, their whole size and the
+    bytes kept."""
+    size = kept = 0
+    shown: list[Frame] = []
+    for frame in frames[:count]:
+        data = frame.data
+        size += len(data)
+        if kept < SHOWN_REPLY:
+            if kept + len(data) > SHOWN_REPLY:
+                frame = Frame(frame.delay, data[: SHOWN_REPLY - kept])  # noqa: PLW2901
+            shown.append(frame)
+            kept += len(frame.data)
+    return tuple(shown), size, kept
+
+
+METER: ContextVar[Meter | None] = ContextVar("mockserver_meter", default=None)
+"""The meter of the request being answered (the ASGI app sets it for each request's task)."""
 
 
 class Journal:
@@ -37,15 +129,47 @@ class Journal:
         """The bytes the entries held now count for."""
         self.dropped = 0
         """How many entries were dropped to stay within the limits."""
+        self._lock = threading.Lock()  # a reply is charged from the event loop (`Meter.sent`)
 
     def add(self, entry: JournalEntry, size: int) -> None:
-        """Keep `entry`, which counts for `size` bytes, dropping the oldest to make room."""
-        while self._items and (len(self._items) >= self._limit or self.size + size > self.budget):
-            _, freed = self._items.popleft()
+        """Keep `entry`, which counts for `size` bytes (and its meter's kept reply), dropping
+        the oldest to make room."""
+        meter = entry.meter
+        with self._lock:
+            if meter is not None:
+                meter.journal = self
+                size += meter.kept
+            self._make_room(size, 1)
+            self._items.append((entry, size))
+            self.size += size
+
+    def charge(self, meter: Meter, size: int) -> bool:
+        """Count `size` more bytes for `meter`'s entry (its reply, known once sent); False
+        when this journal no longer holds the entry."""
+        with self._lock:
+            if meter.journal is not self:
+                return False
+            self._make_room(size, 0)
+            if meter.journal is not self:  # it was the oldest, dropped to make room
+                return False
+            meter.kept = size
+            self.size += size
+            # the entry's own count grows too: found from the newest, where it almost always is
+            for i in range(len(self._items) - 1, -1, -1):
+                entry, counted = self._items[i]
+                if entry.meter is meter:
+                    self._items[i] = (entry, counted + size)
+                    break
+            return True
+
+    def _make_room(self, size: int, entries: int) -> None:
+        items = self._items
+        while items and (len(items) + entries > self._limit or self.size + size > self.budget):
+            entry, freed = items.popleft()
             self.size -= freed
             self.dropped += 1
-        self._items.append((entry, size))
-        self.size += size
+            if entry.meter is not None and entry.meter.journal is self:
+                entry.meter.journal = None
 
     def entries(self) -> list[JournalEntry]:
         return [entry for entry, _ in self._items]

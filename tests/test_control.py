@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -208,7 +209,7 @@ def test_journal_filters_shape_and_masked_secrets(serve):
     first = everything[0]
     assert set(first) == {
         "session", "at", "time", "status", "scenario", "where", "reply_index", "reply",
-        "request", "headers", "unknown_fields", "error", "miss", "timings",
+        "request", "headers", "unknown_fields", "error", "miss", "timings", "sent",
         "api", "profile", "fault", "notes",
     }  # fmt: skip
     assert first["headers"]["authorization"] == "Bearer <scrubbed>"
@@ -629,3 +630,114 @@ def test_long_strings_in_a_journaled_body_are_shown_cut():
         + f"...[{len(url) - journal_view.SHOWN_STRING} more characters]"
     )
     assert shown["data"][0]["request"]["messages"][0]["content"][0]["text"] == "look"
+
+
+TIMED = """
+version: 1
+scenarios:
+  - name: slow
+    match: {last_user_message: {contains: slow}}
+    reply: {content: late, delay_ms: 300}
+  - name: paced
+    match: {last_user_message: {contains: paced}}
+    reply:
+      content: a b c d e
+      stream: {first_chunk_delay_ms: 100, chunk_delay_ms: 50, chunk_size: 2}
+"""
+
+
+def test_journal_timings_are_measured_at_the_wire(serve):
+    """A scripted delay and a paced stream show measured durations (not the script's
+    numbers copied): first byte and last byte from the request's arrival."""
+    s = serve(TIMED)
+    assert s.content("slow") == "late"
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "paced"}]}
+    with s.http.stream("POST", f"{s.root}/v1/chat/completions", json=body) as response:
+        frames = list(response.iter_lines())
+    assert "data: [DONE]" in frames
+    slow, paced = s.http.get(f"{s.root}/_mockserver/journal").json()["data"]
+    timing = slow["timings"]
+    assert set(timing) == {
+        "received_at", "answered_at", "delay_ms", "first_byte_ms", "total_ms", "client_gone",
+    }  # fmt: skip
+    assert timing["delay_ms"] == 300
+    assert 300 <= timing["first_byte_ms"] <= timing["total_ms"] < 1000
+    assert timing["received_at"] <= timing["answered_at"]
+    assert timing["client_gone"] is False
+    chunks = len(paced["sent"]["frames"])
+    assert chunks >= 7  # role, five words, finish, usage/[DONE]
+    streamed = paced["timings"]
+    # the first chunk waits 100 ms; every later one 50 ms more
+    assert 100 <= streamed["first_byte_ms"] < 400
+    expected = 100 + 50 * (chunks - 1)
+    assert expected <= streamed["total_ms"] < expected + 400
+    assert paced["sent"]["body"] is None
+    assert "".join(f["data"] for f in paced["sent"]["frames"]).endswith("data: [DONE]\n\n")
+    assert paced["sent"]["frames"][1]["delay_ms"] == 50
+
+
+def test_journal_keeps_the_reply_as_sent_cut_to_its_limit(serve):
+    from mockserver.journal import SHOWN_REPLY
+
+    long = "word " * 20_000  # 100 KB of content
+    s = serve(f"version: 1\nscenarios:\n  - reply: {{content: {long.strip()}}}\n")
+    response = s.chat("hello")
+    entry = s.http.get(f"{s.root}/_mockserver/journal").json()["data"][0]
+    sent = entry["sent"]
+    assert sent["status"] == 200
+    assert sent["headers"]["content-type"] == "application/json"
+    assert sent["headers"]["content-length"] == str(len(response.content))
+    assert sent["bytes"] == len(response.content)
+    assert sent["body"] == response.content[:SHOWN_REPLY].decode()
+    assert sent["cut_bytes"] == len(response.content) - SHOWN_REPLY
+    assert str(SHOWN_REPLY) in sent["note"]
+    assert sent["frames"] is None
+    small = "version: 1\nscenarios:\n  - {name: small, priority: 1, reply: {content: x}}\n"
+    assert post_yaml(s, small, session="a").status_code == 201
+    s.chat("hello", session="a")
+    small = s.http.get(f"{s.root}/_mockserver/journal", params={"session": "a"}).json()["data"]
+    assert small[0]["sent"]["cut_bytes"] == 0
+    assert small[0]["sent"]["note"] is None
+
+
+def test_a_client_leaving_a_stream_is_measured_and_its_frames_cut_there(serve):
+    s = serve(TIMED.replace("chunk_delay_ms: 50", "chunk_delay_ms: 400"))
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "paced"}]}
+    with s.http.stream("POST", f"{s.root}/v1/chat/completions", json=body) as response:
+        next(response.iter_bytes())  # the first chunk, then hang up
+    url = f"{s.root}/_mockserver/journal"
+    deadline = time.monotonic() + 5
+    while (entry := s.http.get(url).json()["data"][0])["timings"]["total_ms"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert entry["timings"]["client_gone"] is True
+    assert entry["timings"]["total_ms"] < 2000  # not the 7 chunks x 400 ms of the script
+    assert 1 <= len(entry["sent"]["frames"]) < 4
+
+
+def test_kept_replies_count_toward_the_journal_byte_budget():
+    """A reply the server sent is charged to the journal: with a small budget the oldest
+    entries go, and the bytes counted stay within it."""
+    from mockserver.journal import Journal, Meter
+    from mockserver.engine import JournalEntry
+    from mockserver.outcome import Outcome
+
+    journal = Journal(100, 10_000)
+    meters = []
+    for _ in range(10):
+        meter = Meter(0.0, 0.0)
+        journal.add(JournalEntry(raw=b"x" * 100, headers=(), status=200, meter=meter), 100)
+        meter.sent(Outcome(200, [], body=b"y" * 2000), [], None, 1.0, 1.0)
+        meters.append(meter)
+        assert journal.size <= journal.budget
+    assert len(journal) < 10 and journal.dropped == 10 - len(journal)
+    assert journal.size == sum(counted for _, counted in journal._items)
+    assert meters[0].journal is None and meters[-1].journal is journal
+    assert meters[-1].shown == b"y" * 2000
+    # an entry dropped before its reply was sent keeps no reply
+    late = Meter(0.0, 0.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=late), 100)
+    for _ in range(12):
+        journal.add(JournalEntry(raw=b"", headers=(), status=200), 1000)
+    late.sent(Outcome(200, [], body=b"z"), [], None, 1.0, 1.0)
+    assert late.shown is None and late.journal is None
