@@ -718,8 +718,8 @@ def test_a_client_leaving_a_stream_is_measured_and_its_frames_cut_there(serve):
 def test_kept_replies_count_toward_the_journal_byte_budget():
     """A reply the server sent is charged to the journal: with a small budget the oldest
     entries go, and the bytes counted stay within it."""
-    from mockserver.journal import Journal, Meter
     from mockserver.engine import JournalEntry
+    from mockserver.journal import Journal, Meter
     from mockserver.outcome import Outcome
 
     journal = Journal(100, 10_000)
