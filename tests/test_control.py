@@ -741,3 +741,86 @@ def test_kept_replies_count_toward_the_journal_byte_budget():
         journal.add(JournalEntry(raw=b"", headers=(), status=200), 1000)
     late.sent(Outcome(200, [], body=b"z"), [], None, 1.0, 1.0)
     assert late.shown is None and late.journal is None
+
+
+SPOKEN = """
+version: 1
+scenarios:
+  - name: speak
+    reply: {audio: {transcript: hi, file: voice/hello.mp3}}
+"""
+
+
+def _bundle(document: str, files: dict[str, bytes]) -> dict[str, object]:
+    import base64
+
+    return {
+        "document": document,
+        "files": {n: base64.b64encode(d).decode() for n, d in files.items()},
+    }
+
+
+def test_a_bundle_brings_the_audio_its_scenarios_name(serve):
+    import base64
+
+    s = serve()
+    url = f"{s.root}/_mockserver/scenarios"
+    sound = b"ID3 not really an mp3 but bytes all the same"
+    added = s.http.post(
+        url,
+        json=_bundle(SPOKEN, {"voice/hello.mp3": sound}),
+        params={"session": "a", "source": "tests/test_voice.py:7"},
+    )
+    assert added.status_code == 201, added.text
+    listed = s.http.get(url, params={"session": "a"}).json()["data"]
+    assert [e["where"] for e in listed if e["name"] == "speak"] == ["tests/test_voice.py:7:4"]
+    body = {
+        "model": "gpt-4o-audio-preview",
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy", "format": "mp3"},
+        "messages": [{"role": "user", "content": "say it"}],
+    }
+    spoken = s.http.post(
+        f"{s.root}/v1/chat/completions", json=body, headers={"x-mockserver-session": "a"}
+    ).json()["choices"][0]["message"]["audio"]
+    assert base64.b64decode(spoken["data"]) == sound
+    assert s.engine.scenarios.scenarios[0].name == "greet"  # nothing reached the shared set
+
+
+def test_bundle_refusals_name_the_key_and_the_limit(serve, monkeypatch):
+    from mockserver import control
+
+    s = serve()
+    url = f"{s.root}/_mockserver/scenarios"
+
+    def post(value: object, **params: str) -> httpx.Response:
+        return s.http.post(url, json=value, params={"session": "b", **params})
+
+    missing = post(_bundle(SPOKEN, {"other.mp3": b"x"}))
+    assert missing.status_code == 400
+    assert "the bundle has 'other.mp3'" in missing.json()["problems"][0]
+    assert "POST#1:5: scenarios[0].reply.audio.file" in missing.json()["problems"][0]
+    bad = post({"document": SPOKEN, "files": {"voice/hello.mp3": "not base64!"}})
+    assert bad.status_code == 400 and "not valid base64" in bad.json()["error"]["message"]
+    unknown = post({"document": SPOKEN, "extra": 1})
+    assert unknown.json()["error"]["code"] == "unknown_field"
+    assert post({"document": 3}).json()["error"]["param"] == "document"
+    assert post({"document": SPOKEN, "files": []}).json()["error"]["param"] == "files"
+    assert post({"document": SPOKEN, "files": {"a": 1}}).status_code == 400
+    assert post({"document": "scenarios: []"}, source="x" * 201).json()["error"]["param"] == (
+        "source"
+    )
+    monkeypatch.setattr(control, "MAX_BUNDLE_AUDIO", 10)
+    big = post(_bundle(SPOKEN, {"voice/hello.mp3": b"x" * 11}))
+    assert big.status_code == 413
+    assert "10 bytes of audio" in big.json()["error"]["message"]
+    assert "MAX_BUNDLE_AUDIO" in big.json()["error"]["message"]
+    monkeypatch.setattr(control, "MAX_BUNDLE_BODY", 100)
+    huge = post(_bundle(SPOKEN, {"voice/hello.mp3": b"x" * 200}))
+    assert huge.status_code == 413 and "MAX_BUNDLE_BODY" in huge.json()["error"]["message"]
+    # a JSON scenario file (not a bundle) keeps the control body limit
+    monkeypatch.setattr(control, "MAX_BUNDLE_BODY", 10 * MAX_CONTROL_BODY)
+    wide = {"scenarios": [{"name": "x" * 10, "reply": {"content": "y" * MAX_CONTROL_BODY}}]}
+    refused = post(wide)
+    assert refused.status_code == 413
+    assert f"{MAX_CONTROL_BODY} bytes a /_mockserver/ control request" in refused.text
