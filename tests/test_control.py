@@ -424,6 +424,10 @@ def test_openapi_and_page_assets_are_served_from_the_package(serve):
     assert spec["openapi"].startswith("3.")
     for path in ("/_mockserver/scenarios", "/_mockserver/journal", "/_mockserver/verify"):
         assert path in spec["paths"]
+    post = spec["paths"]["/_mockserver/scenarios"]["post"]
+    assert "source" in [p["name"] for p in post["parameters"]]
+    bundle = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0]
+    assert bundle["required"] == ["document"]
     page = s.http.get(f"{s.root}/_mockserver/")
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
