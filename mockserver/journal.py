@@ -58,16 +58,18 @@ class Meter:
         "status",
     )
 
+    status: int
+    headers: Headers
+    size: int
+    """Set with `shown` (by `sent`): read them only when `shown` is not None."""
+
     def __init__(self, received: float, start: float) -> None:
         self.received = received
         self.start = start
         self.first: float | None = None
         self.end: float | None = None
         self.gone = False
-        self.status = 0
-        self.headers: Headers = []
         self.shown: bytes | tuple[Frame, ...] | None = None
-        self.size = 0
         self.kept = 0
         """The bytes the kept reply counts for in its journal."""
         self.journal: Journal | None = None
@@ -86,16 +88,20 @@ class Meter:
         cut, and charge it to the journal."""
         self.first, self.end, self.gone = first, end, gone
         self.status, self.headers = outcome.status, headers
+        shown: bytes | tuple[Frame, ...]
         if outcome.frames is None:
-            self.size = len(outcome.body)
-            self.shown = outcome.body[:SHOWN_REPLY]  # the same object when it is not longer
-            kept = len(self.shown)
+            body = outcome.body
+            self.size = len(body)
+            shown = body if len(body) <= SHOWN_REPLY else body[:SHOWN_REPLY]
+            kept = len(shown) + ENTRY_OVERHEAD
         else:
-            self.shown, self.size, kept = _cut_frames(outcome.frames, frames or 0)
-        kept += sum(len(k) + len(v) for k, v in headers) + ENTRY_OVERHEAD
+            shown, self.size, kept = _cut_frames(outcome.frames, frames or 0)
+            kept += ENTRY_OVERHEAD + 64 * len(shown)  # each Frame kept
+        for name, value in headers:
+            kept += len(name) + len(value)
         journal = self.journal
-        if journal is None or not journal.charge(self, kept):
-            self.shown = None  # no entry (or it is gone already): keep nothing
+        if journal is not None and journal.charge(self, kept):
+            self.shown = shown  # else no entry (or it is gone already): keep nothing
 
 
 def _cut_frames(frames: Sequence[Frame], count: int) -> tuple[tuple[Frame, ...], int, int]:
@@ -138,38 +144,37 @@ class Journal:
         with self._lock:
             if meter is not None:
                 meter.journal = self
-                size += meter.kept
-            self._make_room(size, 1)
+                self._make_room(size + meter.kept, 1)
+                self.size += meter.kept
+            else:
+                self._make_room(size, 1)
             self._items.append((entry, size))
             self.size += size
 
     def charge(self, meter: Meter, size: int) -> bool:
         """Count `size` more bytes for `meter`'s entry (its reply, known once sent); False
-        when this journal no longer holds the entry."""
+        when this journal no longer holds the entry (then nothing is counted)."""
         with self._lock:
             if meter.journal is not self:
                 return False
-            self._make_room(size, 0)
-            if meter.journal is not self:  # it was the oldest, dropped to make room
-                return False
             meter.kept = size
             self.size += size
-            # the entry's own count grows too: found from the newest, where it almost always is
-            for i in range(len(self._items) - 1, -1, -1):
-                entry, counted = self._items[i]
-                if entry.meter is meter:
-                    self._items[i] = (entry, counted + size)
-                    break
-            return True
+            if self.size > self.budget:
+                self._make_room(0, 0)  # may drop the entry itself, if it is the oldest
+            return meter.journal is self
 
     def _make_room(self, size: int, entries: int) -> None:
+        """Drop the oldest entries until `entries` more and `size` more bytes fit; the bytes
+        an entry frees are its own and its meter's kept reply."""
         items = self._items
         while items and (len(items) + entries > self._limit or self.size + size > self.budget):
             entry, freed = items.popleft()
+            meter = entry.meter
+            if meter is not None and meter.journal is self:
+                freed += meter.kept
+                meter.journal = None
             self.size -= freed
             self.dropped += 1
-            if entry.meter is not None and entry.meter.journal is self:
-                entry.meter.journal = None
 
     def entries(self) -> list[JournalEntry]:
         return [entry for entry, _ in self._items]
