@@ -829,3 +829,40 @@ def test_bundle_refusals_name_the_key_and_the_limit(serve, monkeypatch):
     refused = post(wide)
     assert refused.status_code == 413
     assert f"{MAX_CONTROL_BODY} bytes a /_mockserver/ control request" in refused.text
+
+
+def test_a_dropped_stream_journals_exactly_the_bytes_the_client_got(serve):
+    s = serve(TIMED.replace("chunk_delay_ms: 50, chunk_size: 2}", "interrupt: {after_chunks: 3}}"))
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "paced"}]}
+    got = bytearray()
+
+    def read() -> None:
+        with s.http.stream("POST", f"{s.root}/v1/chat/completions", json=body) as response:
+            for chunk in response.iter_raw():
+                got.extend(chunk)
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        read()
+    entry = s.http.get(f"{s.root}/_mockserver/journal").json()["data"][0]
+    frames = entry["sent"]["frames"]
+    assert got.count(b"data: ") == 3  # the three chunks the script sends before the drop
+    assert "".join(f["data"] for f in frames).encode() == got
+    assert entry["sent"]["bytes"] == len(got)
+    assert entry["timings"]["total_ms"] >= 100  # the first chunk's scripted wait
+
+
+def test_a_long_stream_is_kept_cut_at_the_limit_with_its_whole_size():
+    from mockserver.engine import JournalEntry
+    from mockserver.journal import SHOWN_REPLY, Journal, Meter
+    from mockserver.outcome import Frame, Outcome
+
+    journal = Journal(10, 10 * SHOWN_REPLY)
+    meter = Meter(0.0, 0.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter), 0)
+    frames = [Frame(0.01, b"x" * 10_000) for _ in range(10)]
+    meter.sent(Outcome(200, [], frames=frames), [], 9, 0.5, 1.0)  # the last one never sent
+    assert isinstance(meter.shown, tuple)
+    assert sum(len(f.data) for f in meter.shown) == SHOWN_REPLY
+    assert len(meter.shown) == 7 and len(meter.shown[-1].data) == SHOWN_REPLY - 60_000
+    assert meter.size == 90_000
+    assert SHOWN_REPLY < journal.size < 2 * SHOWN_REPLY
