@@ -193,7 +193,7 @@ def _ms(start: float, then: float | None) -> float | None:
 def timings(entry: JournalEntry, delay_ms: float) -> dict[str, Any]:
     """When the request came and was answered (wall clock), and what the server measured from
     its arrival: to the first body byte and to the last (or to the client leaving). The
-    measured values are null for a request no server sent (in process) or still sending."""
+    measured values are null while a reply is still being sent."""
     meter = entry.meter
     return {
         "received_at": meter.received if meter else None,

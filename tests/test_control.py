@@ -866,3 +866,34 @@ def test_a_long_stream_is_kept_cut_at_the_limit_with_its_whole_size():
     assert len(meter.shown) == 7 and len(meter.shown[-1].data) == SHOWN_REPLY - 60_000
     assert meter.size == 90_000
     assert SHOWN_REPLY < journal.size < 2 * SHOWN_REPLY
+
+
+def test_in_process_replies_are_measured_as_the_client_reads_them():
+    """In process there is no socket: a reply is sent when the client library gets it, a
+    stream as the client reads its frames (and a client closing it early is seen)."""
+    import json as _json
+
+    from mockserver import journal_view
+    from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
+
+    engine = MockEngine(load_text(textwrap.dedent(TIMED)))
+    url = f"{DEFAULT_BASE_URL}/chat/completions"
+
+    def ask(text: str, **extra: object) -> dict[str, object]:
+        return {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+
+    with InProcessMock(engine), httpx.Client() as http:
+        assert http.post(url, json=ask("slow")).json()["choices"][0]["message"]["content"]
+        with http.stream("POST", url, json=ask("paced", stream=True)) as response:
+            whole = response.read()
+        with http.stream("POST", url, json=ask("paced", stream=True)) as response:
+            next(response.iter_raw())  # the first chunk, then close
+    shown = _json.loads(journal_view.encoded([(None, engine)], journal_view.Query(), 0, 1))
+    slow, paced, left = shown["data"]
+    assert 300 <= slow["timings"]["first_byte_ms"] <= slow["timings"]["total_ms"] < 1000
+    assert slow["sent"]["body"].startswith('{"id":"chatcmpl-')
+    assert 100 <= paced["timings"]["first_byte_ms"] < paced["timings"]["total_ms"]
+    assert "".join(f["data"] for f in paced["sent"]["frames"]).encode() == whole
+    assert paced["timings"]["client_gone"] is False
+    assert left["timings"]["client_gone"] is True
+    assert left["sent"]["bytes"] < len(whole)
