@@ -135,7 +135,7 @@ class JournalEntry:
     at: float = 0.0
     """When the request was answered (seconds since the epoch)."""
     meter: journal.Meter | None = None
-    """What the server measured sending the answer (`journal.Meter`), when a server sent it."""
+    """What was measured sending the answer (`journal.Meter`): by the ASGI app or in process."""
 
     @lazy
     def body(self) -> JSON:
