@@ -10,14 +10,14 @@ which reads as infinity) are shown as the text they were sent as. The control AP
 A request the server answers also gets a `Meter` (set in `METER` by the ASGI app for the
 request's task, kept on its entry by the engine): when it was received, when its first and last
 body bytes were handed to the server (or the client went away), and the reply as sent, cut to
-`SHOWN_REPLY` bytes. The kept reply counts toward the journal's byte budget once it is known.
+`SHOWN_REPLY` bytes. The kept reply counts toward the journal's byte budget from the next entry
+on (`Journal.add` counts the replies sent since the last one).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 ENTRY_OVERHEAD = 512
 """What an entry costs besides its body and headers (the entry, its tuple, the error)."""
+HEADER_COST = 128
+"""What a kept reply's header counts for in the journal's byte budget (an estimate: response
+headers are short, and counting each one's bytes cost a tenth of the send path)."""
 SHOWN_REPLY = 64 * 1024
 """The most bytes of a reply the journal keeps to show (the page, `GET /_mockserver/journal`):
 a longer body, or stream past this many bytes, is kept cut, with the size it had."""
@@ -58,6 +61,9 @@ class Meter:
         "status",
     )
 
+    first: float | None
+    gone: bool
+    """Set with `end` (by `sent`): read them only when `end` is not None."""
     status: int
     headers: Headers
     size: int
@@ -66,9 +72,7 @@ class Meter:
     def __init__(self, received: float, start: float) -> None:
         self.received = received
         self.start = start
-        self.first: float | None = None
         self.end: float | None = None
-        self.gone = False
         self.shown: bytes | tuple[Frame, ...] | None = None
         self.kept = 0
         """The bytes the kept reply counts for in its journal."""
@@ -86,7 +90,9 @@ class Meter:
     ) -> None:
         """The reply went out (`frames`: how many of a stream's frames were sent): keep it,
         cut, and charge it to the journal."""
-        self.first, self.end, self.gone = first, end, gone
+        self.first = first
+        self.gone = gone
+        self.end = end  # last: a reader in another thread takes `end` to mean the others are set
         self.status, self.headers = outcome.status, headers
         shown: bytes | tuple[Frame, ...]
         if outcome.frames is None:
@@ -97,11 +103,11 @@ class Meter:
         else:
             shown, self.size, kept = _cut_frames(outcome.frames, frames or 0)
             kept += ENTRY_OVERHEAD + 64 * len(shown)  # each Frame kept
-        for name, value in headers:
-            kept += len(name) + len(value)
+        kept += HEADER_COST * len(headers)
         journal = self.journal
-        if journal is not None and journal.charge(self, kept):
-            self.shown = shown  # else no entry (or it is gone already): keep nothing
+        if journal is not None:  # else no entry (or it is gone already): keep nothing
+            self.shown = shown
+            journal.charges.append((self, kept))  # counted at the journal's next `add`
 
 
 def _cut_frames(frames: Sequence[Frame], count: int) -> tuple[tuple[Frame, ...], int, int]:
@@ -135,44 +141,41 @@ class Journal:
         """The bytes the entries held now count for."""
         self.dropped = 0
         """How many entries were dropped to stay within the limits."""
-        self._lock = threading.Lock()  # a reply is charged from the event loop (`Meter.sent`)
+        self.charges: deque[tuple[Meter, int]] = deque()
+        """Replies sent since the last `add` and the bytes each keeps: appended from the
+        thread that sent the reply (a deque's append is atomic), counted by `add`, which the
+        engine calls under its lock, so the journal needs no lock of its own."""
 
     def add(self, entry: JournalEntry, size: int) -> None:
         """Keep `entry`, which counts for `size` bytes (and its meter's kept reply), dropping
-        the oldest to make room."""
+        the oldest to make room; count the replies sent since the last call."""
+        charges = self.charges
+        while charges:
+            sent, kept = charges.popleft()
+            if sent.journal is self:
+                sent.kept = kept
+                self.size += kept
         meter = entry.meter
-        with self._lock:
-            if meter is not None:
-                meter.journal = self
-                self._make_room(size + meter.kept, 1)
-                self.size += meter.kept
-            else:
-                self._make_room(size, 1)
-            self._items.append((entry, size))
-            self.size += size
-
-    def charge(self, meter: Meter, size: int) -> bool:
-        """Count `size` more bytes for `meter`'s entry (its reply, known once sent); False
-        when this journal no longer holds the entry (then nothing is counted)."""
-        with self._lock:
-            if meter.journal is not self:
-                return False
-            meter.kept = size
-            self.size += size
-            if self.size > self.budget:
-                self._make_room(0, 0)  # may drop the entry itself, if it is the oldest
-            return meter.journal is self
-
-    def _make_room(self, size: int, entries: int) -> None:
-        """Drop the oldest entries until `entries` more and `size` more bytes fit; the bytes
-        an entry frees are its own and its meter's kept reply."""
+        if meter is not None:
+            meter.journal = self
+            self.size += meter.kept  # an entry carried over to a new journal (`take_state`)
         items = self._items
-        while items and (len(items) + entries > self._limit or self.size + size > self.budget):
+        if len(items) >= self._limit or self.size + size > self.budget:
+            self._make_room(size)
+        items.append((entry, size))
+        self.size += size
+
+    def _make_room(self, size: int) -> None:
+        """Drop the oldest entries until one more of `size` bytes fits; an entry frees its own
+        bytes and its meter's kept reply."""
+        items = self._items
+        while items and (len(items) >= self._limit or self.size + size > self.budget):
             entry, freed = items.popleft()
             meter = entry.meter
             if meter is not None and meter.journal is self:
                 freed += meter.kept
                 meter.journal = None
+                meter.shown = None
             self.size -= freed
             self.dropped += 1
 

@@ -195,13 +195,14 @@ def timings(entry: JournalEntry, delay_ms: float) -> dict[str, Any]:
     its arrival: to the first body byte and to the last (or to the client leaving). The
     measured values are null while a reply is still being sent."""
     meter = entry.meter
+    done = meter is not None and meter.end is not None
     return {
         "received_at": meter.received if meter else None,
         "answered_at": entry.at,
         "delay_ms": delay_ms,
-        "first_byte_ms": _ms(meter.start, meter.first) if meter else None,
-        "total_ms": _ms(meter.start, meter.end) if meter else None,
-        "client_gone": meter.gone if meter else False,
+        "first_byte_ms": _ms(meter.start, meter.first) if meter and done else None,
+        "total_ms": _ms(meter.start, meter.end) if meter and done else None,
+        "client_gone": meter.gone if meter and done else False,
     }
 
 

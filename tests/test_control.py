@@ -731,14 +731,17 @@ def test_kept_replies_count_toward_the_journal_byte_budget():
     for _ in range(10):
         meter = Meter(0.0, 0.0)
         journal.add(JournalEntry(raw=b"x" * 100, headers=(), status=200, meter=meter), 100)
+        assert journal.size <= journal.budget  # the replies sent before counted, oldest gone
         meter.sent(Outcome(200, [], body=b"y" * 2000), [], None, 1.0, 1.0)
         meters.append(meter)
-        assert journal.size <= journal.budget
-    assert len(journal) < 10 and journal.dropped == 10 - len(journal)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200), 0)  # counts the last reply
+    assert journal.size <= journal.budget
+    assert len(journal) < 11 and journal.dropped == 11 - len(journal)
     kept = sum(n + (e.meter.kept if e.meter else 0) for e, n in journal._items)
     assert journal.size == kept
-    assert meters[0].journal is None and meters[-1].journal is journal
-    assert meters[-1].shown == b"y" * 2000
+    assert meters[0].journal is None and meters[0].shown is None  # dropped with its entry
+    assert meters[-1].journal is journal and meters[-1].shown == b"y" * 2000
+    assert meters[-1].kept > 2000
     # an entry dropped before its reply was sent keeps no reply
     late = Meter(0.0, 0.0)
     journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=late), 100)
@@ -865,6 +868,7 @@ def test_a_long_stream_is_kept_cut_at_the_limit_with_its_whole_size():
     assert sum(len(f.data) for f in meter.shown) == SHOWN_REPLY
     assert len(meter.shown) == 7 and len(meter.shown[-1].data) == SHOWN_REPLY - 60_000
     assert meter.size == 90_000
+    journal.add(JournalEntry(raw=b"", headers=(), status=200), 0)  # counts the reply
     assert SHOWN_REPLY < journal.size < 2 * SHOWN_REPLY
 
 
