@@ -48,11 +48,11 @@ class Meter:
     `SHOWN_REPLY` bytes) and `size` (all the bytes of body sent)."""
 
     __slots__ = (
+        "charges",
         "end",
         "first",
         "gone",
         "headers",
-        "journal",
         "kept",
         "received",
         "shown",
@@ -76,8 +76,10 @@ class Meter:
         self.shown: bytes | tuple[Frame, ...] | None = None
         self.kept = 0
         """The bytes the kept reply counts for in its journal."""
-        self.journal: Journal | None = None
-        """The journal holding this meter's entry (None once it dropped it)."""
+        self.charges: Charges | None = None
+        """The `Journal.charges` of the journal holding this meter's entry (None once it
+        dropped it): not the journal itself, which would make each entry a reference cycle,
+        freed only by the garbage collector."""
 
     def sent(  # noqa: PLR0917 - called once per request from the send path
         self,
@@ -104,10 +106,10 @@ class Meter:
             shown, self.size, kept = _cut_frames(outcome.frames, frames or 0)
             kept += ENTRY_OVERHEAD + 64 * len(shown)  # each Frame kept
         kept += HEADER_COST * len(headers)
-        journal = self.journal
-        if journal is not None:  # else no entry (or it is gone already): keep nothing
+        charges = self.charges
+        if charges is not None:  # else no entry (or it is gone already): keep nothing
             self.shown = shown
-            journal.charges.append((self, kept))  # counted at the journal's next `add`
+            charges.append((self, kept))  # counted at the journal's next `add`
 
 
 def _cut_frames(frames: Sequence[Frame], count: int) -> tuple[tuple[Frame, ...], int, int]:
@@ -126,6 +128,9 @@ def _cut_frames(frames: Sequence[Frame], count: int) -> tuple[tuple[Frame, ...],
     return tuple(shown), size, kept
 
 
+Charges = deque[tuple[Meter, int]]
+"""Replies sent and the bytes each keeps, for their journal to count."""
+
 METER: ContextVar[Meter | None] = ContextVar("mockserver_meter", default=None)
 """The meter of the request being answered (the ASGI app sets it for each request's task)."""
 
@@ -141,7 +146,7 @@ class Journal:
         """The bytes the entries held now count for."""
         self.dropped = 0
         """How many entries were dropped to stay within the limits."""
-        self.charges: deque[tuple[Meter, int]] = deque()
+        self.charges: Charges = deque()
         """Replies sent since the last `add` and the bytes each keeps: appended from the
         thread that sent the reply (a deque's append is atomic), counted by `add`, which the
         engine calls under its lock, so the journal needs no lock of its own."""
@@ -152,12 +157,12 @@ class Journal:
         charges = self.charges
         while charges:
             sent, kept = charges.popleft()
-            if sent.journal is self:
+            if sent.charges is charges:
                 sent.kept = kept
                 self.size += kept
         meter = entry.meter
         if meter is not None:
-            meter.journal = self
+            meter.charges = charges
             self.size += meter.kept  # an entry carried over to a new journal (`take_state`)
         items = self._items
         if len(items) >= self._limit or self.size + size > self.budget:
@@ -172,9 +177,9 @@ class Journal:
         while items and (len(items) >= self._limit or self.size + size > self.budget):
             entry, freed = items.popleft()
             meter = entry.meter
-            if meter is not None and meter.journal is self:
+            if meter is not None and meter.charges is self.charges:
                 freed += meter.kept
-                meter.journal = None
+                meter.charges = None
                 meter.shown = None
             self.size -= freed
             self.dropped += 1

@@ -739,8 +739,8 @@ def test_kept_replies_count_toward_the_journal_byte_budget():
     assert len(journal) < 11 and journal.dropped == 11 - len(journal)
     kept = sum(n + (e.meter.kept if e.meter else 0) for e, n in journal._items)
     assert journal.size == kept
-    assert meters[0].journal is None and meters[0].shown is None  # dropped with its entry
-    assert meters[-1].journal is journal and meters[-1].shown == b"y" * 2000
+    assert meters[0].charges is None and meters[0].shown is None  # dropped with its entry
+    assert meters[-1].charges is journal.charges and meters[-1].shown == b"y" * 2000
     assert meters[-1].kept > 2000
     # an entry dropped before its reply was sent keeps no reply
     late = Meter(0.0, 0.0)
@@ -748,7 +748,7 @@ def test_kept_replies_count_toward_the_journal_byte_budget():
     for _ in range(12):
         journal.add(JournalEntry(raw=b"", headers=(), status=200), 1000)
     late.sent(Outcome(200, [], body=b"z"), [], None, 1.0, 1.0)
-    assert late.shown is None and late.journal is None
+    assert late.shown is None and late.charges is None
 
 
 SPOKEN = """
@@ -901,3 +901,27 @@ def test_in_process_replies_are_measured_as_the_client_reads_them():
     assert paced["timings"]["client_gone"] is False
     assert left["timings"]["client_gone"] is True
     assert left["sent"]["bytes"] < len(whole)
+
+
+def test_a_journal_let_go_is_freed_without_the_garbage_collector():
+    """Entries and their meters hold no reference back to the journal: resetting an engine
+    frees its journal at once, as before meters existed."""
+    import gc
+    import weakref
+
+    from mockserver.engine import JournalEntry
+    from mockserver.journal import Journal, Meter
+    from mockserver.outcome import Outcome
+
+    journal = Journal(10, 10_000)
+    meter = Meter(0.0, 0.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter), 10)
+    meter.sent(Outcome(200, [], body=b"x"), [], None, 1.0, 1.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200), 10)  # counts the reply
+    gone = weakref.ref(journal)
+    gc.disable()
+    try:
+        del journal
+        assert gone() is None
+    finally:
+        gc.enable()
