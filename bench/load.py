@@ -10,6 +10,9 @@ In one sitting and under the same wrk load it measures requests/s and p50/p99 la
   mockserver-distinct, mockserver-mixed-distinct
                       the plain and the mixed request with a counter in `user`, so no two
                       bodies are equal and mockserver's per-body memory never helps
+  mockserver-nosessions
+                      bench/nosessions_app.py: the same server with the session seam taken
+                      out of the ASGI app, for what sessions cost a request without one
   bare-uvloop         bench/bare_app.py: Starlette + uvicorn (uvloop, httptools), a fixed reply;
                       the ceiling of mockserver's stack
   bare-asyncio        the same app on asyncio + h11, for context
@@ -59,6 +62,7 @@ from load_report import FAILED, OK, SKIPPED, StartupResult, TargetResult
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 BARE_APP = BENCH_DIR / "bare_app.py"
+NOSESSIONS_APP = BENCH_DIR / "nosessions_app.py"
 
 MOCKSERVER = "mockserver"
 MOCKSERVER_STREAM = "mockserver-stream"
@@ -74,6 +78,7 @@ MOCKSERVER_TARGETS = (
 )
 SET_TARGETS = tuple(n for name in sets.SETS for n in (name, f"{name}-distinct"))
 VARIANT_TARGETS = ("responses", "responses-stream", "mockserver-vllm", "mockserver-faults")
+NOSESSIONS = "mockserver-nosessions"
 BARE_UVLOOP = "bare-uvloop"
 BARE_ASYNCIO = "bare-asyncio"
 WIREMOCK = "wiremock"
@@ -82,6 +87,7 @@ STARTUP = "startup"
 TARGETS = (
     *MOCKSERVER_TARGETS,
     *VARIANT_TARGETS,
+    NOSESSIONS,
     *SET_TARGETS,
     BARE_UVLOOP,
     BARE_ASYNCIO,
@@ -111,6 +117,7 @@ DESCRIPTIONS.update(
         "responses-stream": "mockserver, POST /v1/responses streamed, 50 content deltas",
         "mockserver-vllm": "mockserver --profile vllm, the last of 100 scenarios",
         "mockserver-faults": "mockserver --faults (8 faults, none firing), the last of 100",
+        NOSESSIONS: "mockserver without the session seam (bench/nosessions_app.py)",
     }
 )
 BARE_STACKS = {BARE_UVLOOP: ("uvloop", "httptools"), BARE_ASYNCIO: ("asyncio", "h11")}
@@ -629,6 +636,26 @@ def add_variants(session: Session, missing: str | None) -> None:
         session.add(name, prepare)
 
 
+def add_nosessions(session: Session, missing: str | None) -> None:
+    """The plain mockserver target's server and request, the session seam taken out."""
+    cfg = session.cfg
+    if NOSESSIONS not in cfg.targets or missing:
+        session.skip([NOSESSIONS] if NOSESSIONS in cfg.targets else [], missing or "")
+        return
+    command = cfg.mockserver_cmd
+    python = command[0] if tuple(command[1:]) == ("-m", "mockserver") else sys.executable
+    cmd = [python, str(NOSESSIONS_APP), *mockserver_serve(cfg)[len(command) :]]
+    log(f"{NOSESSIONS}: starting {shlex.join(cmd)}")
+
+    def prepare() -> Live:
+        server = session.start(NOSESSIONS, cmd, cwd=REPO_ROOT)
+        url = ready_url(server)
+        size = verified_completion(NOSESSIONS, url, cfg)
+        return Live(NOSESSIONS, server, url, cfg.non_stream_body, size, cfg.warmup_s)
+
+    session.add(NOSESSIONS, prepare)
+
+
 def add_sets(session: Session, missing: str | None) -> None:
     """Each scenario set on a server of its own: its repeated-body and distinct-body targets."""
     for set_name, inputs in session.cfg.sets.items():
@@ -693,6 +720,7 @@ def bench_load(cfg: Config, missing: str | None) -> list[TargetResult]:
         session = Session(cfg, stack)
         add_mockserver(session, missing)
         add_variants(session, missing)
+        add_nosessions(session, missing)
         add_sets(session, missing)
         for name in (BARE_UVLOOP, BARE_ASYNCIO):
             if name in cfg.targets:

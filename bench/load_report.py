@@ -157,10 +157,32 @@ def drop(
     return Ratio(name, points, goal, "pass" if points <= limit else "FAIL")
 
 
+MAX_SESSION_POINTS = 2.0
+"""What the session seam may cost a request without a session, in points of ratio."""
+
+
+def session_cost(results: Sequence[TargetResult]) -> Ratio:
+    """Points of the ratio to the bare app that `mockserver` loses against the same server
+    without the session seam; without bare-uvloop in the run, points of the ratio to
+    mockserver-nosessions itself (percent slower: a stricter measure, as mockserver is slower
+    than the bare app)."""
+    goal = f"<= {MAX_SESSION_POINTS:.0f}"
+    top, why_top = _rps(results, "mockserver")
+    base, why_base = _rps(results, "mockserver-nosessions")
+    bare, _ = _rps(results, "bare-uvloop")
+    over = "bare-uvloop" if bare is not None else "mockserver-nosessions"
+    name = f"sessions cost mockserver (points of ratio to {over})"
+    if top is None or base is None:
+        return Ratio(name, None, goal, f"n/a ({why_top or why_base})")
+    points = (base - top) / (bare if bare is not None else base) * 100
+    return Ratio(name, points, goal, "pass" if points <= MAX_SESSION_POINTS else "FAIL")
+
+
 def all_ratios(results: Sequence[TargetResult], startups: Sequence[StartupResult]) -> list[Ratio]:
     return [
         *(ratio(results, spec) for spec in RATIOS),
         *(drop(results, target, base, limit) for target, base, limit in DROPS),
+        session_cost(results),
         startup_ratio(startups),
         startup_ratio(startups, BIG_STARTUP, BIG_STARTUP_GOAL_MS),
     ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from starlette.routing import Route
 from mockserver import control
 from mockserver.engine import Deferred, MockEngine
 from mockserver.errors import ApiError
+from mockserver.journal import METER, Meter
 from mockserver.outcome import Frame, Outcome
 from mockserver.responses import error_outcome, unknown_url
 from mockserver.sessions import (
@@ -44,6 +46,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 logger = logging.getLogger("mockserver")
+_perf = time.perf_counter
+_wall = time.time
 API_PREFIXES = ("/v1/", "/chat/", "/models")
 OFF_LOOP_BODY = 1024 * 1024
 """Bodies larger than this are handled in a worker thread (the engine is thread-safe), so a
@@ -93,8 +97,11 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-async def send_outcome(outcome: Outcome, send: Send, receive: Receive) -> None:
-    """Write an `Outcome`: the head, then the body or each frame after its delay."""
+async def send_outcome(
+    outcome: Outcome, send: Send, receive: Receive, meter: Meter | None = None
+) -> None:
+    """Write an `Outcome`: the head, then the body or each frame after its delay; `meter`
+    (the journal's) gets the times of the first and last body bytes and the reply sent."""
     if outcome.delay:
         await asyncio.sleep(outcome.delay)
     frames = outcome.frames
@@ -102,20 +109,32 @@ async def send_outcome(outcome: Outcome, send: Send, receive: Receive) -> None:
         headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
         await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
         await send({"type": "http.response.body", "body": outcome.body})
+        if meter is not None:
+            end = _perf()
+            meter.sent(outcome, headers, None, end, end)
         return
     await send(
         {"type": "http.response.start", "status": outcome.status, "headers": outcome.headers}
     )
     if len(frames) == 1 and not frames[0].delay and not frames[0].abort:
         await send({"type": "http.response.body", "body": frames[0].data})
+        if meter is not None:
+            end = _perf()
+            meter.sent(outcome, outcome.headers, 1, end, end)
         return
-    await _send_frames(frames, send, receive)
+    await _send_frames(outcome, frames, send, receive, meter)
 
 
-async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) -> None:
+async def _send_frames(
+    outcome: Outcome, frames: Sequence[Frame], send: Send, receive: Receive, meter: Meter | None
+) -> None:
     watcher: asyncio.Future[None] | None = None
     loop = asyncio.get_running_loop()
     due = loop.time()  # each frame is due its delay after the previous one was: no drift
+    first: float | None = None
+    frame: Frame | None = None
+    count = 0  # the frames sent: known once the loop stops
+    gone = False
     try:
         for frame in frames:
             if frame.delay > 0:
@@ -124,12 +143,21 @@ async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) ->
                 due += frame.delay
                 done, _ = await asyncio.wait({watcher}, timeout=max(due - loop.time(), 0))
                 if done:
+                    gone = True
                     return  # the client went away: stop writing
             if frame.abort:
                 raise StreamAborted
             await send({"type": "http.response.body", "body": frame.data, "more_body": True})
+            if first is None:
+                first = _perf()
         await send({"type": "http.response.body", "body": b""})
+        frame = None
+        count = len(frames)
     finally:
+        if meter is not None:
+            if frame is not None:  # stopped early, before sending `frame`
+                count = next(i for i, f in enumerate(frames) if f is frame)
+            meter.sent(outcome, outcome.headers, count, first, _perf(), gone)
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -185,6 +213,7 @@ class MockApp:
     async def _api(
         self, scope: Scope, receive: Receive, send: Send, session: bytes | None = None
     ) -> None:
+        meter = Meter(_wall(), _perf())
         headers = scope["headers"]
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and int(value) > self._limit:
@@ -207,6 +236,7 @@ class MockApp:
         if isinstance(body, int):
             await send_outcome(self._error(too_large(body, self._limit)), send, receive)
             return
+        METER.set(meter)  # the engine keeps it on the request's journal entry
         if len(body) > OFF_LOOP_BODY:  # parsing and checking it takes ~5 ms per MB
             answer = await asyncio.to_thread(
                 self._handle, engine, scope["method"], scope["path"], body, headers
@@ -215,7 +245,7 @@ class MockApp:
             answer = self._handle(engine, scope["method"], scope["path"], body, headers)
         if not isinstance(answer, Outcome):  # a large reply: rendered off the event loop
             answer = await asyncio.to_thread(self._render, answer)
-        await send_outcome(answer, send, receive)
+        await send_outcome(answer, send, receive, meter)
 
     def _render(self, deferred: Deferred) -> Outcome:
         try:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +239,35 @@ def scenario(
     )
     if strict is not None and not isinstance(strict, bool):
         raise TypeError(f"strict: expected True or False, got {strict!r}")
-    return read_scenario(mapping, file=file, line=line, base=base, strict=strict is True)
+    made = read_scenario(mapping, file=file, line=line, base=base, strict=strict is True)
+    _SOURCES[id(made)] = Source(made, mapping, base, strict is True)
+    while len(_SOURCES) > SOURCES_KEPT:
+        _SOURCES.popitem(last=False)
+    return made
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What a builder scenario was read from: the pytest plugin sends it to a shared server
+    (`--mockserver-url`), which cannot be sent Python objects."""
+
+    scenario: Scenario
+    mapping: dict[str, Json]
+    base: Path
+    """The folder its audio `file:` names are read relative to."""
+    strict: bool
+
+
+SOURCES_KEPT = 4096
+"""The newest builder scenarios whose `Source` is kept (by identity) for `source_of`."""
+_SOURCES: OrderedDict[int, Source] = OrderedDict()
+
+
+def source_of(scenario: Scenario) -> Source | None:
+    """The keys `scenario()` read `scenario` from, if it made it (and it is among the newest
+    `SOURCES_KEPT`)."""
+    found = _SOURCES.get(id(scenario))
+    return found if found is not None and found.scenario is scenario else None
 
 
 def scenario_set(*scenarios: Scenario) -> ScenarioSet:

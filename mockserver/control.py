@@ -10,6 +10,7 @@ header or a `session` query parameter; without one it works on the shared state.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import itertools
 import json
@@ -32,6 +33,14 @@ from mockserver.verify import check_expectations
 
 MAX_CONTROL_BODY = 1024 * 1024
 """The largest body a control request may send (scenarios, expectations), in bytes."""
+MAX_BUNDLE_BODY = 6 * 1024 * 1024
+"""The largest scenario bundle (`{"document", "files"}`: scenarios with their audio, base64)
+`POST`/`PUT /_mockserver/scenarios` accepts, in bytes."""
+MAX_BUNDLE_AUDIO = 4 * 1024 * 1024
+"""The most audio bytes (decoded) one bundle may carry, all files together."""
+MAX_SOURCE = 200
+"""The longest `source` label (where the scenarios came from, shown as their file)."""
+BUNDLE_KEYS = ("document", "files")
 ADMIN_HEADER = "x-mockserver-admin"
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -92,28 +101,95 @@ def _bad(message: str, param: str | None = None, code: str = "invalid_value") ->
     return ApiError(status=400, message=message, param=param, code=code)
 
 
-async def read_body(request: Request) -> bytes:
-    """The body, or an `ApiError` 413 naming `MAX_CONTROL_BODY` once it passes it."""
+async def read_body(request: Request, limit: int = MAX_CONTROL_BODY) -> bytes:
+    """The body, or an `ApiError` 413 naming the limit once it passes `limit`."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_CONTROL_BODY:
-        raise _too_large(int(declared))
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_CONTROL_BODY:
-            raise _too_large(size)
+        if size > limit:
+            raise _too_large(size, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(size: int) -> ApiError:
+def _too_large(size: int, limit: int = MAX_CONTROL_BODY) -> ApiError:
+    what = (
+        "a scenario bundle (MAX_BUNDLE_BODY)"
+        if limit == MAX_BUNDLE_BODY
+        else "a /_mockserver/ control request"
+    )
     return ApiError(
         status=413,
-        message=f"The request body is {size} bytes or more, more than the {MAX_CONTROL_BODY} "
-        "bytes a /_mockserver/ control request may send.",
+        message=f"The request body is {size} bytes or more, more than the {limit} bytes "
+        f"{what} may send.",
         code="request_too_large",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """Scenarios sent with the audio files they name: `{"document": TEXT, "files": {NAME:
+    BASE64}}` (the pytest plugin sends one for a test on a shared server)."""
+
+    document: str
+    files: dict[str, bytes]
+
+    @property
+    def size(self) -> int:
+        """What it counts for in a session's scenario budget: the text and the audio."""
+        return len(self.document.encode()) + sum(map(len, self.files.values()))
+
+
+def read_bundle(value: Any) -> Bundle:
+    """A bundle from its JSON, or an `ApiError` naming the key and the limit broken."""
+    if unknown := sorted(set(value) - set(BUNDLE_KEYS)):
+        raise _bad(
+            f"Unknown bundle key {unknown[0]!r}; allowed: {', '.join(BUNDLE_KEYS)}.",
+            unknown[0],
+            "unknown_field",
+        )
+    document = value.get("document")
+    if not isinstance(document, str):
+        raise _bad("document must be the scenario file's text (a string).", "document")
+    sent = value.get("files", {})
+    if not isinstance(sent, dict):
+        raise _bad("files must be a mapping of file name to base64 bytes.", "files")
+    files: dict[str, bytes] = {}
+    total = 0
+    for name, text in sent.items():
+        if not isinstance(text, str):
+            raise _bad(f"files[{name!r}] must be base64 text.", "files")
+        try:
+            data = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise _bad(f"files[{name!r}] is not valid base64.", "files") from None
+        total += len(data)
+        if total > MAX_BUNDLE_AUDIO:
+            raise ApiError(
+                status=413,
+                message=f"The bundle's files hold more than the {MAX_BUNDLE_AUDIO} bytes of "
+                "audio one bundle may carry (MAX_BUNDLE_AUDIO); load large audio at startup "
+                "(mockserver serve FILE).",
+                param="files",
+                code="bundle_too_large",
+            )
+        files[name] = data
+    return Bundle(document, files)
+
+
+def _source(request: Request) -> str | None:
+    source = request.query_params.get("source")
+    if source is not None and not (0 < len(source) <= MAX_SOURCE and source.isprintable()):
+        raise _bad(
+            f"source must be 1 to {MAX_SOURCE} printable characters (a label such as "
+            "tests/test_chat.py:12).",
+            "source",
+        )
+    return source
 
 
 def check_params(request: Request, allowed: tuple[str, ...]) -> None:
@@ -202,14 +278,32 @@ class Control:
     # -- scenarios ----------------------------------------------------------------------------
 
     async def _scenario_body(self, request: Request) -> tuple[ScenarioSet, int]:
-        raw = await read_body(request)
+        """The scenarios a body holds (a scenario file's text, or a `Bundle` of it with the
+        audio it names), and the bytes they count for."""
+        kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        bundled = kind == "application/json"
+        raw = await read_body(request, MAX_BUNDLE_BODY if bundled else MAX_CONTROL_BODY)
+        source = _source(request)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise _bad(f"The body is not UTF-8 text: {exc}.", code="invalid_body") from None
-        file = f"{request.method}#{next(self._posts)}"  # where its scenarios are said to be
-        refuse_aliases(text, file)
-        return load_text(text, file, NO_FILES), len(raw)
+        bundle = None
+        if bundled and text.lstrip().startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = None  # the loader says where the JSON is wrong
+            if isinstance(value, dict) and "document" in value:
+                bundle = read_bundle(value)
+        if bundle is None and len(raw) > MAX_CONTROL_BODY:
+            raise _too_large(len(raw))
+        file = source or f"{request.method}#{next(self._posts)}"  # where they are said to be
+        if bundle is None:
+            refuse_aliases(text, file)
+            return load_text(text, file, NO_FILES), len(raw)
+        refuse_aliases(bundle.document, file)
+        return load_text(bundle.document, file, NO_FILES, files=bundle.files), bundle.size
 
     async def list_scenarios(self, request: Request) -> Response:
         check_params(request, ("session",))
@@ -242,7 +336,7 @@ class Control:
 
     async def _put_scenarios(self, request: Request, *, replace: bool) -> Response:
         """POST (add) and PUT (replace): to the shared set, or to one session's own."""
-        check_params(request, ("session",))
+        check_params(request, ("session", "source"))
         session = session_of(request)
         scenarios, size = await self._scenario_body(request)
         if session is None:

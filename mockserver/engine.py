@@ -45,6 +45,7 @@ from mockserver.wire import JSON, Model
 _now = time.time
 _new = object.__new__
 _set = object.__setattr__
+_meter = journal.METER.get
 NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -135,6 +136,8 @@ class JournalEntry:
     """The profile that read the request (it reads it again for `request`)."""
     at: float = 0.0
     """When the request was answered (seconds since the epoch)."""
+    meter: journal.Meter | None = None
+    """What was measured sending the answer (`journal.Meter`): by the ASGI app or in process."""
 
     @lazy
     def body(self) -> JSON:
@@ -535,6 +538,7 @@ class MockEngine:
             "notes": call.notes,
             "profile": self.profile.name,
             "at": _now(),
+            "meter": _meter(),
         }
         _set(entry, "__dict__", fields)
         with self._lock:

@@ -12,6 +12,10 @@ Requests under one of the mocked base URLs go to `engine.handle`; anything else 
 to the network (or is refused, `unmatched="refuse"`). Responses carry the bytes and headers the
 socket server would send. A stream is a real byte stream that waits each frame's delay before
 yielding it, honours the client's read timeout, and stops as soon as it is closed.
+
+Each request's journal entry gets a `journal.Meter` here too: its reply is sent when the
+client library gets it (a plain reply at once; a stream, or a delayed reply, as the client
+reads its frames: first byte, last byte, or the client closing it early).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import httpx
 import respx
 
 from mockserver.engine import MockEngine
+from mockserver.journal import METER, Meter
 from mockserver.outcome import Frame, Headers, Outcome
 
 if TYPE_CHECKING:
@@ -44,6 +49,9 @@ REFUSED = (
     'unmatched="refuse" keeps tests off the network'
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_perf = time.perf_counter
+Sent = tuple[Meter, Outcome, Headers]
+"""What a stream tells its meter once it ends: the meter, the outcome, the headers sent."""
 
 Unmatched = Literal["passthrough", "refuse"]
 
@@ -109,8 +117,11 @@ class _Frames:
         abort: Callable[[str], Exception],
         timeout: Callable[[str], Exception],
         read_timeout: float | None,
+        sent: Sent | None = None,
     ) -> None:
         self._frames = frames
+        self._sent = sent
+        self._first: float | None = None
         self._abort = abort
         self._timeout = timeout
         self._read_timeout = read_timeout
@@ -121,6 +132,18 @@ class _Frames:
 
     def _open(self) -> bool:
         return not self._closed  # a call, so mypy does not take it for a constant in the loop
+
+    def _ended(self, gone: bool = False, aborted: bool = False) -> None:
+        """Tell the meter (once) what was read: the frames up to here, when, and how."""
+        if self._sent is None:
+            return
+        meter, outcome, headers = self._sent
+        self._sent = None
+        count = None
+        if outcome.frames is not None:  # a delay of the reply's own may come first
+            lead = len(self._frames) - len(outcome.frames)
+            count = max(self._next - lead - aborted, 0)
+        meter.sent(outcome, headers, count, self._first, _perf(), gone)
 
     def _limit(self, delay: float) -> tuple[float, bool]:
         if self._read_timeout is not None and delay > self._read_timeout:
@@ -137,14 +160,20 @@ class _Frames:
                 wait, times_out = self._limit(frame.delay)
                 self._wake.wait(wait)
                 if times_out and self._open():
+                    self._ended(gone=True)
                     raise self._timeout("timed out")
             if not self._open():
                 return
             self._next += 1
             if frame.abort:
+                self._ended(aborted=True)
                 raise self._abort(ABORTED)
             if frame.data:
+                if self._first is None:
+                    self._first = _perf()
                 yield frame.data
+        if self._next >= len(frames):
+            self._ended()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         frames = self._frames
@@ -157,16 +186,23 @@ class _Frames:
                 with anyio.move_on_after(wait):
                     await self._async_wake.wait()
                 if times_out and self._open():
+                    self._ended(gone=True)
                     raise self._timeout("timed out")
             if not self._open():
                 return
             self._next += 1
             if frame.abort:
+                self._ended(aborted=True)
                 raise self._abort(ABORTED)
             if frame.data:
+                if self._first is None:
+                    self._first = _perf()
                 yield frame.data
+        if self._next >= len(frames):
+            self._ended()
 
     def close(self) -> None:
+        self._ended(gone=self._next < len(self._frames))
         self._closed = True
         self._wake.set()
         if self._async_wake is not None:
@@ -306,7 +342,19 @@ class InProcessMock:
 
     def answer(self, method: str, path: str, body: bytes, headers: Headers) -> Outcome:
         """The engine's answer, with header names lower-cased as a server receives them."""
-        return self.engine.handle(method, path, body, [(k.lower(), v) for k, v in headers])
+        return self.measured(method, path, body, headers)[0]
+
+    def measured(
+        self, method: str, path: str, body: bytes, headers: Headers
+    ) -> tuple[Outcome, Meter]:
+        """`answer`, and the meter its journal entry holds (told when the reply is read)."""
+        meter = Meter(time.time(), _perf())
+        token = METER.set(meter)
+        try:
+            outcome = self.engine.handle(method, path, body, [(k.lower(), v) for k, v in headers])
+        finally:
+            METER.reset(token)
+        return outcome, meter
 
     def _respx_effect(self, request: httpx.Request) -> httpx.Response | httpx.Request | None:
         """A response, the request itself (pass it through), or None (refused: respx asks any
@@ -315,9 +363,11 @@ class InProcessMock:
         path = self.engine_path(url.scheme, url.host, url.port, url.path)
         if path is None:
             return request if self.unmatched == "passthrough" else None
-        outcome = self.answer(request.method, path, request.content, request.headers.raw)
+        outcome, meter = self.measured(request.method, path, request.content, request.headers.raw)
         headers = wire_headers(outcome)
         if outcome.frames is None and not outcome.delay:
+            end = _perf()
+            meter.sent(outcome, headers, None, end, end)
             return httpx.Response(
                 outcome.status,
                 headers=headers,
@@ -331,19 +381,28 @@ class InProcessMock:
             httpx.RemoteProtocolError,
             httpx.ReadTimeout,
             _read_timeout(request.extensions),
+            (meter, outcome, headers),
         )
         return httpx.Response(outcome.status, headers=headers, stream=stream, request=request)
 
 
-def _httpx2_response(lib: ModuleType, request: httpx2.Request, outcome: Outcome) -> httpx2.Response:
+def _httpx2_response(
+    lib: ModuleType, request: httpx2.Request, outcome: Outcome, meter: Meter
+) -> httpx2.Response:
     headers = wire_headers(outcome)
     if outcome.frames is None:
+        end = _perf()
+        meter.sent(outcome, headers, None, end, end)
         response: httpx2.Response = lib.Response(
             outcome.status, headers=headers, stream=lib.ByteStream(outcome.body), request=request
         )
         return response
     stream = _httpx2_frames(lib)(
-        outcome.frames, lib.RemoteProtocolError, lib.ReadTimeout, _read_timeout(request.extensions)
+        outcome.frames,
+        lib.RemoteProtocolError,
+        lib.ReadTimeout,
+        _read_timeout(request.extensions),
+        (meter, outcome, headers),
     )
     response = lib.Response(outcome.status, headers=headers, stream=stream, request=request)
     return response
@@ -416,10 +475,12 @@ class _Httpx2Patch:
                 response: httpx2.Response = sync(transport, request)
                 return response
             request.read()
-            outcome = mock.answer(request.method, path, request.content, request.headers.raw)
+            outcome, meter = mock.measured(
+                request.method, path, request.content, request.headers.raw
+            )
             if outcome.delay:
                 _sleep(outcome.delay, request, lib)
-            return _httpx2_response(lib, request, outcome)
+            return _httpx2_response(lib, request, outcome, meter)
 
         async def handle_async_request(transport: Any, request: httpx2.Request) -> httpx2.Response:
             mock, path = cls._find(request)
@@ -429,10 +490,12 @@ class _Httpx2Patch:
                 response: httpx2.Response = await async_(transport, request)
                 return response
             await request.aread()
-            outcome = mock.answer(request.method, path, request.content, request.headers.raw)
+            outcome, meter = mock.measured(
+                request.method, path, request.content, request.headers.raw
+            )
             if outcome.delay:
                 await _async_sleep(outcome.delay, request, lib)
-            return _httpx2_response(lib, request, outcome)
+            return _httpx2_response(lib, request, outcome, meter)
 
         handle_request.__wrapped__ = sync  # type: ignore[attr-defined]
         handle_async_request.__wrapped__ = async_  # type: ignore[attr-defined]

@@ -6,6 +6,12 @@ than the whole budget is kept without its body. `shown` reads a kept body for di
 every value a client sent can be written as JSON: numbers JSON cannot hold as such (`1e999`,
 which reads as infinity) are shown as the text they were sent as. The control API
 (`journal_view`) gives the journal's JSON form.
+
+A request the server answers also gets a `Meter` (set in `METER` by the ASGI app for the
+request's task, kept on its entry by the engine): when it was received, when its first and last
+body bytes were handed to the server (or the client went away), and the reply as sent, cut to
+`SHOWN_REPLY` bytes. The kept reply counts toward the journal's byte budget from the next entry
+on (`Journal.add` counts the replies sent since the last one).
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ import json
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import ApiError
+from mockserver.outcome import Frame, Headers, Outcome
 from mockserver.request import ChatRequest
 
 if TYPE_CHECKING:
@@ -24,6 +32,107 @@ if TYPE_CHECKING:
 
 ENTRY_OVERHEAD = 512
 """What an entry costs besides its body and headers (the entry, its tuple, the error)."""
+HEADER_COST = 128
+"""What a kept reply's header counts for in the journal's byte budget (an estimate: response
+headers are short, and counting each one's bytes cost a tenth of the send path)."""
+SHOWN_REPLY = 64 * 1024
+"""The most bytes of a reply the journal keeps to show (the page, `GET /_mockserver/journal`):
+a longer body, or stream past this many bytes, is kept cut, with the size it had."""
+
+
+class Meter:
+    """What the server measured of one request: `received` (wall clock, seconds since the
+    epoch), `start`, `first` and `end` (`time.perf_counter`: the request's arrival, its first and
+    its last body byte handed to the server), `gone` (the client went away before the end), and
+    the reply as sent: `status`, `headers`, `shown` (the body, or the frames sent, cut to
+    `SHOWN_REPLY` bytes) and `size` (all the bytes of body sent)."""
+
+    __slots__ = (
+        "charges",
+        "end",
+        "first",
+        "gone",
+        "headers",
+        "kept",
+        "received",
+        "shown",
+        "size",
+        "start",
+        "status",
+    )
+
+    first: float | None
+    gone: bool
+    """Set with `end` (by `sent`): read them only when `end` is not None."""
+    status: int
+    headers: Headers
+    size: int
+    """Set with `shown` (by `sent`): read them only when `shown` is not None."""
+
+    def __init__(self, received: float, start: float) -> None:
+        self.received = received
+        self.start = start
+        self.end: float | None = None
+        self.shown: bytes | tuple[Frame, ...] | None = None
+        self.kept = 0
+        """The bytes the kept reply counts for in its journal."""
+        self.charges: Charges | None = None
+        """The `Journal.charges` of the journal holding this meter's entry (None once it
+        dropped it): not the journal itself, which would make each entry a reference cycle,
+        freed only by the garbage collector."""
+
+    def sent(  # noqa: PLR0917 - called once per request from the send path
+        self,
+        outcome: Outcome,
+        headers: Headers,
+        frames: int | None,
+        first: float | None,
+        end: float,
+        gone: bool = False,
+    ) -> None:
+        """The reply went out (`frames`: how many of a stream's frames were sent): keep it,
+        cut, and charge it to the journal."""
+        self.first = first
+        self.gone = gone
+        self.end = end  # last: a reader in another thread takes `end` to mean the others are set
+        self.status, self.headers = outcome.status, headers
+        shown: bytes | tuple[Frame, ...]
+        if outcome.frames is None:
+            body = outcome.body
+            self.size = len(body)
+            shown = body if len(body) <= SHOWN_REPLY else body[:SHOWN_REPLY]
+            kept = len(shown) + ENTRY_OVERHEAD
+        else:
+            shown, self.size, kept = _cut_frames(outcome.frames, frames or 0)
+            kept += ENTRY_OVERHEAD + 64 * len(shown)  # each Frame kept
+        kept += HEADER_COST * len(headers)
+        charges = self.charges
+        if charges is not None:  # else no entry (or it is gone already): keep nothing
+            self.shown = shown
+            charges.append((self, kept))  # counted at the journal's next `add`
+
+
+def _cut_frames(frames: Sequence[Frame], count: int) -> tuple[tuple[Frame, ...], int, int]:
+    """The first `count` frames cut to `SHOWN_REPLY` bytes of data, their whole size and the
+    bytes kept."""
+    size = kept = 0
+    shown: list[Frame] = []
+    for frame in frames[:count]:
+        data = frame.data
+        size += len(data)
+        if kept < SHOWN_REPLY:
+            if kept + len(data) > SHOWN_REPLY:
+                frame = Frame(frame.delay, data[: SHOWN_REPLY - kept])  # noqa: PLW2901
+            shown.append(frame)
+            kept += len(frame.data)
+    return tuple(shown), size, kept
+
+
+Charges = deque[tuple[Meter, int]]
+"""Replies sent and the bytes each keeps, for their journal to count."""
+
+METER: ContextVar[Meter | None] = ContextVar("mockserver_meter", default=None)
+"""The meter of the request being answered (the ASGI app sets it for each request's task)."""
 
 
 class Journal:
@@ -37,15 +146,43 @@ class Journal:
         """The bytes the entries held now count for."""
         self.dropped = 0
         """How many entries were dropped to stay within the limits."""
+        self.charges: Charges = deque()
+        """Replies sent since the last `add` and the bytes each keeps: appended from the
+        thread that sent the reply (a deque's append is atomic), counted by `add`, which the
+        engine calls under its lock, so the journal needs no lock of its own."""
 
     def add(self, entry: JournalEntry, size: int) -> None:
-        """Keep `entry`, which counts for `size` bytes, dropping the oldest to make room."""
-        while self._items and (len(self._items) >= self._limit or self.size + size > self.budget):
-            _, freed = self._items.popleft()
+        """Keep `entry`, which counts for `size` bytes (and its meter's kept reply), dropping
+        the oldest to make room; count the replies sent since the last call."""
+        charges = self.charges
+        while charges:
+            sent, kept = charges.popleft()
+            if sent.charges is charges:
+                sent.kept = kept
+                self.size += kept
+        meter = entry.meter
+        if meter is not None:
+            meter.charges = charges
+            self.size += meter.kept  # an entry carried over to a new journal (`take_state`)
+        items = self._items
+        if len(items) >= self._limit or self.size + size > self.budget:
+            self._make_room(size)
+        items.append((entry, size))
+        self.size += size
+
+    def _make_room(self, size: int) -> None:
+        """Drop the oldest entries until one more of `size` bytes fits; an entry frees its own
+        bytes and its meter's kept reply."""
+        items = self._items
+        while items and (len(items) >= self._limit or self.size + size > self.budget):
+            entry, freed = items.popleft()
+            meter = entry.meter
+            if meter is not None and meter.charges is self.charges:
+                freed += meter.kept
+                meter.charges = None
+                meter.shown = None
             self.size -= freed
             self.dropped += 1
-        self._items.append((entry, size))
-        self.size += size
 
     def entries(self) -> list[JournalEntry]:
         return [entry for entry, _ in self._items]

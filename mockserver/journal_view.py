@@ -2,8 +2,10 @@
 
 An entry holds the request body and headers with secrets masked (`recording.scrub`'s secret
 headers, and key-shaped strings or those headers' values anywhere in the body), the matched
-scenario with its file and line, the reply index and a summary of the reply, the status, the
-error, for a miss the closest scenario and the condition it failed, and when it was answered.
+scenario with its file and line, the reply index and a summary of the reply, the reply as sent
+(`sent`: status, headers, and the body or the stream's frames, cut to `journal.SHOWN_REPLY`
+bytes), the status, the error, for a miss the closest scenario and the condition it failed, and
+the timings the server measured (`journal.Meter`).
 """
 
 from __future__ import annotations
@@ -174,7 +176,8 @@ def render(
         "unknown_fields": engine.unknown_fields(entry),
         "error": scrubber.tree(entry.error.body()["error"]) if entry.error else None,
         "miss": miss,
-        "timings": {"answered_at": entry.at, "delay_ms": delay_ms},
+        "timings": timings(entry, delay_ms),
+        "sent": sent(entry.meter, scrubber),
         "api": entry.api,
         "profile": entry.profile,
         "fault": entry.fault,
@@ -183,7 +186,60 @@ def render(
     }
 
 
-SHOWN_STRING = 64 * 1024
+def _ms(start: float, then: float | None) -> float | None:
+    return None if then is None else round((then - start) * 1000, 3)
+
+
+def timings(entry: JournalEntry, delay_ms: float) -> dict[str, Any]:
+    """When the request came and was answered (wall clock), and what the server measured from
+    its arrival: to the first body byte and to the last (or to the client leaving). The
+    measured values are null while a reply is still being sent."""
+    meter = entry.meter
+    done = meter is not None and meter.end is not None
+    return {
+        "received_at": meter.received if meter else None,
+        "answered_at": entry.at,
+        "delay_ms": delay_ms,
+        "first_byte_ms": _ms(meter.start, meter.first) if meter and done else None,
+        "total_ms": _ms(meter.start, meter.end) if meter and done else None,
+        "client_gone": meter.gone if meter and done else False,
+    }
+
+
+def sent(meter: journal.Meter | None, scrubber: Scrubber) -> dict[str, Any] | None:
+    """The reply as the server sent it, cut to `journal.SHOWN_REPLY` bytes with a note."""
+    if meter is None or meter.shown is None:
+        return None
+    shown = meter.shown
+    body = frames = None
+    if isinstance(shown, bytes):
+        body = scrubber.text(shown.decode("utf-8", "replace"))
+        kept = len(shown)
+    else:
+        frames = [
+            {
+                "delay_ms": round(f.delay * 1000, 3),
+                "data": scrubber.text(f.data.decode("utf-8", "replace")),
+            }
+            for f in shown
+        ]
+        kept = sum(len(f.data) for f in shown)
+    cut = meter.size - kept
+    return {
+        "status": meter.status,
+        "headers": mask_headers(meter.headers),
+        "bytes": meter.size,
+        "body": body,
+        "frames": frames,
+        "cut_bytes": cut,
+        "note": f"{cut} more bytes not shown (the journal keeps {journal.SHOWN_REPLY} bytes "
+        "of a reply)"
+        if cut
+        else None,
+    }
+
+
+SHOWN_STRING = journal.SHOWN_REPLY
 """Strings in a journaled body longer than this are shown cut (a base64 image of tens of
 megabytes is not something to read, and scrubbing it for secrets took over a second)."""
 

@@ -80,6 +80,39 @@ _FILTERS = [
 ]
 
 
+_BUNDLE = {
+    "type": "object",
+    "required": ["document"],
+    "additionalProperties": False,
+    "properties": {
+        "document": {"type": "string", "description": "a scenario file's text (YAML or JSON)"},
+        "files": {
+            "type": "object",
+            "description": "each audio `file:` name the document uses -> its bytes in base64 "
+            "(4 MiB of audio at most, MAX_BUNDLE_AUDIO; 6 MiB of body, MAX_BUNDLE_BODY)",
+            "additionalProperties": {"type": "string", "contentEncoding": "base64"},
+        },
+    },
+}
+_SOURCE = {
+    "name": "source",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "maxLength": 200},
+    "description": "where the scenarios came from, shown as their file (`where`: SOURCE:LINE)",
+}
+
+
+def _scenarios_op(summary: str, status: str) -> Any:
+    """POST/PUT scenarios: a scenario file's text, or a bundle with the audio it names."""
+    op = _op(summary, body="application/yaml", responses={"201": {"description": status}})
+    op["requestBody"]["content"]["application/json"] = {
+        "schema": {"oneOf": [_BUNDLE, {"type": "object", "description": "a scenario file"}]}
+    }
+    op["parameters"].append(_SOURCE)
+    return op
+
+
 def openapi() -> dict[str, Any]:
     """The control API's OpenAPI 3.1 document (served at `/_mockserver/openapi.json`)."""
     journal = _op("The journal, oldest first (the newest `limit` entries)")
@@ -97,15 +130,13 @@ def openapi() -> dict[str, Any]:
         "paths": {
             "/_mockserver/scenarios": {
                 "get": _op("List scenarios with their use counts and where they came from"),
-                "post": _op(
-                    "Add scenarios (YAML or JSON, as a scenario file)",
-                    body="application/yaml",
-                    responses={"201": {"description": "Added"}},
+                "post": _scenarios_op(
+                    "Add scenarios (YAML or JSON, as a scenario file, or a bundle of one with "
+                    "the audio files it names)",
+                    "Added",
                 ),
-                "put": _op(
-                    "Replace the scenarios (shared, or a session's own)",
-                    body="application/yaml",
-                    responses={"201": {"description": "Replaced"}},
+                "put": _scenarios_op(
+                    "Replace the scenarios (shared, or a session's own)", "Replaced"
                 ),
             },
             "/_mockserver/scenarios/{name}": {

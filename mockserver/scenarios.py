@@ -372,6 +372,10 @@ def _tool_call(node: Node) -> ToolCallSpec | None:
     )
 
 
+def _sent_names(sent: Mapping[str, bytes] | None) -> str:
+    return "" if sent is None else f"; the bundle has {', '.join(map(repr, sent)) or 'none'}"
+
+
 def _audio(node: Node, base: Path) -> AudioSpec | None:
     if isinstance(node.value, str):
         return AudioSpec(transcript=node.value)
@@ -382,10 +386,17 @@ def _audio(node: Node, base: Path) -> AudioSpec | None:
     data = None
     file_node = node.get("file")
     if file_node is not None and base is NO_FILES:
-        file_node.fail(
-            "scenarios sent to the control API cannot name files; load scenarios with audio "
-            "files at startup (mockserver serve FILE)"
-        )
+        name, sent = _str(file_node), node.doc.files
+        if sent is not None and name is not None and name in sent:  # sent with them (a bundle)
+            data, fmt = sent[name], fmt or audio.format_of(Path(name))
+            if fmt is None:
+                file_node.fail(f"cannot tell the audio format of {name!r}; add `format:`")
+        else:
+            file_node.fail(
+                "scenarios sent to the control API cannot name files on the server; send the "
+                "audio with them (a bundle: `files`), or load the scenarios at startup "
+                f"(mockserver serve FILE){_sent_names(sent)}"
+            )
     elif file_node is not None and (name := _str(file_node)) is not None:
         path = (base / name).resolve()
         try:
@@ -675,14 +686,20 @@ def _recorded_at(node: Node | None) -> None:
 
 
 def parse_document(
-    text: str, file: str, base: Path, *, allow_files_outside: bool = False
+    text: str,
+    file: str,
+    base: Path,
+    *,
+    allow_files_outside: bool = False,
+    files: Mapping[str, bytes] | None = None,
 ) -> tuple[list[Scenario], list[Problem]]:
     """Read one scenario file's text; returns its scenarios and the problems found.
 
     Files it names (`audio: {file}`) must lie in `base`'s folder tree unless
-    `allow_files_outside`.
+    `allow_files_outside`; with `base` `NO_FILES`, they are looked up in `files` instead.
     """
     root, doc = parse_yaml(text, file, allow_files_outside=allow_files_outside)
+    doc.files = files
     if root is None:
         return [], doc.problems
     return read_document(root, base), doc.problems
@@ -780,11 +797,13 @@ def load_text(
     base: Path | None = None,
     *,
     allow_files_outside: bool = False,
+    files: Mapping[str, bytes] | None = None,
 ) -> ScenarioSet:
     """Load scenarios from YAML text (tests, inline scenarios); files they name must lie in
-    the folder tree of `base` (default: the current directory) unless `allow_files_outside`."""
+    the folder tree of `base` (default: the current directory) unless `allow_files_outside`
+    (or, with `base` `NO_FILES`, be among `files`)."""
     scenarios, problems = parse_document(
-        text, file, base or Path.cwd(), allow_files_outside=allow_files_outside
+        text, file, base or Path.cwd(), allow_files_outside=allow_files_outside, files=files
     )
     if problems:
         raise ScenarioError(_in_order([*problems, *duplicate_names(scenarios)]))

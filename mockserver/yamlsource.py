@@ -9,7 +9,7 @@ every later walk over it round in circles).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -159,6 +159,8 @@ class Document:
     keep: list[object] = field(default_factory=list)
     allow_files_outside: bool = False
     """Whether files the document names (`audio: {file}`) may lie outside its folder tree."""
+    files: Mapping[str, bytes] | None = None
+    """The files sent with a document that may not read any (`scenarios.NO_FILES`), by name."""
 
     def problem(self, line: int | None, path: str, message: str) -> None:
         self.problems.append(Problem(self.file, line, path, message))

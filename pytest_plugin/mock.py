@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +14,7 @@ from mockserver.ratelimit import parse_rate_limit
 from mockserver.scenarios import Scenario, ScenarioSet, load_scenarios, load_text
 
 from .journal import Call, calls_of
+from .remote import RemoteEngine, Sent, builder_source, file_sources
 from .settings import STRICTNESS_DOC, Settings
 
 Serving = Literal["inprocess", "server"]
@@ -110,25 +111,30 @@ class Mockserver:
                 strict=strict,
                 where=builder.caller(),
             )
-        self._extend((scenario,))
+        self._extend((scenario,), lambda: [builder_source(scenario)])
         return scenario
 
     def load(self, *paths: str | Path) -> ScenarioSet:
         """Add scenario files or folders (relative to the current directory) to this test."""
         loaded = load_scenarios(paths)
-        self._extend(loaded.scenarios)
+        self._extend(loaded.scenarios, lambda: file_sources(paths))
         return loaded
 
     def load_text(self, yaml_text: str) -> ScenarioSet:
         """Add scenarios written as YAML text (a whole file: `version: 1`, `scenarios: ...`)."""
         file, line, base = builder.caller()
         loaded = load_text(yaml_text, f"{file}:{line}", base)
-        self._extend(loaded.scenarios)
+        self._extend(loaded.scenarios, lambda: [Sent(yaml_text, base, f"{file}:{line}")])
         return loaded
 
-    def _extend(self, scenarios: Iterable[Scenario]) -> None:
+    def _extend(self, scenarios: Iterable[Scenario], sources: Callable[[], list[Sent]]) -> None:
+        """Add scenarios (raising ScenarioError on a name already in use); on a shared server
+        (`--mockserver-url`), `sources` gives what to send it."""
         added = tuple(scenarios)
-        self.engine.add_scenarios(added)  # raises ScenarioError on a name already in use
+        if isinstance(self.engine, RemoteEngine):
+            self.engine.add_sent(added, sources())
+        else:
+            self.engine.add_scenarios(added)
         self._checked.update(s.name for s in added)
 
     @property

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import textwrap
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -208,7 +209,7 @@ def test_journal_filters_shape_and_masked_secrets(serve):
     first = everything[0]
     assert set(first) == {
         "session", "at", "time", "status", "scenario", "where", "reply_index", "reply",
-        "request", "headers", "unknown_fields", "error", "miss", "timings",
+        "request", "headers", "unknown_fields", "error", "miss", "timings", "sent",
         "api", "profile", "fault", "notes",
     }  # fmt: skip
     assert first["headers"]["authorization"] == "Bearer <scrubbed>"
@@ -423,6 +424,10 @@ def test_openapi_and_page_assets_are_served_from_the_package(serve):
     assert spec["openapi"].startswith("3.")
     for path in ("/_mockserver/scenarios", "/_mockserver/journal", "/_mockserver/verify"):
         assert path in spec["paths"]
+    post = spec["paths"]["/_mockserver/scenarios"]["post"]
+    assert "source" in [p["name"] for p in post["parameters"]]
+    bundle = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"][0]
+    assert bundle["required"] == ["document"]
     page = s.http.get(f"{s.root}/_mockserver/")
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -629,3 +634,294 @@ def test_long_strings_in_a_journaled_body_are_shown_cut():
         + f"...[{len(url) - journal_view.SHOWN_STRING} more characters]"
     )
     assert shown["data"][0]["request"]["messages"][0]["content"][0]["text"] == "look"
+
+
+TIMED = """
+version: 1
+scenarios:
+  - name: slow
+    match: {last_user_message: {contains: slow}}
+    reply: {content: late, delay_ms: 300}
+  - name: paced
+    match: {last_user_message: {contains: paced}}
+    reply:
+      content: a b c d e
+      stream: {first_chunk_delay_ms: 100, chunk_delay_ms: 50, chunk_size: 2}
+"""
+
+
+def test_journal_timings_are_measured_at_the_wire(serve):
+    """A scripted delay and a paced stream show measured durations (not the script's
+    numbers copied): first byte and last byte from the request's arrival."""
+    s = serve(TIMED)
+    assert s.content("slow") == "late"
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "paced"}]}
+    with s.http.stream("POST", f"{s.root}/v1/chat/completions", json=body) as response:
+        frames = list(response.iter_lines())
+    assert "data: [DONE]" in frames
+    slow, paced = s.http.get(f"{s.root}/_mockserver/journal").json()["data"]
+    timing = slow["timings"]
+    assert set(timing) == {
+        "received_at", "answered_at", "delay_ms", "first_byte_ms", "total_ms", "client_gone",
+    }  # fmt: skip
+    assert timing["delay_ms"] == 300
+    assert 300 <= timing["first_byte_ms"] <= timing["total_ms"] < 1000
+    assert timing["received_at"] <= timing["answered_at"]
+    assert timing["client_gone"] is False
+    chunks = len(paced["sent"]["frames"])
+    assert chunks >= 7  # role, five words, finish, usage/[DONE]
+    streamed = paced["timings"]
+    # the first chunk waits 100 ms; every later one 50 ms more
+    assert 100 <= streamed["first_byte_ms"] < 400
+    expected = 100 + 50 * (chunks - 1)
+    assert expected <= streamed["total_ms"] < expected + 400
+    assert paced["sent"]["body"] is None
+    assert "".join(f["data"] for f in paced["sent"]["frames"]).endswith("data: [DONE]\n\n")
+    assert paced["sent"]["frames"][1]["delay_ms"] == 50
+
+
+def test_journal_keeps_the_reply_as_sent_cut_to_its_limit(serve):
+    from mockserver.journal import SHOWN_REPLY
+
+    long = "word " * 20_000  # 100 KB of content
+    s = serve(f"version: 1\nscenarios:\n  - reply: {{content: {long.strip()}}}\n")
+    response = s.chat("hello")
+    entry = s.http.get(f"{s.root}/_mockserver/journal").json()["data"][0]
+    sent = entry["sent"]
+    assert sent["status"] == 200
+    assert sent["headers"]["content-type"] == "application/json"
+    assert sent["headers"]["content-length"] == str(len(response.content))
+    assert sent["bytes"] == len(response.content)
+    assert sent["body"] == response.content[:SHOWN_REPLY].decode()
+    assert sent["cut_bytes"] == len(response.content) - SHOWN_REPLY
+    assert str(SHOWN_REPLY) in sent["note"]
+    assert sent["frames"] is None
+    small = "version: 1\nscenarios:\n  - {name: small, priority: 1, reply: {content: x}}\n"
+    assert post_yaml(s, small, session="a").status_code == 201
+    s.chat("hello", session="a")
+    small = s.http.get(f"{s.root}/_mockserver/journal", params={"session": "a"}).json()["data"]
+    assert small[0]["sent"]["cut_bytes"] == 0
+    assert small[0]["sent"]["note"] is None
+
+
+def test_a_client_leaving_a_stream_is_measured_and_its_frames_cut_there(serve):
+    s = serve(TIMED.replace("chunk_delay_ms: 50", "chunk_delay_ms: 400"))
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "paced"}]}
+    with s.http.stream("POST", f"{s.root}/v1/chat/completions", json=body) as response:
+        next(response.iter_bytes())  # the first chunk, then hang up
+    url = f"{s.root}/_mockserver/journal"
+    deadline = time.monotonic() + 5
+    while (entry := s.http.get(url).json()["data"][0])["timings"]["total_ms"] is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert entry["timings"]["client_gone"] is True
+    assert entry["timings"]["total_ms"] < 2000  # not the 7 chunks x 400 ms of the script
+    assert 1 <= len(entry["sent"]["frames"]) < 4
+
+
+def test_kept_replies_count_toward_the_journal_byte_budget():
+    """A reply the server sent is charged to the journal: with a small budget the oldest
+    entries go, and the bytes counted stay within it."""
+    from mockserver.engine import JournalEntry
+    from mockserver.journal import Journal, Meter
+    from mockserver.outcome import Outcome
+
+    journal = Journal(100, 10_000)
+    meters = []
+    for _ in range(10):
+        meter = Meter(0.0, 0.0)
+        journal.add(JournalEntry(raw=b"x" * 100, headers=(), status=200, meter=meter), 100)
+        assert journal.size <= journal.budget  # the replies sent before counted, oldest gone
+        meter.sent(Outcome(200, [], body=b"y" * 2000), [], None, 1.0, 1.0)
+        meters.append(meter)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200), 0)  # counts the last reply
+    assert journal.size <= journal.budget
+    assert len(journal) < 11 and journal.dropped == 11 - len(journal)
+    kept = sum(n + (e.meter.kept if e.meter else 0) for e, n in journal._items)
+    assert journal.size == kept
+    assert meters[0].charges is None and meters[0].shown is None  # dropped with its entry
+    assert meters[-1].charges is journal.charges and meters[-1].shown == b"y" * 2000
+    assert meters[-1].kept > 2000
+    # an entry dropped before its reply was sent keeps no reply
+    late = Meter(0.0, 0.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=late), 100)
+    for _ in range(12):
+        journal.add(JournalEntry(raw=b"", headers=(), status=200), 1000)
+    late.sent(Outcome(200, [], body=b"z"), [], None, 1.0, 1.0)
+    assert late.shown is None and late.charges is None
+
+
+SPOKEN = """
+version: 1
+scenarios:
+  - name: speak
+    reply: {audio: {transcript: hi, file: voice/hello.mp3}}
+"""
+
+
+def _bundle(document: str, files: dict[str, bytes]) -> dict[str, object]:
+    import base64
+
+    return {
+        "document": document,
+        "files": {n: base64.b64encode(d).decode() for n, d in files.items()},
+    }
+
+
+def test_a_bundle_brings_the_audio_its_scenarios_name(serve):
+    import base64
+
+    s = serve()
+    url = f"{s.root}/_mockserver/scenarios"
+    sound = b"ID3 not really an mp3 but bytes all the same"
+    added = s.http.post(
+        url,
+        json=_bundle(SPOKEN, {"voice/hello.mp3": sound}),
+        params={"session": "a", "source": "tests/test_voice.py:7"},
+    )
+    assert added.status_code == 201, added.text
+    listed = s.http.get(url, params={"session": "a"}).json()["data"]
+    assert [e["where"] for e in listed if e["name"] == "speak"] == ["tests/test_voice.py:7:4"]
+    body = {
+        "model": "gpt-4o-audio-preview",
+        "modalities": ["text", "audio"],
+        "audio": {"voice": "alloy", "format": "mp3"},
+        "messages": [{"role": "user", "content": "say it"}],
+    }
+    spoken = s.http.post(
+        f"{s.root}/v1/chat/completions", json=body, headers={"x-mockserver-session": "a"}
+    ).json()["choices"][0]["message"]["audio"]
+    assert base64.b64decode(spoken["data"]) == sound
+    assert s.engine.scenarios.scenarios[0].name == "greet"  # nothing reached the shared set
+
+
+def test_bundle_refusals_name_the_key_and_the_limit(serve, monkeypatch):
+    from mockserver import control
+
+    s = serve()
+    url = f"{s.root}/_mockserver/scenarios"
+
+    def post(value: object, **params: str) -> httpx.Response:
+        return s.http.post(url, json=value, params={"session": "b", **params})
+
+    missing = post(_bundle(SPOKEN, {"other.mp3": b"x"}))
+    assert missing.status_code == 400
+    assert "the bundle has 'other.mp3'" in missing.json()["problems"][0]
+    assert "POST#1:5: scenarios[0].reply.audio.file" in missing.json()["problems"][0]
+    bad = post({"document": SPOKEN, "files": {"voice/hello.mp3": "not base64!"}})
+    assert bad.status_code == 400 and "not valid base64" in bad.json()["error"]["message"]
+    unknown = post({"document": SPOKEN, "extra": 1})
+    assert unknown.json()["error"]["code"] == "unknown_field"
+    assert post({"document": 3}).json()["error"]["param"] == "document"
+    assert post({"document": SPOKEN, "files": []}).json()["error"]["param"] == "files"
+    assert post({"document": SPOKEN, "files": {"a": 1}}).status_code == 400
+    assert post({"document": "scenarios: []"}, source="x" * 201).json()["error"]["param"] == (
+        "source"
+    )
+    monkeypatch.setattr(control, "MAX_BUNDLE_AUDIO", 10)
+    big = post(_bundle(SPOKEN, {"voice/hello.mp3": b"x" * 11}))
+    assert big.status_code == 413
+    assert "10 bytes of audio" in big.json()["error"]["message"]
+    assert "MAX_BUNDLE_AUDIO" in big.json()["error"]["message"]
+    monkeypatch.setattr(control, "MAX_BUNDLE_BODY", 100)
+    huge = post(_bundle(SPOKEN, {"voice/hello.mp3": b"x" * 200}))
+    assert huge.status_code == 413 and "MAX_BUNDLE_BODY" in huge.json()["error"]["message"]
+    # a JSON scenario file (not a bundle) keeps the control body limit
+    monkeypatch.setattr(control, "MAX_BUNDLE_BODY", 10 * MAX_CONTROL_BODY)
+    wide = {"scenarios": [{"name": "x" * 10, "reply": {"content": "y" * MAX_CONTROL_BODY}}]}
+    refused = post(wide)
+    assert refused.status_code == 413
+    assert f"{MAX_CONTROL_BODY} bytes a /_mockserver/ control request" in refused.text
+
+
+def test_a_dropped_stream_journals_exactly_the_bytes_the_client_got(serve):
+    s = serve(TIMED.replace("chunk_delay_ms: 50, chunk_size: 2}", "interrupt: {after_chunks: 3}}"))
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "paced"}]}
+    got = bytearray()
+
+    def read() -> None:
+        with s.http.stream("POST", f"{s.root}/v1/chat/completions", json=body) as response:
+            for chunk in response.iter_raw():
+                got.extend(chunk)
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        read()
+    entry = s.http.get(f"{s.root}/_mockserver/journal").json()["data"][0]
+    frames = entry["sent"]["frames"]
+    assert got.count(b"data: ") == 3  # the three chunks the script sends before the drop
+    assert "".join(f["data"] for f in frames).encode() == got
+    assert entry["sent"]["bytes"] == len(got)
+    assert entry["timings"]["total_ms"] >= 100  # the first chunk's scripted wait
+
+
+def test_a_long_stream_is_kept_cut_at_the_limit_with_its_whole_size():
+    from mockserver.engine import JournalEntry
+    from mockserver.journal import SHOWN_REPLY, Journal, Meter
+    from mockserver.outcome import Frame, Outcome
+
+    journal = Journal(10, 10 * SHOWN_REPLY)
+    meter = Meter(0.0, 0.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter), 0)
+    frames = [Frame(0.01, b"x" * 10_000) for _ in range(10)]
+    meter.sent(Outcome(200, [], frames=frames), [], 9, 0.5, 1.0)  # the last one never sent
+    assert isinstance(meter.shown, tuple)
+    assert sum(len(f.data) for f in meter.shown) == SHOWN_REPLY
+    assert len(meter.shown) == 7 and len(meter.shown[-1].data) == SHOWN_REPLY - 60_000
+    assert meter.size == 90_000
+    journal.add(JournalEntry(raw=b"", headers=(), status=200), 0)  # counts the reply
+    assert SHOWN_REPLY < journal.size < 2 * SHOWN_REPLY
+
+
+def test_in_process_replies_are_measured_as_the_client_reads_them():
+    """In process there is no socket: a reply is sent when the client library gets it, a
+    stream as the client reads its frames (and a client closing it early is seen)."""
+    import json as _json
+
+    from mockserver import journal_view
+    from mockserver.inprocess import DEFAULT_BASE_URL, InProcessMock
+
+    engine = MockEngine(load_text(textwrap.dedent(TIMED)))
+    url = f"{DEFAULT_BASE_URL}/chat/completions"
+
+    def ask(text: str, **extra: object) -> dict[str, object]:
+        return {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+
+    with InProcessMock(engine), httpx.Client() as http:
+        assert http.post(url, json=ask("slow")).json()["choices"][0]["message"]["content"]
+        with http.stream("POST", url, json=ask("paced", stream=True)) as response:
+            whole = response.read()
+        with http.stream("POST", url, json=ask("paced", stream=True)) as response:
+            next(response.iter_raw())  # the first chunk, then close
+    shown = _json.loads(journal_view.encoded([(None, engine)], journal_view.Query(), 0, 1))
+    slow, paced, left = shown["data"]
+    assert 300 <= slow["timings"]["first_byte_ms"] <= slow["timings"]["total_ms"] < 1000
+    assert slow["sent"]["body"].startswith('{"id":"chatcmpl-')
+    assert 100 <= paced["timings"]["first_byte_ms"] < paced["timings"]["total_ms"]
+    assert "".join(f["data"] for f in paced["sent"]["frames"]).encode() == whole
+    assert paced["timings"]["client_gone"] is False
+    assert left["timings"]["client_gone"] is True
+    assert left["sent"]["bytes"] < len(whole)
+
+
+def test_a_journal_let_go_is_freed_without_the_garbage_collector():
+    """Entries and their meters hold no reference back to the journal: resetting an engine
+    frees its journal at once, as before meters existed."""
+    import gc
+    import weakref
+
+    from mockserver.engine import JournalEntry
+    from mockserver.journal import Journal, Meter
+    from mockserver.outcome import Outcome
+
+    journal = Journal(10, 10_000)
+    meter = Meter(0.0, 0.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter), 10)
+    meter.sent(Outcome(200, [], body=b"x"), [], None, 1.0, 1.0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200), 10)  # counts the reply
+    gone = weakref.ref(journal)
+    gc.disable()
+    try:
+        del journal
+        assert gone() is None
+    finally:
+        gc.enable()

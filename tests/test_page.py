@@ -120,3 +120,78 @@ def test_the_page_asks_for_the_admin_token(browser):
         page.press("#token", "Enter")
         page.wait_for_selector("#state:has-text('0 requests')")
         page.close()
+
+
+SENT = """
+version: 1
+scenarios:
+  - name: plain
+    match: {last_user_message: {contains: plain}}
+    reply: {content: Hi there}
+  - name: paced
+    match: {last_user_message: {contains: paced}}
+    reply:
+      content: one two three
+      stream: {first_chunk_delay_ms: 400, chunk_delay_ms: 400}
+  - name: big
+    match: {last_user_message: {contains: big}}
+    reply: {content: LONG}
+"""
+
+
+def test_the_page_shows_the_reply_as_sent_and_measured_timings(browser):
+    """The reply's bytes as sent (status, headers, body; a stream's frames with their waits; a
+    long one cut with a note), and the timings measured, updated once a stream has ended."""
+    import threading
+
+    from playwright.sync_api import expect
+
+    text = textwrap.dedent(SENT).replace("LONG", "word " * 20_000)
+    engine = MockEngine(load_text(text, "sent.yaml"))
+    with BackgroundServer(create_app(engine)) as running, httpx.Client(timeout=10) as http:
+        root = running.url.removesuffix("/v1")
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{root}/_mockserver/")
+        page.wait_for_selector("#state:has-text('0 requests')")
+        assert chat(http, root, "plain") == 200
+        rows = page.locator("#entries li")
+        expect(rows).to_have_count(1, timeout=10_000)
+        rows.nth(0).locator("summary").click()
+        sent = rows.nth(0).locator("pre.sent")
+        expect(sent).to_contain_text("HTTP 200")
+        expect(sent).to_contain_text("content-type: application/json")
+        expect(sent).to_contain_text('"content": "Hi there"')
+        expect(rows.nth(0).locator(".timings")).to_contain_text("last byte after")
+
+        body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "paced"}]}
+        streamed: list[bytes] = []
+        reader = threading.Thread(
+            target=lambda: streamed.append(
+                http.post(f"{root}/v1/chat/completions", json=body).content
+            )
+        )
+        reader.start()
+        expect(rows).to_have_count(2, timeout=10_000)
+        newest = page.locator("#entries li").nth(0)
+        newest.locator("summary").click()
+        expect(newest.locator(".timings")).to_contain_text("still sending")
+        reader.join(timeout=10)
+        # the page fetches the entry again once the stream ended, and shows it whole
+        newest = page.locator("#entries li").nth(0)
+        expect(newest.locator(".timings")).to_contain_text("last byte after", timeout=10_000)
+        frames = newest.locator("pre.sent")
+        expect(frames).to_contain_text("content-type: text/event-stream")
+        expect(frames).to_contain_text("+400 ms")
+        expect(frames).to_contain_text("data: [DONE]")
+        assert streamed and streamed[0].endswith(b"data: [DONE]\n\n")
+
+        assert chat(http, root, "big") == 200
+        expect(rows).to_have_count(3, timeout=10_000)
+        page.locator("#entries li").nth(0).locator("summary").click()
+        expect(page.locator("#entries li").nth(0).locator(".note")).to_contain_text(
+            "more bytes not shown (the journal keeps 65536 bytes of a reply)"
+        )
+        assert errors == []
+        page.close()

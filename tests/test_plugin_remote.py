@@ -55,7 +55,7 @@ def test_unused_is_reported_at_teardown(mockserver_server):
     pass
 
 
-def test_add_says_what_works_instead(mockserver_server):
+def test_add_scenario_objects_work_too(mockserver_server):
     mockserver_server.add(reply="x")
 """,
         **{"steps.yaml": STEPS, "unused.yaml": UNUSED},
@@ -64,10 +64,112 @@ def test_add_says_what_works_instead(mockserver_server):
     result = pytester.runpytest_subprocess(
         "-n", "2", "-p", "no:hypothesispytest", "--mockserver-url", url
     )
-    result.assert_outcomes(passed=9, failed=1, errors=1)  # the unused one errors at teardown
-    result.stdout.fnmatch_lines(["*'never' (*unused.yaml:4)*", "*cannot be sent Python objects*"])
+    result.assert_outcomes(passed=10, errors=2)  # the unused ones error at teardown
+    result.stdout.fnmatch_lines(["*'never' (*unused.yaml:4)*", "*'test_it.py:*' (test_it.py:*)"])
     assert len(outside.app.sessions) == 10  # one session per test, none shared
     assert outside.app.engine.journal == []  # nothing reached the shared state
+
+
+INLINE_TESTS = """
+import base64
+from pathlib import Path
+
+from mockserver import builder
+
+
+def speak(text):
+    client = openai.OpenAI(max_retries=0)
+    return client.chat.completions.create(
+        model="gpt-4o-audio-preview",
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "mp3"},
+        messages=[{"role": "user", "content": text}],
+    ).choices[0].message.audio
+
+
+def test_add_load_text_and_builder_objects(mockserver_server):
+ADD_HI
+MADE_BYE
+    mockserver_server.add(made)
+    mockserver_server.load_text(
+        "version: 1\\nscenarios:\\n  - {name: text, match: {last_user_message: mm}, reply: {content: t}}\\n"
+    )
+    assert ask("hi").choices[0].message.content == "Hello!"
+    assert [ask("bye").choices[0].message.content for _ in range(2)] == ["a", "b"]
+    assert ask("mm").choices[0].message.content == "t"
+    assert mockserver_server.uses() == {"hi": 1, "bye": 2, "text": 1}
+
+
+def test_audio_files_go_with_their_scenarios(mockserver_server):
+    sound = (Path(__file__).parent / "voice" / "hello.mp3").read_bytes()
+    mockserver_server.add(
+        "from-builder",
+        match={"last_user_message": "one"},
+        reply=builder.reply(audio=builder.audio("hi", file="voice/hello.mp3")),
+    )
+    mockserver_server.load_text(
+        "scenarios:\\n  - name: from-text\\n    match: {last_user_message: two}\\n"
+        "    reply: {audio: {transcript: hi, file: voice/hello.mp3}}\\n"
+    )
+    mockserver_server.load("spoken.yaml")
+    for text in ("one", "two", "three"):
+        assert base64.b64decode(speak(text).data) == sound
+
+
+@pytest.mark.mockserver("spoken.yaml")
+def test_marker_files_with_audio(mockserver_server):
+    assert speak("three").transcript == "from a file"
+
+
+def test_a_missing_audio_file_fails_at_the_calling_line(mockserver_server):
+    mockserver_server.add(reply=builder.reply(audio=builder.audio("hi", file="nope.mp3")))
+
+
+def test_a_scenario_not_from_the_builder_says_what_to_do(mockserver_server):
+    from mockserver.scenarios import load_text
+
+    mockserver_server.add(load_text("scenarios: [{name: z, reply: {content: z}}]").scenarios[0])
+"""
+ADD_HI = '    mockserver_server.add("hi", match={"last_user_message": "hi"}, reply="Hello!")'
+MADE_BYE = (
+    '    made = builder.scenario("bye", match={"last_user_message": "bye"}, sequence=["a", "b"])'
+)
+INLINE_TESTS = INLINE_TESTS.replace("ADD_HI", ADD_HI).replace("MADE_BYE", MADE_BYE)
+SPOKEN_FILE = """
+version: 1
+scenarios:
+  - name: from-file
+    match: {last_user_message: three}
+    reply: {audio: {transcript: from a file, file: voice/hello.mp3}}
+"""
+
+
+def test_inline_scenarios_and_audio_reach_a_shared_server(pytester, outside):
+    """add (keywords and builder objects), load_text and load send what the scenarios were
+    read from, with the audio files they name, to the test's session on the shared server;
+    the server says they come from where the test wrote them."""
+    make(pytester, INLINE_TESTS, **{"spoken.yaml": SPOKEN_FILE})
+    (pytester.path / "voice").mkdir()
+    (pytester.path / "voice" / "hello.mp3").write_bytes(b"ID3" + bytes(range(256)) * 4)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:hypothesispytest", "--mockserver-url", outside.url
+    )
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_a_missing_audio_file_fails_at_the_calling_line*",
+            "*test_it.py:*: reply.audio.file: cannot read audio file*",
+            "*scenario 'z' was not made by mockserver.builder.scenario*",
+        ]
+    )
+    assert outside.app.engine.journal == []  # all of it in the tests' sessions
+    sessions = outside.app.sessions
+    where = {s.name: s.where for n in sessions.names() for s in sessions.own(n)}
+    lines = (pytester.path / "test_it.py").read_text().splitlines()
+    at = {k: lines.index(t) + 1 for k, t in (("hi", ADD_HI), ("bye", MADE_BYE))}
+    assert where["hi"] == f"test_it.py:{at['hi']}"  # the server says where the test wrote it
+    assert where["bye"] == f"test_it.py:{at['bye']}"
+    assert where["from-file"].endswith("spoken.yaml:4")
 
 
 def test_an_unreachable_url_fails_the_test_with_the_reason(pytester):

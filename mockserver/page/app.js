@@ -85,6 +85,42 @@ function markedKey(condition) {
   return READS[field] || field;
 }
 
+const ms = (v) => (v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString("en")) + " ms";
+
+function timingsText(e) {
+  const t = e.timings;
+  const parts = ["Answered at " + esc(e.time)];
+  if (t.first_byte_ms !== null) parts.push("first byte after " + ms(t.first_byte_ms));
+  if (t.total_ms !== null) {
+    parts.push((t.client_gone ? "client went away after " : "last byte after ") + ms(t.total_ms));
+  } else if (t.received_at !== null) {
+    parts.push("still sending");
+  }
+  if (t.delay_ms) parts.push("scripted delay " + ms(t.delay_ms));
+  return parts.join(" · ");
+}
+
+// The reply as the server sent it: status and headers, then the body or the stream's frames.
+function sentHtml(e) {
+  const r = e.sent;
+  if (!r) return "";
+  let html = '<h3>Sent</h3><pre class="sent">HTTP ' + esc(r.status) + "\n";
+  for (const [name, value] of Object.entries(r.headers)) html += esc(name) + ": " + esc(value) + "\n";
+  html += "\n";
+  if (r.frames) {
+    html += r.frames.map((f) => (f.delay_ms ? '<span class="delay">+' + esc(ms(f.delay_ms)) + "</span>\n" : "") + esc(f.data)).join("");
+  } else if (r.body !== null) {
+    let body = r.body;
+    if (!r.cut_bytes) {
+      try { body = JSON.stringify(JSON.parse(body), null, 2); } catch (err) { /* sent as is */ }
+    }
+    html += r.cut_bytes ? esc(body) : colour(body);
+  }
+  html += "</pre>";
+  if (r.note) html += '<p class="note">' + esc(r.note) + "</p>";
+  return html;
+}
+
 function keyOf(e) {
   return (e.session || "") + "|" + e.at + "|" + e.status;
 }
@@ -129,7 +165,8 @@ function element(e) {
   }
   html += "<h3>Request</h3><pre class=\"request\">" + pretty(e.request, e.miss && markedKey(e.miss.condition)) + "</pre>";
   html += "<h3>Headers</h3><pre>" + colour(JSON.stringify(e.headers, null, 2)) + "</pre>";
-  html += '<p class="time">Answered at ' + esc(e.time) + (e.timings.delay_ms ? ", after a scripted delay of " + esc(e.timings.delay_ms) + " ms" : "") + "</p>";
+  html += sentHtml(e);
+  html += '<p class="time timings">' + timingsText(e) + "</p>";
   detail.innerHTML = html;
   details.appendChild(detail);
   li.appendChild(details);
@@ -148,7 +185,20 @@ function status(count) {
   $("state").textContent = count + (count === 1 ? " request" : " requests") + " shown · updated " + when;
 }
 
-function add(fresh) {
+const pending = (e) => e.timings.received_at !== null && e.timings.total_ms === null;
+
+function add(fetched) {
+  const known = new Map(entries.map((e, i) => [keyOf(e), i]));
+  const fresh = [];
+  for (const e of fetched) {
+    const at = known.get(keyOf(e));
+    if (at === undefined) { fresh.push(e); continue; }
+    if (pending(entries[at]) && !pending(e)) { // finished sending: show it whole now
+      entries[at] = e;
+      const li = document.querySelector('#entries li[data-key="' + CSS.escape(keyOf(e)) + '"]');
+      if (li) li.replaceWith(element(e));
+    }
+  }
   if (!fresh.length) return;
   entries.push(...fresh);
   if (entries.length > KEEP) entries.splice(0, entries.length - KEEP);
@@ -171,9 +221,13 @@ async function sessions() {
 async function poll() {
   clearTimeout(timer);
   try {
-    const url = "/_mockserver/journal?all_sessions=true&limit=1000" + (since === null ? "" : "&since=" + since);
+    // from the oldest entry still sending (for at most a minute), else from the newest seen
+    const now = Date.now() / 1000;
+    const waiting = entries.find((e) => pending(e) && now - e.at < 60);
+    const from = waiting ? Math.min(since, waiting.at - 0.001) : since;
+    const url = "/_mockserver/journal?all_sessions=true&limit=1000" + (from === null ? "" : "&since=" + from);
     const body = await call(url, { headers: headers() });
-    if (body.data.length) since = body.data[body.data.length - 1].at;
+    if (body.data.length) since = Math.max(since || 0, body.data[body.data.length - 1].at);
     add(body.data);
     await sessions();
     if (!entries.length) status(0);
