@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -10,6 +11,8 @@ from collections.abc import Callable
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _TO_ALNUM = bytes((_ALNUM * 5).encode()[:256])
 """Maps each random byte to a letter or digit (a slight bias no id reader can see; fast)."""
+_BITS = {"call_": 192, "audio_": 128}
+"""The random bits an id of each kind takes (`item` ids: 192)."""
 SEEDED_EPOCH = 1_767_225_600
 """2026-01-01T00:00:00Z: the clock a seeded run starts from."""
 
@@ -23,6 +26,20 @@ def clock_for(seed: int | None) -> Clock:
     if seed is None:
         return lambda: int(time.time())
     return lambda: SEEDED_EPOCH
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(kinds: tuple[str, ...]) -> tuple[int, tuple[tuple[bytes, int, int], ...]]:
+    """How `IdFactory.draw` cuts one draw: its hex digits, and per id its prefix and where its
+    digits stand (the first id drawn takes the lowest bits: the last digits)."""
+    width = sum(_BITS.get(kind, 192) // 4 for kind in kinds)
+    cuts: list[tuple[bytes, int, int]] = []
+    end = width
+    for kind in kinds:
+        start = end - _BITS.get(kind, 192) // 4
+        cuts.append((kind.encode(), start, end))
+        end = start
+    return width, tuple(cuts)
 
 
 class IdFactory:
@@ -59,6 +76,24 @@ class IdFactory:
     def item(self, prefix: str) -> str:
         """A Responses API id (`resp_`, `msg_`, `fc_`, `rs_` ...): the prefix and 48 hex digits."""
         return prefix + self._hex(192)
+
+    def draw(self, kinds: tuple[str, ...]) -> list[bytes]:
+        """Ids of several kinds at once (`call_`, `audio_`, else an `item` prefix), encoded:
+        the very ids drawing them one by one gives (each kind draws whole 32-bit words, which
+        one larger draw hands out in the same order, the first in the lowest bits), for one
+        lock, one draw and one hex conversion."""
+        width, cuts = _plan(kinds)
+        with self._lock:
+            value = self._random.getrandbits(width * 4) if width else 0
+        digits = b"%0*x" % (width, value)
+        out: list[bytes] = []
+        for prefix, start, end in cuts:
+            if prefix == b"call_":  # letters and digits, from the bytes of its bits
+                bits = int(digits[start:end], 16).to_bytes(24, "little")
+                out.append(prefix + bits.translate(_TO_ALNUM))
+            else:
+                out.append(prefix + digits[start:end])
+        return out
 
     def request(self) -> str:
         return "req_" + self._hex(128)

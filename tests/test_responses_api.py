@@ -517,13 +517,13 @@ def test_the_store_is_bounded_in_bytes():
     from mockserver.responses_api.store import ResponseStore, Stored
 
     store = ResponseStore(limit=100)
-    store.put("a", Stored(b"x" * 40, b"[]"))
-    store.put("b", Stored(b"x" * 40, b"[]"))
-    store.put("c", Stored(b"x" * 40, b"[]"))  # pushes out "a", the oldest
+    store.put("a", Stored.of(b"x" * 40, b"[]"))
+    store.put("b", Stored.of(b"x" * 40, b"[]"))
+    store.put("c", Stored.of(b"x" * 40, b"[]"))  # pushes out "a", the oldest
     assert (store.get("a"), store.size, store.dropped) == (None, 84, 1)
-    store.put("b", Stored(b"y" * 10, b"[]"))  # replaced, not counted twice
+    store.put("b", Stored.of(b"y" * 10, b"[]"))  # replaced, not counted twice
     assert store.size == 54
-    store.put("huge", Stored(b"x" * 200, b"[]"))  # larger than the bound: not kept
+    store.put("huge", Stored.of(b"x" * 200, b"[]"))  # larger than the bound: not kept
     assert store.get("huge") is None
     assert store.delete("c")
     assert not store.delete("c")

@@ -176,7 +176,9 @@ class ResponsesApi:
             request = parse_responses_request(body, (), self._history(body))
             if "previous_response_id" not in body and self._parsed.offer(raw, len(raw)):
                 self._parsed.put(raw, request)
-        return with_headers(request, headers) if headers else request
+        if headers and self.engine._needs_headers:  # as the engine's own `_parse`
+            return with_headers(request, headers)
+        return request
 
     def _keep_replayed(self, raw: bytes, outcome: Outcome) -> None:
         """A recorded (`raw`) reply was replayed: keep the response it carries (the body, or a
@@ -192,7 +194,9 @@ class ResponsesApi:
             inputs = [*self._history(body), *self._new_items(body, self._ids.item)]
         except (ApiError, ValueError):
             return
-        self.store.put(str(response["id"]), Stored(encoder.dumps(response), encoder.dumps(inputs)))
+        self.store.put(
+            str(response["id"]), Stored.of(encoder.dumps(response), encoder.dumps(inputs))
+        )
 
     def _new_items(self, body: dict[str, JSON], new_id: Callable[[str], str]) -> list[JSON]:
         """The request's own input as stored items (each with an id)."""
@@ -226,37 +230,33 @@ class ResponsesApi:
         """The reply, and the response stored; a body seen before (that continues no stored
         response) is filled in from its template (see `template`)."""
         self._local.rendered = True
-        ids = self._ids
         if request.body.get("previous_response_id") is not None or not self.templating:
-            response_id, outcome, stored = self._render_with(
-                request, scenario, reply, request_id, ids=ids, created=self._clock()
+            return self._fresh(request, scenario, reply, request_id)
+        key = (raw, id(reply))
+        template = self._templates.get(key)
+        if template is None:
+            if not self._templates.offer(key, len(raw)):
+                return self._fresh(request, scenario, reply, request_id)
+            marks = Marks()
+            _, marked, marked_stored = self._render_with(
+                request, scenario, reply, marks.mark(REQUEST), ids=marks, created=TEMPLATE_CREATED
             )
-        else:
-            key = (raw, id(reply))
-            template = self._templates.get(key)
-            if template is None:
-                if not self._templates.offer(key, len(raw)):
-                    response_id, outcome, stored = self._render_with(
-                        request, scenario, reply, request_id, ids=ids, created=self._clock()
-                    )
-                    if stored is not None:
-                        self.store.put(response_id, Stored(*stored))
-                    return outcome
-                marks = Marks()
-                _, marked, marked_stored = self._render_with(
-                    request,
-                    scenario,
-                    reply,
-                    marks.mark(REQUEST),
-                    ids=marks,
-                    created=TEMPLATE_CREATED,
-                )
-                template = ResponseTemplate.of(marks, marked, marked_stored)
-                self._templates.put(key, template)
-            filled = template.fill(ids.item, ids.tool_call, ids.audio, self._clock(), request_id)
-            response_id, outcome, stored = filled.response_id, filled.outcome, filled.stored
+            template = ResponseTemplate.of(marks, marked, marked_stored)
+            self._templates.put(key, template)
+        outcome, response_id, stored = template.fill(self._ids.draw, self._clock(), request_id)
         if stored is not None:
-            self.store.put(response_id, Stored(*stored))
+            self.store.put(response_id, stored)
+        return outcome
+
+    def _fresh(
+        self, request: ChatRequest, scenario: Scenario, reply: Reply, request_id: str
+    ) -> Outcome:
+        """The reply rendered afresh, and the response stored."""
+        response_id, outcome, stored = self._render_with(
+            request, scenario, reply, request_id, ids=self._ids, created=self._clock()
+        )
+        if stored is not None:
+            self.store.put(response_id, Stored.of(*stored))
         return outcome
 
     def _render_with(

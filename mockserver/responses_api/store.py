@@ -5,29 +5,56 @@ Bounded in bytes (`MAX_STORED_BYTES`, what the kept JSON weighs): when a new res
 go over, the oldest are forgotten, as the journal forgets its oldest entries; a response larger
 than the whole bound is not kept (its id is then unknown, as an expired one is). Thread-safe;
 `clear` runs with the engine's `reset`.
+
+A response filled from a template (`template`) is kept as the template's holes and its own
+values: its bytes are made when it is read back (which most kept responses never are), so
+keeping it costs a request next to nothing. It still counts what its JSON weighs.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from mockserver.responses_api.holes import Holes
 
 MAX_STORED_BYTES = 64 * 1024 * 1024
 """What the stored responses may weigh in all, by default (their JSON, encoded)."""
+HOLE_BYTES = 64
+"""What a value filled in a hole counts for (no id or timestamp is longer)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
     """One kept response: its JSON, and the JSON of every input item it was answered from
-    (earlier turns included), each as encoded bytes."""
+    (earlier turns included), as holes and the values that fill them."""
 
-    response: bytes
-    input_items: bytes
+    response_json: Holes
+    items_json: Holes
+    values: Sequence[bytes]
+    size: int
+    """What the JSON weighs (each hole counted as `HOLE_BYTES`)."""
+
+    @classmethod
+    def of(cls, response: bytes, input_items: bytes) -> Stored:
+        """A response kept as its bytes."""
+        size = len(response) + len(input_items)
+        return cls(Holes.plain(response), Holes.plain(input_items), (), size)
+
+    @staticmethod
+    def weight(response: Holes, input_items: Holes) -> int:
+        """The size a response kept as these holes counts for."""
+        return response.size + input_items.size + HOLE_BYTES * (response.holes + input_items.holes)
 
     @property
-    def size(self) -> int:
-        return len(self.response) + len(self.input_items)
+    def response(self) -> bytes:
+        return self.response_json.fill(self.values)
+
+    @property
+    def input_items(self) -> bytes:
+        return self.items_json.fill(self.values)
 
 
 class ResponseStore:
