@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from mockserver.memo import TEMPLATE_CREATED
 from mockserver.outcome import Frame, Headers, Outcome
 from mockserver.responses_api.holes import Holes
-from mockserver.responses_api.store import Stored
+from mockserver.responses_api.store import Shape, Stored
 
 NONCE = secrets.token_hex(8)
 REQUEST = "request"
@@ -89,8 +89,7 @@ class ResponseTemplate:
     body: Holes
     frames: tuple[tuple[float, Holes, bool], ...] | None
     delay: float
-    stored: tuple[Holes, Holes] | None
-    stored_size: int
+    stored: Shape | None
 
     @classmethod
     def of(
@@ -113,7 +112,9 @@ class ResponseTemplate:
             holes = _holes(value, where)
             if holes.holes:
                 marked.append((n, holes))
-        kept = None if stored is None else (_holes(stored[0], where), _holes(stored[1], where))
+        kept = None
+        if stored is not None:
+            kept = Shape.of(_holes(stored[0], where), _holes(stored[1], where))
         return cls(
             drawn=drawn,
             response_id=where[marks.kinds.index("resp_")],
@@ -124,13 +125,13 @@ class ResponseTemplate:
             frames=frames,
             delay=outcome.delay,
             stored=kept,
-            stored_size=0 if kept is None else Stored.weight(*kept),
         )
 
     def weight(self) -> int:
         """About the bytes the template holds (what `memo.Bounded` counts)."""
         held = [self.body, *(h for _, h in self.marked), *(h for _, h, _ in self.frames or ())]
-        held += list(self.stored or ())
+        if self.stored is not None:
+            held += (self.stored.response_json, self.stored.items_json)
         return sum(len(h.text) + 64 for h in held) + sum(len(k) + len(v) for k, v in self.headers)
 
     def fill(
@@ -151,5 +152,5 @@ class ResponseTemplate:
             outcome = Outcome(self.status, headers, frames=frames, delay=self.delay)
         stored = None
         if self.stored is not None:
-            stored = Stored(*self.stored, values, self.stored_size)
+            stored = Stored(self.stored, b"\0".join(values))
         return outcome, values[self.response_id].decode(), stored
