@@ -80,6 +80,19 @@ TOOL_TYPES = (
 )
 """The tool types of OpenAI's `Tool` (built-in ones are taken, and answered as no tool)."""
 _TOOL_TYPES = frozenset(TOOL_TYPES)
+LOGPROBS = "message.output_text.logprobs"
+"""The `include` entry that asks for the logprobs of output text."""
+INCLUDABLE = (
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    LOGPROBS,
+)
+"""OpenAI's `IncludeEnum`: what `include` may ask for."""
 MIN_OUTPUT_TOKENS = 16
 """The smallest `max_output_tokens` the live API takes."""
 
@@ -550,7 +563,8 @@ def _others(body: dict[str, JSON], state: dict[str, object], unknown: list[str])
         choice(body["truncation"], "truncation", TRUNCATIONS, TRUNCATIONS)
     if body.get("include") is not None:
         for i, entry in enumerate(array(body["include"], "include")):
-            string(entry, f"include[{i}]")
+            if choice(entry, f"include[{i}]", INCLUDABLE, INCLUDABLE) == LOGPROBS:
+                state["logprobs"] = True
     if body.get("background") is not None:
         boolean(body["background"], "background")
     if body.get("max_tool_calls") is not None:

@@ -291,7 +291,8 @@ class ResponsesApi:
             store=body.get("store") is not False,
         )
         reasoning = reply.choices[0].reasoning
-        items = encoder.output_items(resolved, ids.item, status, reasoning)
+        top = encoder.logprobs_top(request)
+        items = encoder.output_items(resolved, ids.item, status, reasoning, top)
         final = encoder.response_object(
             request,
             head,
