@@ -365,7 +365,7 @@ def test_unknown_fields_are_tolerated_and_strict_mode_refuses_them(live):
 
 
 def test_unknown_routes_under_responses(server):
-    for method, path in [("GET", "/responses"), ("POST", "/responses/x/cancel")]:
+    for method, path in [("GET", "/responses"), ("POST", "/responses/x/frobnicate")]:
         raw = httpx2.request(method, server.url + path)
         assert raw.status_code == 404
         assert raw.json()["error"]["code"] == "unknown_url"

@@ -565,8 +565,13 @@ def _others(body: dict[str, JSON], state: dict[str, object], unknown: list[str])
         for i, entry in enumerate(array(body["include"], "include")):
             if choice(entry, f"include[{i}]", INCLUDABLE, INCLUDABLE) == LOGPROBS:
                 state["logprobs"] = True
-    if body.get("background") is not None:
-        boolean(body["background"], "background")
+    background = body.get("background")
+    if background is not None and boolean(background, "background") and body.get("store") is False:
+        raise invalid(
+            "Background responses must be stored: 'background: true' cannot be used "
+            "with 'store: false'.",
+            param="background",
+        )
     if body.get("max_tool_calls") is not None:
         int_in(body["max_tool_calls"], "max_tool_calls", 1, None)
     if body.get("top_logprobs") is not None:
