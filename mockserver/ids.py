@@ -29,17 +29,16 @@ def clock_for(seed: int | None) -> Clock:
 
 
 @functools.lru_cache(maxsize=256)
-def _plan(kinds: tuple[str, ...]) -> tuple[int, tuple[tuple[bytes, int, int], ...]]:
-    """How `IdFactory.draw` cuts one draw: its hex digits, and per id its prefix and where its
-    digits stand (the first id drawn takes the lowest bits: the last digits)."""
-    width = sum(_BITS.get(kind, 192) // 4 for kind in kinds)
+def _plan(kinds: tuple[str, ...]) -> tuple[int, tuple[tuple[bytes, int, int], ...], bool]:
+    """How `IdFactory.draw` cuts one draw: its bytes, per id its kind and where its bytes stand
+    (in the order drawn), and whether every id is an `item` one (hex digits)."""
     cuts: list[tuple[bytes, int, int]] = []
-    end = width
+    start = 0
     for kind in kinds:
-        start = end - _BITS.get(kind, 192) // 4
+        end = start + _BITS.get(kind, 192) // 8
         cuts.append((kind.encode(), start, end))
-        end = start
-    return width, tuple(cuts)
+        start = end
+    return start, tuple(cuts), not any(kind in _BITS for kind in kinds)
 
 
 class IdFactory:
@@ -75,24 +74,29 @@ class IdFactory:
 
     def item(self, prefix: str) -> str:
         """A Responses API id (`resp_`, `msg_`, `fc_`, `rs_` ...): the prefix and 48 hex digits."""
-        return prefix + self._hex(192)
+        with self._lock:
+            raw = self._random.randbytes(24)
+        return prefix + raw.hex()
 
     def draw(self, kinds: tuple[str, ...]) -> list[bytes]:
         """Ids of several kinds at once (`call_`, `audio_`, else an `item` prefix), encoded:
-        the very ids drawing them one by one gives (each kind draws whole 32-bit words, which
-        one larger draw hands out in the same order, the first in the lowest bits), for one
-        lock, one draw and one hex conversion."""
-        width, cuts = _plan(kinds)
+        the very ids drawing them one by one gives (every kind draws whole 32-bit words, and
+        one larger draw hands them out in the same order), for one lock and one draw."""
+        size, cuts, items = _plan(kinds)
         with self._lock:
-            value = self._random.getrandbits(width * 4) if width else 0
-        digits = b"%0*x" % (width, value)
+            raw = self._random.randbytes(size)
+        if items:  # the usual case
+            digits = raw.hex().encode()
+            return [prefix + digits[2 * start : 2 * end] for prefix, start, end in cuts]
         out: list[bytes] = []
         for prefix, start, end in cuts:
-            if prefix == b"call_":  # letters and digits, from the bytes of its bits
-                bits = int(digits[start:end], 16).to_bytes(24, "little")
-                out.append(prefix + bits.translate(_TO_ALNUM))
+            part = raw[start:end]
+            if prefix == b"call_":
+                out.append(b"call_" + part.translate(_TO_ALNUM))
+            elif prefix == b"audio_":
+                out.append(b"audio_%032x" % int.from_bytes(part, "little"))
             else:
-                out.append(prefix + digits[start:end])
+                out.append(prefix + part.hex().encode())
         return out
 
     def request(self) -> str:

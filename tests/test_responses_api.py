@@ -529,6 +529,45 @@ def test_the_store_is_bounded_in_bytes():
     assert not store.delete("c")
 
 
+def test_the_store_keeps_the_newest_within_its_bound_whatever_the_order_of_calls():
+    """Puts (new ids, ids kept again, ids deleted before), deletes and clears against a model:
+    the kept ids are the newest that fit, the size is what they weigh, the deque stays small."""
+    import random
+
+    from mockserver.responses_api.store import ResponseStore, Stored
+
+    rng = random.Random(12)
+    store = ResponseStore(limit=1000)
+    model: dict[str, int] = {}  # id -> size, oldest first
+    for _ in range(5000):
+        op = rng.random()
+        key = f"r{rng.randrange(60)}"
+        if op < 0.7:
+            size = rng.randrange(2, 300)
+            store.put(key, Stored.of(b"x" * (size - 2), b"[]"))
+            model[key] = size  # kept again: counted once, as old as before
+            while sum(model.values()) > 1000:
+                del model[next(k for k in model if k != key)]
+        elif op < 0.98:
+            assert store.delete(key) == (model.pop(key, None) is not None)
+        else:
+            store.clear()
+            model.clear()
+        assert list(store._kept) == list(model)
+        assert store.size == sum(model.values()) <= 1000
+        assert len(store._order) <= 2 * len(store) + 64 + 1
+    store = ResponseStore(limit=1000)
+    for n in range(100):
+        store.put(f"k{n}", Stored.of(b"x" * 8, b"[]"))
+    for n in range(90):
+        store.delete(f"k{n}")  # the deque is rebuilt past 2 x 10 + 64 places
+    assert len(store._order) <= 84
+    store.put("k0", Stored.of(b"x" * 8, b"[]"))  # deleted before, kept again: the newest
+    store.put("big", Stored.of(b"x" * 988, b"[]"))  # room for it: all but the newest go
+    assert list(store._kept) == ["k0", "big"]
+    assert store.size == 1000
+
+
 @pytest.mark.mockserver(assert_all_used=False)
 def test_in_process_through_the_plugin(mockserver):
     mockserver.load_text(SCENARIOS)

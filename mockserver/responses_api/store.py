@@ -14,7 +14,7 @@ keeping it costs a request next to nothing. It still counts what its JSON weighs
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -71,47 +71,84 @@ class Stored(NamedTuple):
 
 
 class ResponseStore:
+    """The kept responses by id, oldest first: a dict, and the ids in the order they were kept
+    (a deque: forgetting the oldest is cheap, where a dict's first key is found slower and
+    slower as keys are taken from its front). A deleted id's place in the deque goes stale
+    (counted in `_stale`, skipped when reached); the deque is rebuilt when stale places
+    outnumber the kept ids."""
+
     def __init__(self, limit: int = MAX_STORED_BYTES) -> None:
         self.limit = limit
         self._lock = threading.Lock()
-        self._kept: OrderedDict[str, Stored] = OrderedDict()
+        self._kept: dict[str, Stored] = {}
+        self._order: deque[str] = deque()
+        self._stale: dict[str, int] = {}
         self._bytes = 0
         self.dropped = 0
         """How many responses were forgotten to stay under the bound."""
 
     def put(self, response_id: str, stored: Stored) -> None:
-        size = stored.size
+        """Keep a response; one kept again (a cancel, a replayed recording) is counted once
+        and stays as old as it was."""
+        size = stored.shape.size
+        kept = self._kept
         with self._lock:
             if size > self.limit:
                 self.dropped += 1
                 return
-            old = self._kept.pop(response_id, None)
-            if old is not None:
-                self._bytes -= old.size
-            while self._kept and self._bytes + size > self.limit:
-                _, gone = self._kept.popitem(last=False)
-                self._bytes -= gone.size
-                self.dropped += 1
-            self._kept[response_id] = stored
+            old = kept.get(response_id)
+            if old is None:
+                self._order.append(response_id)
+            else:
+                self._bytes -= old.shape.size
+            if self._bytes + size > self.limit:
+                self._make_room(response_id, size)
+            kept[response_id] = stored
             self._bytes += size
 
+    def _make_room(self, keep: str, size: int) -> None:
+        """Forget the oldest responses (not `keep`, the one being kept) until `size` fits."""
+        order, stale = self._order, self._stale
+        passed = False
+        while self._bytes + size > self.limit and order:
+            victim = order.popleft()
+            if stale.get(victim):
+                stale[victim] -= 1
+                if not stale[victim]:
+                    del stale[victim]
+            elif victim == keep:
+                passed = True
+            else:
+                self._bytes -= self._kept.pop(victim).shape.size
+                self.dropped += 1
+        if passed:
+            order.appendleft(keep)
+
     def get(self, response_id: str) -> Stored | None:
-        with self._lock:
-            return self._kept.get(response_id)
+        return self._kept.get(response_id)  # one dict read: atomic
 
     def delete(self, response_id: str) -> bool:
         with self._lock:
             gone = self._kept.pop(response_id, None)
             if gone is None:
                 return False
-            self._bytes -= gone.size
+            self._bytes -= gone.shape.size
+            self._stale[response_id] = self._stale.get(response_id, 0) + 1
+            if len(self._order) > 2 * len(self._kept) + 64:  # mostly stale: rebuild
+                self._order = deque(self._kept)
+                self._stale.clear()
             return True
 
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()
+            self._order.clear()
+            self._stale.clear()
             self._bytes = 0
             self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
     @property
     def size(self) -> int:

@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mockserver.memo import TEMPLATE_CREATED
 from mockserver.outcome import Frame, Headers, Outcome
@@ -41,7 +42,11 @@ class Marks:
 
     def mark(self, kind: str) -> str:
         self.kinds.append(kind)
-        return f"~{NONCE}{len(self.kinds) - 1}~"
+        return self.marker(len(self.kinds) - 1).decode()
+
+    @staticmethod
+    def marker(number: int) -> bytes:
+        return f"~{NONCE}{number}~".encode()
 
     def item(self, prefix: str) -> str:
         return self.mark(prefix)
@@ -71,6 +76,13 @@ def _holes(blob: bytes, where: Sequence[int]) -> Holes:
     return Holes.cut(pieces, slots)
 
 
+@lru_cache(maxsize=4)
+def _stamps(created: int) -> tuple[bytes, bytes]:
+    """The timestamps' values (slots -2 and -1): the clock says the same second many times."""
+    stamp = str(created).encode()
+    return b'"completed_at":' + stamp, b'"created_at":' + stamp
+
+
 @dataclass(frozen=True, slots=True)
 class ResponseTemplate:
     """A reply rendered with markers, cut where they stand, ready to fill.
@@ -84,8 +96,10 @@ class ResponseTemplate:
     """The index of the response's own id among the values."""
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
+    request_header: tuple[int, bytes] | None
+    """The index and name of the header that is the request id (`x-request-id`)."""
     marked: tuple[tuple[int, Holes], ...]
-    """The headers with a marker (the `x-request-id`): their index and their value."""
+    """Any other headers with a marker: their index and their value."""
     body: Holes
     frames: tuple[tuple[float, Holes, bool], ...] | None
     delay: float
@@ -108,9 +122,13 @@ class ResponseTemplate:
         if outcome.frames is not None:
             frames = tuple((f.delay, _holes(f.data, where), f.abort) for f in outcome.frames)
         marked = []
-        for n, (_, value) in enumerate(outcome.headers):
+        request_header = None
+        request_mark = Marks.marker(marks.kinds.index(REQUEST)) if REQUEST in marks.kinds else None
+        for n, (name, value) in enumerate(outcome.headers):
             holes = _holes(value, where)
-            if holes.holes:
+            if value == request_mark:
+                request_header = (n, name)
+            elif holes.holes:
                 marked.append((n, holes))
         kept = None
         if stored is not None:
@@ -121,6 +139,7 @@ class ResponseTemplate:
             status=outcome.status,
             headers=tuple(outcome.headers),
             marked=tuple(marked),
+            request_header=request_header,
             body=_holes(outcome.body, where),
             frames=frames,
             delay=outcome.delay,
@@ -139,14 +158,19 @@ class ResponseTemplate:
     ) -> tuple[Outcome, str, Stored | None]:
         """The outcome, the response id, and what the store keeps (None: `store: false`);
         `draw` is `IdFactory.draw`."""
+        request = request_id.encode()
         values = draw(self.drawn)
-        stamp = str(created).encode()
-        values += (request_id.encode(), b'"completed_at":' + stamp, b'"created_at":' + stamp)
+        values += (request, *_stamps(created))
         headers: Headers = list(self.headers)
+        if self.request_header is not None:
+            n, name = self.request_header
+            headers[n] = (name, request)
         for n, holes in self.marked:
             headers[n] = (headers[n][0], holes.fill(values))
         if self.frames is None:
-            outcome = Outcome(self.status, headers, self.body.fill(values), delay=self.delay)
+            body = self.body
+            filled = body.text if body.pick is None else body.text % body.pick(values)
+            outcome = Outcome(self.status, headers, filled, delay=self.delay)
         else:
             frames = tuple(Frame(d, holes.fill(values), abort) for d, holes, abort in self.frames)
             outcome = Outcome(self.status, headers, frames=frames, delay=self.delay)
