@@ -462,6 +462,9 @@ def test_parameters_are_checked_and_echoed(server):
     ("extra", "param"),
     [
         ({"tool_choice": {"type": "function", "name": "nope"}}, "tool_choice"),
+        ({"tool_choice": {"type": "input_text"}}, "tool_choice.type"),
+        ({"tool_choice": {"type": "mcp"}}, "tool_choice.server_label"),
+        ({"tool_choice": {"type": "allowed_tools", "mode": "auto"}}, "tool_choice.tools"),
         ({"previous_response_id": "resp_1", "conversation": "conv_1"}, None),
         ({"reasoning": {"effort": "huge"}}, "reasoning.effort"),
         ({"text": {"verbosity": "loud"}}, "text.verbosity"),

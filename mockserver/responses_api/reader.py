@@ -383,20 +383,46 @@ def _tools(value: JSON, unknown: list[str]) -> tuple[tuple[str, ...], tuple[str,
     return tuple(functions), tuple(custom)
 
 
+CHOICE_TYPES = (
+    "function",
+    "custom",
+    "allowed_tools",
+    "mcp",
+    "file_search",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "computer",
+    "computer_use",
+    "computer_use_preview",
+    "image_generation",
+    "code_interpreter",
+    "programmatic_tool_calling",
+    "apply_patch",
+    "shell",
+)
+"""The `type`s of OpenAI's `ToolChoiceParam` objects."""
+_CHOICE_TYPES = frozenset(CHOICE_TYPES)
+
+
 def _tool_choice(value: JSON, offered: Sequence[str]) -> tuple[str, str | None]:
     """`tool_choice` -> (mode, forced tool)."""
     if type(value) is str:
         return choice(value, "tool_choice", TOOL_CHOICES, TOOL_CHOICES), None
     spec = obj(value, "tool_choice")
-    kind = string(required(spec, "type", "tool_choice"), "tool_choice.type")
+    kind = choice(
+        required(spec, "type", "tool_choice"), "tool_choice.type", _CHOICE_TYPES, CHOICE_TYPES
+    )
     if kind in ("function", "custom"):
         tool = string(required(spec, "name", "tool_choice"), "tool_choice.name")
         if tool not in offered:
             raise rule(f"Tool choice '{show(tool)}' not found in 'tools' parameter.", "tool_choice")
         return "required", tool
     if kind == "allowed_tools":
-        mode = spec.get("mode", "auto")
+        mode = required(spec, "mode", "tool_choice")
+        array(required(spec, "tools", "tool_choice"), "tool_choice.tools")
         return choice(mode, "tool_choice.mode", ("auto", "required"), ("auto", "required")), None
+    if kind == "mcp":
+        string(required(spec, "server_label", "tool_choice"), "tool_choice.server_label")
     return "required", None
 
 
