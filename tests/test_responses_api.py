@@ -75,6 +75,9 @@ scenarios:
   - name: thinker
     match: {last_user_message: {contains: think}}
     reply: {reasoning: "Weighing the options first.", content: "Forty-two."}
+  - name: percent
+    match: {last_user_message: {contains: percent}}
+    reply: {content: "100% sure: %s %b %% %(x)s"}
   - name: hello
     reply: {content: "Hello there!"}
 """
@@ -721,6 +724,8 @@ def test_templates_give_the_bytes_a_fresh_render_gives():
         {"model": "m", "input": "think", "stream": True},
         {"model": "m", "input": [{"role": "user", "content": "break"}], "stream": True},
         {"model": "m", "input": "essay", "max_output_tokens": 16},
+        {"model": "m", "input": "percent", "stream": True},
+        {"model": "m", "input": "percent", "include": ["message.output_text.logprobs"]},
     ]
     engines = []
     for templating in (True, False):
