@@ -5,8 +5,10 @@ The chat encoder's `memo.Template` keeps a reply whose only fresh values are the
 input item, generated `call_id`s), so here each generated value is a marker while the template
 renders: `~` + a random nonce + its number + `~` (no scenario text can hold the nonce), and the
 timestamps are `memo.TEMPLATE_CREATED`, found after their keys (`"created_at":`, which JSON
-text cannot hold unescaped). Filling draws fresh values in the order the render drew them, so a
-seeded run gives the same bytes with or without the template (a test checks it).
+text cannot hold unescaped). Filling draws fresh values in the order the render drew them (all
+at once: `IdFactory.draw`), so a seeded run gives the same bytes with or without the template (a
+test checks it). Each blob is filled by one `%`-format (`holes`), and the response is stored as
+the template's `Shape` and its own values (`store`), not as bytes.
 """
 
 from __future__ import annotations
