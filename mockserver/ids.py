@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -10,6 +11,8 @@ from collections.abc import Callable
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _TO_ALNUM = bytes((_ALNUM * 5).encode()[:256])
 """Maps each random byte to a letter or digit (a slight bias no id reader can see; fast)."""
+_BITS = {"call_": 192, "audio_": 128}
+"""The random bits an id of each kind takes (`item` ids: 192)."""
 SEEDED_EPOCH = 1_767_225_600
 """2026-01-01T00:00:00Z: the clock a seeded run starts from."""
 
@@ -23,6 +26,19 @@ def clock_for(seed: int | None) -> Clock:
     if seed is None:
         return lambda: int(time.time())
     return lambda: SEEDED_EPOCH
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(kinds: tuple[str, ...]) -> tuple[int, tuple[tuple[bytes, int, int], ...], bool]:
+    """How `IdFactory.draw` cuts one draw: its bytes, per id its kind and where its bytes stand
+    (in the order drawn), and whether every id is an `item` one (hex digits)."""
+    cuts: list[tuple[bytes, int, int]] = []
+    start = 0
+    for kind in kinds:
+        end = start + _BITS.get(kind, 192) // 8
+        cuts.append((kind.encode(), start, end))
+        start = end
+    return start, tuple(cuts), not any(kind in _BITS for kind in kinds)
 
 
 class IdFactory:
@@ -66,7 +82,30 @@ class IdFactory:
 
     def item(self, prefix: str) -> str:
         """A Responses API id (`resp_`, `msg_`, `fc_`, `rs_` ...): the prefix and 48 hex digits."""
-        return prefix + self._hex(192)
+        with self._lock:
+            raw = self._random.randbytes(24)
+        return prefix + raw.hex()
+
+    def draw(self, kinds: tuple[str, ...]) -> list[bytes]:
+        """Ids of several kinds at once (`call_`, `audio_`, else an `item` prefix), encoded:
+        the very ids drawing them one by one gives (every kind draws whole 32-bit words, and
+        one larger draw hands them out in the same order), for one lock and one draw."""
+        size, cuts, items = _plan(kinds)
+        with self._lock:
+            raw = self._random.randbytes(size)
+        if items:  # the usual case
+            digits = raw.hex().encode()
+            return [prefix + digits[2 * start : 2 * end] for prefix, start, end in cuts]
+        out: list[bytes] = []
+        for prefix, start, end in cuts:
+            part = raw[start:end]
+            if prefix == b"call_":
+                out.append(b"call_" + part.translate(_TO_ALNUM))
+            elif prefix == b"audio_":
+                out.append(b"audio_%032x" % int.from_bytes(part, "little"))
+            else:
+                out.append(prefix + part.hex().encode())
+        return out
 
     def request(self) -> str:
         return "req_" + self._hex(128)

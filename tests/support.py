@@ -89,6 +89,9 @@ def check_responses_stream(where: str, body: bytes) -> list[str]:
 def check_responses_reply(where: str, path: str, body: bytes, streamed: bool) -> list[str]:
     if streamed:
         return check_responses_stream(where, body)
+    if path.endswith("/responses/input_tokens"):
+        value = json.loads(body)
+        return [f"{where}: {e}" for e in responses_errors("TokenCountsResource", value)]
     if path.endswith("/input_items"):
         return [f"{where}: {e}" for e in responses_errors("ResponseItemList", json.loads(body))]
     value = json.loads(body)

@@ -75,6 +75,9 @@ scenarios:
   - name: thinker
     match: {last_user_message: {contains: think}}
     reply: {reasoning: "Weighing the options first.", content: "Forty-two."}
+  - name: percent
+    match: {last_user_message: {contains: percent}}
+    reply: {content: "100% sure: %s %b %% %(x)s"}
   - name: hello
     reply: {content: "Hello there!"}
 """
@@ -365,7 +368,7 @@ def test_unknown_fields_are_tolerated_and_strict_mode_refuses_them(live):
 
 
 def test_unknown_routes_under_responses(server):
-    for method, path in [("GET", "/responses"), ("POST", "/responses/x/cancel")]:
+    for method, path in [("GET", "/responses"), ("POST", "/responses/x/frobnicate")]:
         raw = httpx2.request(method, server.url + path)
         assert raw.status_code == 404
         assert raw.json()["error"]["code"] == "unknown_url"
@@ -462,6 +465,9 @@ def test_parameters_are_checked_and_echoed(server):
     ("extra", "param"),
     [
         ({"tool_choice": {"type": "function", "name": "nope"}}, "tool_choice"),
+        ({"tool_choice": {"type": "input_text"}}, "tool_choice.type"),
+        ({"tool_choice": {"type": "mcp"}}, "tool_choice.server_label"),
+        ({"tool_choice": {"type": "allowed_tools", "mode": "auto"}}, "tool_choice.tools"),
         ({"previous_response_id": "resp_1", "conversation": "conv_1"}, None),
         ({"reasoning": {"effort": "huge"}}, "reasoning.effort"),
         ({"text": {"verbosity": "loud"}}, "text.verbosity"),
@@ -517,16 +523,55 @@ def test_the_store_is_bounded_in_bytes():
     from mockserver.responses_api.store import ResponseStore, Stored
 
     store = ResponseStore(limit=100)
-    store.put("a", Stored(b"x" * 40, b"[]"))
-    store.put("b", Stored(b"x" * 40, b"[]"))
-    store.put("c", Stored(b"x" * 40, b"[]"))  # pushes out "a", the oldest
+    store.put("a", Stored.of(b"x" * 40, b"[]"))
+    store.put("b", Stored.of(b"x" * 40, b"[]"))
+    store.put("c", Stored.of(b"x" * 40, b"[]"))  # pushes out "a", the oldest
     assert (store.get("a"), store.size, store.dropped) == (None, 84, 1)
-    store.put("b", Stored(b"y" * 10, b"[]"))  # replaced, not counted twice
+    store.put("b", Stored.of(b"y" * 10, b"[]"))  # replaced, not counted twice
     assert store.size == 54
-    store.put("huge", Stored(b"x" * 200, b"[]"))  # larger than the bound: not kept
+    store.put("huge", Stored.of(b"x" * 200, b"[]"))  # larger than the bound: not kept
     assert store.get("huge") is None
     assert store.delete("c")
     assert not store.delete("c")
+
+
+def test_the_store_keeps_the_newest_within_its_bound_whatever_the_order_of_calls():
+    """Puts (new ids, ids kept again, ids deleted before), deletes and clears against a model:
+    the kept ids are the newest that fit, the size is what they weigh, the deque stays small."""
+    import random
+
+    from mockserver.responses_api.store import ResponseStore, Stored
+
+    rng = random.Random(12)
+    store = ResponseStore(limit=1000)
+    model: dict[str, int] = {}  # id -> size, oldest first
+    for _ in range(5000):
+        op = rng.random()
+        key = f"r{rng.randrange(60)}"
+        if op < 0.7:
+            size = rng.randrange(2, 300)
+            store.put(key, Stored.of(b"x" * (size - 2), b"[]"))
+            model[key] = size  # kept again: counted once, as old as before
+            while sum(model.values()) > 1000:
+                del model[next(k for k in model if k != key)]
+        elif op < 0.98:
+            assert store.delete(key) == (model.pop(key, None) is not None)
+        else:
+            store.clear()
+            model.clear()
+        assert list(store._kept) == list(model)
+        assert store.size == sum(model.values()) <= 1000
+        assert len(store._order) <= 2 * len(store) + 64 + 1
+    store = ResponseStore(limit=1000)
+    for n in range(100):
+        store.put(f"k{n}", Stored.of(b"x" * 8, b"[]"))
+    for n in range(90):
+        store.delete(f"k{n}")  # the deque is rebuilt past 2 x 10 + 64 places
+    assert len(store._order) <= 84
+    store.put("k0", Stored.of(b"x" * 8, b"[]"))  # deleted before, kept again: the newest
+    store.put("big", Stored.of(b"x" * 988, b"[]"))  # room for it: all but the newest go
+    assert list(store._kept) == ["k0", "big"]
+    assert store.size == 1000
 
 
 @pytest.mark.mockserver(assert_all_used=False)
@@ -679,6 +724,8 @@ def test_templates_give_the_bytes_a_fresh_render_gives():
         {"model": "m", "input": "think", "stream": True},
         {"model": "m", "input": [{"role": "user", "content": "break"}], "stream": True},
         {"model": "m", "input": "essay", "max_output_tokens": 16},
+        {"model": "m", "input": "percent", "stream": True},
+        {"model": "m", "input": "percent", "include": ["message.output_text.logprobs"]},
     ]
     engines = []
     for templating in (True, False):

@@ -8,7 +8,10 @@ the Responses API's reader and encoder around it:
   validates it;
 - `encoder`: a resolved reply into the `response` object and the stream's events;
 - `store`: the responses kept with `store: true`, bounded in bytes, reset with the engine;
-- `routes`: the routes, wiring the three to the engine's `answer` seam.
+- `background`: the progress of `background: true` responses (queued, in progress, cancelled);
+- `template` and `holes`: a reply rendered once for a body seen again, filled per response;
+- `routes`: the routes (`cancel` and `input_tokens` too), wiring them to the engine's `answer`
+  seam.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from mockserver import completions, tokens
+from mockserver import completions, memo, tokens
 from mockserver.completions import ResolvedChoice, encode
 from mockserver.errors import ApiError
 from mockserver.outcome import Frame
@@ -89,14 +89,50 @@ def usage(
     }
 
 
+def text_logprobs(text: str, top: int | None) -> list[JSON]:
+    """An `output_text` part's `logprobs`: per token of the text, as chat's (`LogProb`, with
+    `top` alternatives); empty unless asked for (`top` None)."""
+    if top is None:
+        return []
+    return [dict(tokens.token_logprob(t, top)) for t in tokens.split(text)]
+
+
+def _event_logprob(token: str, top: int) -> str:
+    """One `ResponseLogProb` of a stream event (the token's, without its bytes)."""
+    found = tokens.token_logprob(token, top)
+    alternatives = [{"token": t["token"], "logprob": t["logprob"]} for t in found["top_logprobs"]]
+    return encode({"token": token, "logprob": found["logprob"], "top_logprobs": alternatives})
+
+
+@memo.cached(4096, len)
+def _delta_logprobs(piece: str, top: int) -> str:
+    """A text delta's `logprobs` (its piece, JSON-encoded, taken as one token as chat's
+    chunks take it)."""
+    return f"[{_event_logprob(json.loads(piece), top)}]"
+
+
+def _done_logprobs(text: str, top: int | None) -> str:
+    """`response.output_text.done`'s `logprobs`: the whole text's, a token at a time."""
+    if top is None:
+        return "[]"
+    return "[" + ",".join(_event_logprob(t, top) for t in tokens.split(text)) + "]"
+
+
+def logprobs_top(request: ChatRequest) -> int | None:
+    """How many alternatives each logprob lists, or None when logprobs are not asked for
+    (`include: ["message.output_text.logprobs"]`)."""
+    return request.top_logprobs if request.logprobs else None
+
+
 def output_items(
     resolved: ResolvedChoice,
     new_id: Callable[[str], str],
     status: str,
     reasoning: str | None = None,
+    logprobs: int | None = None,
 ) -> list[dict[str, JSON]]:
     """The output items of a reply, in order, each with its id: the reasoning summary, the
-    message, the tool calls."""
+    message, the tool calls. `logprobs`: see `logprobs_top`."""
     items: list[dict[str, JSON]] = []
     if reasoning is not None:
         items.append(
@@ -108,8 +144,14 @@ def output_items(
         )
     content: list[JSON] = []
     if resolved.content is not None and (resolved.content or not resolved.tool_calls):
+        text = resolved.content
         content.append(
-            {"type": "output_text", "annotations": [], "logprobs": [], "text": resolved.content}
+            {
+                "type": "output_text",
+                "annotations": [],
+                "logprobs": text_logprobs(text, logprobs),
+                "text": text,
+            }
         )
     if resolved.refusal is not None:
         content.append({"type": "refusal", "refusal": resolved.refusal})
@@ -281,6 +323,30 @@ def _pieces(text: str, chunk_size: int | None) -> tuple[str, ...]:
     return tuple(encode(p) for p in parts)
 
 
+def _part_events(
+    out: _Events, part: dict[str, JSON], where: str, chunk_size: int | None, top: int | None
+) -> None:
+    """The events of one content part of a message: added, its deltas, done."""
+    if part["type"] == "output_text":
+        text = str(part["text"])
+        empty = {**part, "text": "", "logprobs": []}
+        out.raw("response.content_part.added", f'{where},"part":{encode(empty)}')
+        for piece in _pieces(text, chunk_size):
+            lp = "[]" if top is None else _delta_logprobs(piece, top)
+            out.raw(
+                "response.output_text.delta", f'{where},"delta":{piece},"logprobs":{lp}{out.pad()}'
+            )
+        done = _done_logprobs(text, top)
+        out.raw("response.output_text.done", f'{where},"text":{encode(text)},"logprobs":{done}')
+    else:
+        refusal = str(part["refusal"])
+        out.raw("response.content_part.added", f'{where},"part":{encode({**part, "refusal": ""})}')
+        for piece in _pieces(refusal, chunk_size):
+            out.raw("response.refusal.delta", f'{where},"delta":{piece}')
+        out.raw("response.refusal.done", f'{where},"refusal":{encode(refusal)}')
+    out.raw("response.content_part.done", f'{where},"part":{encode(part)}')
+
+
 def stream_events(
     request: ChatRequest,
     head: Head,
@@ -294,6 +360,7 @@ def stream_events(
     """Every event of a stream, `response.created` to `response.completed` (or
     `response.incomplete`); `final` is the finished response, encoded."""
     out = _Events(padding if request.include_obfuscation else None)
+    top = logprobs_top(request)
     start = f',"response":{encode(response_object(request, head, status="in_progress"))}'
     out.raw("response.created", start)
     out.raw("response.in_progress", start)
@@ -311,30 +378,7 @@ def stream_events(
             for n, part in enumerate(content):
                 assert isinstance(part, dict)
                 where = f',"item_id":"{item_id}","output_index":{index},"content_index":{n}'
-                if part["type"] == "output_text":
-                    text = str(part["text"])
-                    out.raw(
-                        "response.content_part.added",
-                        f'{where},"part":{encode({**part, "text": ""})}',
-                    )
-                    for piece in _pieces(text, chunk_size):
-                        out.raw(
-                            "response.output_text.delta",
-                            f'{where},"delta":{piece},"logprobs":[]{out.pad()}',
-                        )
-                    out.raw(
-                        "response.output_text.done", f'{where},"text":{encode(text)},"logprobs":[]'
-                    )
-                else:
-                    refusal = str(part["refusal"])
-                    out.raw(
-                        "response.content_part.added",
-                        f'{where},"part":{encode({**part, "refusal": ""})}',
-                    )
-                    for piece in _pieces(refusal, chunk_size):
-                        out.raw("response.refusal.delta", f'{where},"delta":{piece}')
-                    out.raw("response.refusal.done", f'{where},"refusal":{encode(refusal)}')
-                out.raw("response.content_part.done", f'{where},"part":{encode(part)}')
+                _part_events(out, part, where, chunk_size, top)
         elif kind == "reasoning":
             out.add("response.output_item.added", output_index=index, item={**item, "summary": []})
             summary = item["summary"]

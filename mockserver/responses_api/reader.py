@@ -80,6 +80,19 @@ TOOL_TYPES = (
 )
 """The tool types of OpenAI's `Tool` (built-in ones are taken, and answered as no tool)."""
 _TOOL_TYPES = frozenset(TOOL_TYPES)
+LOGPROBS = "message.output_text.logprobs"
+"""The `include` entry that asks for the logprobs of output text."""
+INCLUDABLE = (
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    LOGPROBS,
+)
+"""OpenAI's `IncludeEnum`: what `include` may ask for."""
 MIN_OUTPUT_TOKENS = 16
 """The smallest `max_output_tokens` the live API takes."""
 
@@ -370,20 +383,46 @@ def _tools(value: JSON, unknown: list[str]) -> tuple[tuple[str, ...], tuple[str,
     return tuple(functions), tuple(custom)
 
 
+CHOICE_TYPES = (
+    "function",
+    "custom",
+    "allowed_tools",
+    "mcp",
+    "file_search",
+    "web_search_preview",
+    "web_search_preview_2025_03_11",
+    "computer",
+    "computer_use",
+    "computer_use_preview",
+    "image_generation",
+    "code_interpreter",
+    "programmatic_tool_calling",
+    "apply_patch",
+    "shell",
+)
+"""The `type`s of OpenAI's `ToolChoiceParam` objects."""
+_CHOICE_TYPES = frozenset(CHOICE_TYPES)
+
+
 def _tool_choice(value: JSON, offered: Sequence[str]) -> tuple[str, str | None]:
     """`tool_choice` -> (mode, forced tool)."""
     if type(value) is str:
         return choice(value, "tool_choice", TOOL_CHOICES, TOOL_CHOICES), None
     spec = obj(value, "tool_choice")
-    kind = string(required(spec, "type", "tool_choice"), "tool_choice.type")
+    kind = choice(
+        required(spec, "type", "tool_choice"), "tool_choice.type", _CHOICE_TYPES, CHOICE_TYPES
+    )
     if kind in ("function", "custom"):
         tool = string(required(spec, "name", "tool_choice"), "tool_choice.name")
         if tool not in offered:
             raise rule(f"Tool choice '{show(tool)}' not found in 'tools' parameter.", "tool_choice")
         return "required", tool
     if kind == "allowed_tools":
-        mode = spec.get("mode", "auto")
+        mode = required(spec, "mode", "tool_choice")
+        array(required(spec, "tools", "tool_choice"), "tool_choice.tools")
         return choice(mode, "tool_choice.mode", ("auto", "required"), ("auto", "required")), None
+    if kind == "mcp":
+        string(required(spec, "server_label", "tool_choice"), "tool_choice.server_label")
     return "required", None
 
 
@@ -550,9 +589,15 @@ def _others(body: dict[str, JSON], state: dict[str, object], unknown: list[str])
         choice(body["truncation"], "truncation", TRUNCATIONS, TRUNCATIONS)
     if body.get("include") is not None:
         for i, entry in enumerate(array(body["include"], "include")):
-            string(entry, f"include[{i}]")
-    if body.get("background") is not None:
-        boolean(body["background"], "background")
+            if choice(entry, f"include[{i}]", INCLUDABLE, INCLUDABLE) == LOGPROBS:
+                state["logprobs"] = True
+    background = body.get("background")
+    if background is not None and boolean(background, "background") and body.get("store") is False:
+        raise invalid(
+            "Background responses must be stored: 'background: true' cannot be used "
+            "with 'store: false'.",
+            param="background",
+        )
     if body.get("max_tool_calls") is not None:
         int_in(body["max_tool_calls"], "max_tool_calls", 1, None)
     if body.get("top_logprobs") is not None:

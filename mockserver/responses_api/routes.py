@@ -22,12 +22,14 @@ from mockserver.responses import (
     reply_headers,
     unknown_url,
 )
-from mockserver.responses_api import encoder
+from mockserver.responses_api import background, encoder
+from mockserver.responses_api.background import Pending
 from mockserver.responses_api.reader import check_input, parse_responses_request
 from mockserver.responses_api.store import ResponseStore, Stored
 from mockserver.responses_api.template import REQUEST, Marks, ResponseTemplate
 from mockserver.scenarios import Reply, Scenario
 from mockserver.validation import decode_body
+from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON
 
 if TYPE_CHECKING:
@@ -62,6 +64,15 @@ def not_found(response_id: str) -> ApiError:
     )
 
 
+def not_background() -> ApiError:
+    return ApiError(
+        status=400,
+        message="Only responses created with background=true can be cancelled.",
+        param=None,
+        code=None,
+    )
+
+
 def previous_not_found(response_id: str) -> ApiError:
     return ApiError(
         status=400,
@@ -80,6 +91,7 @@ class ResponsesApi:
         self.engine = engine
         self._padding = padding
         self.store = ResponseStore()
+        self.pending = Pending()
         self.max_conversation = MAX_CONVERSATION_BYTES
         self._parsed: memo.Bounded[bytes, ChatRequest] = memo.Bounded(1024, weigh=memo.body_weight)
         self._templates: memo.Bounded[tuple[bytes, int], ResponseTemplate] = memo.Bounded(
@@ -94,6 +106,7 @@ class ResponsesApi:
 
     def reset(self) -> None:
         self.store.clear()
+        self.pending.clear()
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -110,7 +123,16 @@ class ResponsesApi:
             if outcome.status == 200 and not self._local.rendered:
                 self._keep_replayed(body, outcome)
             return outcome
-        parts = route.split("/")  # "", "responses", id[, "input_items"]
+        return self._other(method, route, body, tuple(headers))
+
+    def _other(self, method: str, route: str, body: bytes, headers: Headers) -> Outcome:
+        """The routes besides creating a response."""
+        parts = route.split("/")  # "", "responses", id[, "input_items" | "cancel"]
+        if method == "POST":
+            if route == "/responses/input_tokens":
+                return self._input_tokens(body, headers)
+            if len(parts) == 4 and parts[2] and parts[3] == "cancel":
+                return self._cancel(unquote(parts[2]))
         if len(parts) == 3 and parts[2]:
             response_id = unquote(parts[2])
             if method == "GET":
@@ -125,11 +147,48 @@ class ResponsesApi:
         stored = self.store.get(response_id)
         if stored is None:
             return error_outcome(not_found(response_id), self._ids.request())
-        return json_outcome(encoder.loads(stored.response), self._ids.request())
+        response = encoder.loads(stored.response)
+        status = self.pending.poll(response_id)
+        if status is not None and isinstance(response, dict):
+            response = background.snapshot(response, status)
+        return json_outcome(response, self._ids.request())
+
+    def _cancel(self, response_id: str) -> Outcome:
+        """Cancel a background response: a queued or running one becomes `cancelled`; a
+        finished one is answered as it is; any other response cannot be cancelled."""
+        stored = self.store.get(response_id)
+        if stored is None:
+            return error_outcome(not_found(response_id), self._ids.request())
+        response = encoder.loads(stored.response)
+        assert isinstance(response, dict)
+        if response.get("background") is not True:
+            return error_outcome(not_background(), self._ids.request())
+        if self.pending.stop(response_id):
+            response = background.snapshot(response, "cancelled")
+            kept = Stored.of(encoder.dumps(response), stored.input_items)
+            self.store.put(response_id, kept)
+        return json_outcome(response, self._ids.request())
+
+    def _input_tokens(self, raw: bytes, headers: Headers) -> Outcome:
+        """`POST /v1/responses/input_tokens`: the request's input counted with the tokenizer
+        `usage` counts with (`model` may be left out here)."""
+        try:
+            body = decode_body(raw)
+            if body.get("model") is None:
+                body = {**body, "model": "mockserver"}
+            check_input(body)
+            request = parse_responses_request(body, headers, self._history(body))
+            if self.engine.config.strict:
+                check_strict(request)
+        except ApiError as error:
+            return error_outcome(error, self._ids.request())
+        count = {"object": "response.input_tokens", "input_tokens": request.prompt_tokens}
+        return json_outcome(count, self._ids.request())
 
     def _delete(self, response_id: str) -> Outcome:
         if not self.store.delete(response_id):
             return error_outcome(not_found(response_id), self._ids.request())
+        self.pending.stop(response_id)
         body = {"id": response_id, "object": "response", "deleted": True}
         return json_outcome(body, self._ids.request())
 
@@ -176,7 +235,9 @@ class ResponsesApi:
             request = parse_responses_request(body, (), self._history(body))
             if "previous_response_id" not in body and self._parsed.offer(raw, len(raw)):
                 self._parsed.put(raw, request)
-        return with_headers(request, headers) if headers else request
+        if headers and self.engine._needs_headers:  # as the engine's own `_parse`
+            return with_headers(request, headers)
+        return request
 
     def _keep_replayed(self, raw: bytes, outcome: Outcome) -> None:
         """A recorded (`raw`) reply was replayed: keep the response it carries (the body, or a
@@ -192,7 +253,9 @@ class ResponsesApi:
             inputs = [*self._history(body), *self._new_items(body, self._ids.item)]
         except (ApiError, ValueError):
             return
-        self.store.put(str(response["id"]), Stored(encoder.dumps(response), encoder.dumps(inputs)))
+        self.store.put(
+            str(response["id"]), Stored.of(encoder.dumps(response), encoder.dumps(inputs))
+        )
 
     def _new_items(self, body: dict[str, JSON], new_id: Callable[[str], str]) -> list[JSON]:
         """The request's own input as stored items (each with an id)."""
@@ -226,37 +289,38 @@ class ResponsesApi:
         """The reply, and the response stored; a body seen before (that continues no stored
         response) is filled in from its template (see `template`)."""
         self._local.rendered = True
-        ids = self._ids
-        if request.body.get("previous_response_id") is not None or not self.templating:
-            response_id, outcome, stored = self._render_with(
-                request, scenario, reply, request_id, ids=ids, created=self._clock()
+        body = request.body
+        if (
+            body.get("previous_response_id") is not None
+            or body.get("background") is True
+            or not self.templating
+        ):
+            return self._fresh(request, scenario, reply, request_id)
+        key = (raw, id(reply))
+        template = self._templates.get(key)
+        if template is None:
+            if not self._templates.offer(key, len(raw)):
+                return self._fresh(request, scenario, reply, request_id)
+            marks = Marks()
+            _, marked, marked_stored = self._render_with(
+                request, scenario, reply, marks.mark(REQUEST), ids=marks, created=TEMPLATE_CREATED
             )
-        else:
-            key = (raw, id(reply))
-            template = self._templates.get(key)
-            if template is None:
-                if not self._templates.offer(key, len(raw)):
-                    response_id, outcome, stored = self._render_with(
-                        request, scenario, reply, request_id, ids=ids, created=self._clock()
-                    )
-                    if stored is not None:
-                        self.store.put(response_id, Stored(*stored))
-                    return outcome
-                marks = Marks()
-                _, marked, marked_stored = self._render_with(
-                    request,
-                    scenario,
-                    reply,
-                    marks.mark(REQUEST),
-                    ids=marks,
-                    created=TEMPLATE_CREATED,
-                )
-                template = ResponseTemplate.of(marks, marked, marked_stored)
-                self._templates.put(key, template)
-            filled = template.fill(ids.item, ids.tool_call, ids.audio, self._clock(), request_id)
-            response_id, outcome, stored = filled.response_id, filled.outcome, filled.stored
+            template = ResponseTemplate.of(marks, marked, marked_stored)
+            self._templates.put(key, template)
+        outcome, response_id, stored = template.fill(self._ids.draw, self._clock(), request_id)
         if stored is not None:
-            self.store.put(response_id, Stored(*stored))
+            self.store.put(response_id, stored)
+        return outcome
+
+    def _fresh(
+        self, request: ChatRequest, scenario: Scenario, reply: Reply, request_id: str
+    ) -> Outcome:
+        """The reply rendered afresh, and the response stored."""
+        response_id, outcome, stored = self._render_with(
+            request, scenario, reply, request_id, ids=self._ids, created=self._clock()
+        )
+        if stored is not None:
+            self.store.put(response_id, Stored.of(*stored))
         return outcome
 
     def _render_with(
@@ -291,7 +355,8 @@ class ResponsesApi:
             store=body.get("store") is not False,
         )
         reasoning = reply.choices[0].reasoning
-        items = encoder.output_items(resolved, ids.item, status, reasoning)
+        top = encoder.logprobs_top(request)
+        items = encoder.output_items(resolved, ids.item, status, reasoning, top)
         final = encoder.response_object(
             request,
             head,
@@ -308,6 +373,10 @@ class ResponsesApi:
         delay = reply.delay_ms / 1000
         headers = reply_headers(SSE_TYPE if request.stream else JSON_TYPE, request_id, reply)
         if not request.stream:
+            if body.get("background") is True:  # answered now, finished after the delay
+                self.pending.start(head.id, delay)
+                queued = encoder.dumps(background.snapshot(final, "queued"))
+                return head.id, Outcome(200, headers, queued), stored
             return head.id, Outcome(200, headers, encoded, delay=delay), stored
         events = encoder.stream_events(
             request,

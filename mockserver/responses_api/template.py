@@ -5,19 +5,24 @@ The chat encoder's `memo.Template` keeps a reply whose only fresh values are the
 input item, generated `call_id`s), so here each generated value is a marker while the template
 renders: `~` + a random nonce + its number + `~` (no scenario text can hold the nonce), and the
 timestamps are `memo.TEMPLATE_CREATED`, found after their keys (`"created_at":`, which JSON
-text cannot hold unescaped). Filling draws fresh values in the order the render drew them, so a
-seeded run gives the same bytes with or without the template (a test checks it).
+text cannot hold unescaped). Filling draws fresh values in the order the render drew them (all
+at once: `IdFactory.draw`), so a seeded run gives the same bytes with or without the template (a
+test checks it). Each blob is filled by one `%`-format (`holes`), and the response is stored as
+the template's `Shape` and its own values (`store`), not as bytes.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from mockserver.memo import TEMPLATE_CREATED
 from mockserver.outcome import Frame, Headers, Outcome
+from mockserver.responses_api.holes import Holes
+from mockserver.responses_api.store import Shape, Stored
 
 NONCE = secrets.token_hex(8)
 REQUEST = "request"
@@ -39,7 +44,11 @@ class Marks:
 
     def mark(self, kind: str) -> str:
         self.kinds.append(kind)
-        return f"~{NONCE}{len(self.kinds) - 1}~"
+        return self.marker(len(self.kinds) - 1).decode()
+
+    @staticmethod
+    def marker(number: int) -> bytes:
+        return f"~{NONCE}{number}~".encode()
 
     def item(self, prefix: str) -> str:
         return self.mark(prefix)
@@ -51,20 +60,9 @@ class Marks:
         return self.mark("audio_")
 
 
-@dataclass(frozen=True, slots=True)
-class Filled:
-    outcome: Outcome
-    response_id: str
-    stored: tuple[bytes, bytes] | None
-    """The response and its input items, as the store keeps them (None: `store: false`)."""
-
-
-Cut = tuple[tuple[bytes, ...], tuple[int, ...]]
-"""Bytes cut at their markers: the literal pieces, and between each two the marker's number
-(`-1`: `"created_at":`, `-2`: `"completed_at":` with the timestamp)."""
-
-
-def _cut(blob: bytes) -> Cut:
+def _holes(blob: bytes, where: Sequence[int]) -> Holes:
+    """`blob` cut at its markers; `where[n]` is the index of marker `n`'s value (the
+    timestamps are the last two values: `completed_at` -2, `created_at` -1)."""
     pieces: list[bytes] = []
     slots: list[int] = []
     start = 0
@@ -72,92 +70,113 @@ def _cut(blob: bytes) -> Cut:
         pieces.append(blob[start : found.start()])
         number = found.group(1)
         if number is not None:
-            slots.append(int(number))
+            slots.append(where[int(number)])
         else:
             slots.append(-1 if found.group(2) == b"created_at" else -2)
         start = found.end()
     pieces.append(blob[start:])
-    return tuple(pieces), tuple(slots)
+    return Holes.cut(pieces, slots)
 
 
-def _join(cut: Cut, values: list[bytes]) -> bytes:
-    pieces, slots = cut
-    if not slots:
-        return pieces[0]
-    out = [pieces[0]]
-    for slot, piece in zip(slots, pieces[1:], strict=True):
-        out.append(values[slot])
-        out.append(piece)
-    return b"".join(out)
+@lru_cache(maxsize=4)
+def _stamps(created: int) -> tuple[bytes, bytes]:
+    """The timestamps' values (slots -2 and -1): the clock says the same second many times."""
+    stamp = str(created).encode()
+    return b'"completed_at":' + stamp, b'"created_at":' + stamp
 
 
 @dataclass(frozen=True, slots=True)
 class ResponseTemplate:
-    """A reply rendered with markers, cut where they stand, ready to fill."""
+    """A reply rendered with markers, cut where they stand, ready to fill.
 
-    kinds: tuple[str, ...]
+    The values filled in are the ids drawn for the response (`drawn`, in the order the render
+    drew them), then the request id, then `"completed_at":` and `"created_at":` with the time.
+    """
+
+    drawn: tuple[str, ...]
     response_id: int
-    """The marker of the response's own id."""
+    """The index of the response's own id among the values."""
     status: int
-    headers: tuple[tuple[bytes, Cut], ...]
-    body: Cut
-    frames: tuple[tuple[float, Cut, bool], ...] | None
+    headers: tuple[tuple[bytes, bytes], ...]
+    request_header: tuple[int, bytes] | None
+    """The index and name of the header that is the request id (`x-request-id`)."""
+    marked: tuple[tuple[int, Holes], ...]
+    """Any other headers with a marker: their index and their value."""
+    body: Holes
+    frames: tuple[tuple[float, Holes, bool], ...] | None
     delay: float
-    stored: tuple[Cut, Cut] | None
+    stored: Shape | None
 
     @classmethod
     def of(
         cls, marks: Marks, outcome: Outcome, stored: tuple[bytes, bytes] | None
     ) -> ResponseTemplate:
+        drawn = tuple(kind for kind in marks.kinds if kind != REQUEST)
+        where: list[int] = []
+        count = 0
+        for kind in marks.kinds:
+            if kind == REQUEST:
+                where.append(len(drawn))
+            else:
+                where.append(count)
+                count += 1
         frames = None
         if outcome.frames is not None:
-            frames = tuple((f.delay, _cut(f.data), f.abort) for f in outcome.frames)
+            frames = tuple((f.delay, _holes(f.data, where), f.abort) for f in outcome.frames)
+        marked = []
+        request_header = None
+        request_mark = Marks.marker(marks.kinds.index(REQUEST)) if REQUEST in marks.kinds else None
+        for n, (name, value) in enumerate(outcome.headers):
+            holes = _holes(value, where)
+            if value == request_mark:
+                request_header = (n, name)
+            elif holes.holes:
+                marked.append((n, holes))
+        kept = None
+        if stored is not None:
+            kept = Shape.of(_holes(stored[0], where), _holes(stored[1], where))
         return cls(
-            kinds=tuple(marks.kinds),
-            response_id=marks.kinds.index("resp_"),
+            drawn=drawn,
+            response_id=where[marks.kinds.index("resp_")],
             status=outcome.status,
-            headers=tuple((k, _cut(v)) for k, v in outcome.headers),
-            body=_cut(outcome.body),
+            headers=tuple(outcome.headers),
+            marked=tuple(marked),
+            request_header=request_header,
+            body=_holes(outcome.body, where),
             frames=frames,
             delay=outcome.delay,
-            stored=None if stored is None else (_cut(stored[0]), _cut(stored[1])),
+            stored=kept,
         )
 
     def weight(self) -> int:
         """About the bytes the template holds (what `memo.Bounded` counts)."""
-        cuts = [self.body, *(cut for _, cut in self.headers), *(c for _, c, _ in self.frames or ())]
-        cuts += list(self.stored or ())
-        return sum(sum(len(piece) for piece in pieces) + 64 for pieces, _ in cuts)
+        held = [self.body, *(h for _, h in self.marked), *(h for _, h, _ in self.frames or ())]
+        if self.stored is not None:
+            held += (self.stored.response_json, self.stored.items_json)
+        return sum(len(h.text) + 64 for h in held) + sum(len(k) + len(v) for k, v in self.headers)
 
     def fill(
-        self,
-        item: Callable[[str], str],
-        tool_call: Callable[[], str],
-        audio: Callable[[], str],
-        created: int,
-        request_id: str,
-    ) -> Filled:
-        values: list[bytes] = []
-        for kind in self.kinds:
-            if kind == REQUEST:
-                value = request_id
-            elif kind == "call_":
-                value = tool_call()
-            elif kind == "audio_":
-                value = audio()
-            else:
-                value = item(kind)
-            values.append(value.encode())
-        stamp = str(created).encode()
-        values.append(b'"completed_at":' + stamp)  # slot -2
-        values.append(b'"created_at":' + stamp)  # slot -1
-        headers: Headers = [(k, _join(v, values)) for k, v in self.headers]
+        self, draw: Callable[[tuple[str, ...]], list[bytes]], created: int, request_id: str
+    ) -> tuple[Outcome, str, Stored | None]:
+        """The outcome, the response id, and what the store keeps (None: `store: false`);
+        `draw` is `IdFactory.draw`."""
+        request = request_id.encode()
+        values = draw(self.drawn)
+        values += (request, *_stamps(created))
+        headers: Headers = list(self.headers)
+        if self.request_header is not None:
+            n, name = self.request_header
+            headers[n] = (name, request)
+        for n, holes in self.marked:
+            headers[n] = (headers[n][0], holes.fill(values))
         if self.frames is None:
-            outcome = Outcome(self.status, headers, _join(self.body, values), delay=self.delay)
+            body = self.body
+            filled = body.text if body.pick is None else body.text % body.pick(values)
+            outcome = Outcome(self.status, headers, filled, delay=self.delay)
         else:
-            frames = tuple(Frame(d, _join(cut, values), abort) for d, cut, abort in self.frames)
+            frames = tuple(Frame(d, holes.fill(values), abort) for d, holes, abort in self.frames)
             outcome = Outcome(self.status, headers, frames=frames, delay=self.delay)
         stored = None
         if self.stored is not None:
-            stored = (_join(self.stored[0], values), _join(self.stored[1], values))
-        return Filled(outcome, values[self.response_id].decode(), stored)
+            stored = Stored(self.stored, b"\0".join(values))
+        return outcome, values[self.response_id].decode(), stored

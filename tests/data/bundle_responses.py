@@ -5,7 +5,7 @@ Run from the repository root (needs PyYAML):
     python tests/data/bundle_responses.py ../shared/spec/openai-openapi.yaml
 
 It writes `tests/data/responses.schema.json`: `Response`, `ResponseStreamEvent`,
-`ResponseItemList`, `CreateResponse` and `ErrorResponse` with every schema they reference, under
+`ResponseItemList`, `CreateResponse`, `ErrorResponse` and `TokenCountsResource` with every schema they reference, under
 `$defs`, refs rewritten to point inside, `nullable: true` turned into JSON Schema null types (as
 `chat-completions.schema.json` is made).
 """
@@ -19,7 +19,14 @@ from typing import Any
 
 import yaml
 
-ROOTS = ("Response", "ResponseStreamEvent", "ResponseItemList", "CreateResponse", "ErrorResponse")
+ROOTS = (
+    "Response",
+    "ResponseStreamEvent",
+    "ResponseItemList",
+    "CreateResponse",
+    "ErrorResponse",
+    "TokenCountsResource",
+)
 PREFIX = "#/components/schemas/"
 OUT = Path(__file__).parent / "responses.schema.json"
 
