@@ -21,6 +21,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from mockserver.errors import ApiError
@@ -193,7 +194,7 @@ class Journal:
 
 def cost(raw: bytes, headers: Sequence[tuple[bytes, bytes]]) -> int:
     """The bytes an entry for this request counts for."""
-    return len(raw) + sum(len(k) + len(v) for k, v in headers) + ENTRY_OVERHEAD
+    return len(raw) + sum(map(len, chain.from_iterable(headers))) + ENTRY_OVERHEAD
 
 
 def _number(text: str) -> float | str:

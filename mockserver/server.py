@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import logging
 import signal
 import socket
@@ -201,6 +202,10 @@ def serve(
     cfg = config(app, log_level=log_level, access_log=access_log, limits=limits, date=date)
     server = _new_server(cfg)
     loop = _new_loop(cfg)
+    # What exists now (modules, scenarios, indexes: most of the heap) lives until the end: the
+    # collector need not walk it again on every full collection (27 ms each, seen as p99 under
+    # load, with 10,000 scenarios loaded much more).
+    gc.freeze()
     try:
         return loop.run_until_complete(_serve_until_signal(server, sock, on_ready, grace))
     finally:

@@ -20,9 +20,28 @@ def split(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+_COUNTED: dict[str, int] = {}
+_COUNTED_CHARS = [0]
+MAX_COUNTED_CHARS = 4 * 1024 * 1024
+"""The texts whose counts are kept, in characters (then they are all forgotten at once)."""
+
+
 def count(text: str) -> int:
-    """How many tokens `text` holds."""
-    return len(_TOKEN.findall(text)) if text else 0
+    """How many tokens `text` holds.
+
+    Counts are kept per text: a conversation sends its history again with every turn, and a
+    system prompt comes with every request, so most prompt texts were counted before."""
+    found = _COUNTED.get(text)
+    if found is not None:
+        return found
+    found = len(_TOKEN.findall(text)) if text else 0
+    if _COUNTED_CHARS[0] + len(text) > MAX_COUNTED_CHARS:
+        _COUNTED.clear()
+        _COUNTED_CHARS[0] = 0
+    if len(text) <= MAX_COUNTED_CHARS // 16:
+        _COUNTED[text] = found
+        _COUNTED_CHARS[0] += len(text) + 64
+    return found
 
 
 def split_chars(text: str, size: int) -> list[str]:
