@@ -27,6 +27,8 @@ MAX_BODY = 64 * 1024
 """Bodies larger than this are not remembered (nor their replies)."""
 MAX_BYTES = 32 * 1024 * 1024
 """What one table may hold in all, by default (keys and values, about)."""
+SEEN = 8_192
+"""First sightings noted per table (their hashes: about 0.5 MiB), then forgotten at once."""
 ENTRY_BYTES = 256
 """What an entry costs besides the sizes its weight function counts."""
 TEMPLATE_ID = "chatcmpl-mockserver-template-id"
@@ -37,13 +39,6 @@ TEMPLATE_REQUEST_ID = "req_mockserver-template-request-id"
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
-
-
-class _Seen:
-    """The mark a key's first sighting leaves: a value pays off from the second."""
-
-
-_SEEN = _Seen()
 
 
 def _unweighed(key: object, value: object) -> int:
@@ -73,7 +68,8 @@ class Bounded(Generic[K, V]):
         self._size = size
         self.max_bytes = max_bytes
         self._weigh = weigh
-        self._items: OrderedDict[K, tuple[V | _Seen, int]] = OrderedDict()
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._seen: set[int] = set()
         self._lock = threading.Lock()
         self.bytes = 0
         """What the entries held now weigh."""
@@ -81,24 +77,30 @@ class Bounded(Generic[K, V]):
     def get(self, key: K) -> V | None:
         """The value kept for `key`, or None (not seen, or seen once)."""
         found = self._items.get(key)
-        if found is None or isinstance(found[0], _Seen):
-            return None
-        return found[0]
+        return None if found is None else found[0]
 
     def offer(self, key: K, size: int) -> bool:
         """Whether to keep a value for `key` (a body of `size` bytes) now: on its second
-        sighting yes; on the first, no, and the sighting is noted."""
+        sighting yes; on the first, no, and the sighting is noted (its hash only: a stream of
+        distinct bodies keeps none of them alive; two keys sharing a hash only make one of
+        them kept a sighting early)."""
         if size > MAX_BODY:
             return False
         if key in self._items:
             return True
-        self._store(key, _SEEN, size + ENTRY_BYTES)  # the mark keeps the key (the body) alive
+        mark = hash(key)
+        seen = self._seen
+        if mark in seen:
+            return True
+        if len(seen) >= SEEN:
+            seen.clear()  # forgotten at once: those keys count from one again
+        seen.add(mark)
         return False
 
     def put(self, key: K, value: V) -> None:
         self._store(key, value, self._weigh(key, value) + ENTRY_BYTES)
 
-    def _store(self, key: K, value: V | _Seen, weight: int) -> None:
+    def _store(self, key: K, value: V, weight: int) -> None:
         if weight > self.max_bytes // 8:
             return
         with self._lock:
