@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from mockserver.errors import ApiError
 from mockserver.faults import HTTP, Dice, Fault, break_stream
 from mockserver.outcome import Outcome
-from mockserver.ratelimit import RateLimit, RateLimiter, api_key, duration
+from mockserver.ratelimit import RateLimit, RateLimiter, SteppedClock, api_key, duration
 from mockserver.request import ChatRequest
 from mockserver.responses import error_from_spec
 from mockserver.scenarios import Reply, Scenario
@@ -67,12 +67,16 @@ class Trouble:
         faults: Sequence[Fault] = (),
         timing: TimingMode = "instant",
         rate_limits: Sequence[RateLimit] = (),
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` (seconds) runs the rate windows: by default the real one, or with a `seed`
+        a `SteppedClock` (whole seconds since the first request: same requests, same headers)."""
         self.rng = random.Random(f"mockserver-trouble:{seed}" if seed is not None else None)
         self._dice = Dice(self.rng)
         self._http = tuple(f for f in faults if f.kind == HTTP)
         self._later = tuple(f for f in faults if f.kind != HTTP)
+        if clock is None:
+            clock = SteppedClock() if seed is not None else time.monotonic
         self._limiter = RateLimiter(rate_limits, clock) if rate_limits else None
         self._default = REALISTIC if timing == "realistic" else None
         self._faults: dict[int, tuple[Fault, ...]] = {}
