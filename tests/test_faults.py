@@ -364,6 +364,38 @@ def test_faults_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         load_faults(other)
 
 
+def test_check_reads_a_faults_file_and_scenario_faults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "faults.yaml"
+    good.write_text("faults:\n  - {fault: http, status: 503, every: 3}\n  - {fault: no_done}\n")
+    assert cli.main(["check", "--faults", str(good)]) == 0
+    assert capsys.readouterr().out == f"ok: 2 faults in {good}\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "faults:\n  - fault: stall\n    stall_ms: {median: 5}\n  - {fault: reset, then: drop}\n"
+    )
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text(
+        "version: 1\nscenarios:\n  - name: s\n    faults:\n      - {fault: http, status: 99}\n"
+        "    reply: {content: hi}\n"
+    )
+    assert cli.main(["check", str(scenarios), "--faults", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{scenarios}:5: scenarios[0].faults[0].status: expected an integer between 400 and 599,"
+        " got 99",
+        f"{bad}:3: faults[0].stall_ms: missing required key 'p99'",
+        f"{bad}:4: faults[1].then: `then` does not apply to fault reset (it takes after_chunks,"
+        " fault, name, probability, every, first, on_requests)",
+        "mockserver: 3 problems in the scenario files",
+    ]
+    assert cli.main(["check", str(scenarios).replace("s.yaml", "bad.yaml"), "--faults", str(good)])
+    with pytest.raises(SystemExit):
+        cli.main(["check"])
+    assert "give scenario PATHs, --faults FILE or both" in capsys.readouterr().err
+
+
 def test_plain_replies_stall_and_drop_and_reset_restarts_counts() -> None:
     engine = MockEngine(
         load_text(scenario("[{fault: stall, stall_ms: 250, then: drop, first: 1}]")),
