@@ -156,7 +156,7 @@ class Trouble:
         faults = self._faults.get(id(scenario)) if self._later else scenario.faults
         if faults is None:
             faults = self._faults[id(scenario)] = scenario.faults + self._later
-        fault = self._dice.pick(faults, outcome) if faults else None
+        fault = self._dice.pick(faults, outcome, request) if faults else None
         timing = reply.timing
         if timing is None and self._default is not None and _untimed(reply):
             timing = self._default
@@ -165,7 +165,9 @@ class Trouble:
         if fault is not None:
             if fault.kind == HTTP:
                 raise self._http_error(fault, request.model, limits)
-            outcome = break_stream(outcome, fault, self.rng, fault.error, request.model)
+            outcome = break_stream(
+                outcome, fault, self.rng, fault.error, request.model, request=request
+            )
         if limits:
             headers = [h for h in outcome.headers if h[0] not in _LIMIT_NAMES]
             headers += limits
