@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -37,6 +38,7 @@ from mockserver.sessions import (
     check_name,
     split_session_path,
 )
+from mockserver.timing import Pacer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -114,15 +116,24 @@ async def send_outcome(outcome: Outcome, send: Send, receive: Receive) -> None:
 
 async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) -> None:
     watcher: asyncio.Future[None] | None = None
-    loop = asyncio.get_running_loop()
-    due = loop.time()  # each frame is due its delay after the previous one was: no drift
+    pacer = Pacer.of(asyncio.get_running_loop())
+    due = time.monotonic()  # each frame is due its delay after the one before was: no drift
     try:
         for frame in frames:
             if frame.delay > 0:
                 if watcher is None:
                     watcher = asyncio.ensure_future(_wait_disconnect(receive))
                 due += frame.delay
-                done, _ = await asyncio.wait({watcher}, timeout=max(due - loop.time(), 0))
+                wait = due - time.monotonic()
+                if wait <= 0:  # late already: send now, the next frame keeps its due time
+                    done = watcher.done()
+                elif pacer is not None:
+                    woken = await asyncio.wait(
+                        {watcher, pacer.at(due)}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    done = watcher in woken[0]
+                else:
+                    done = bool((await asyncio.wait({watcher}, timeout=wait))[0])
                 if done:
                     return  # the client went away: stop writing
             if frame.abort:
