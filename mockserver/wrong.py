@@ -74,7 +74,7 @@ def _tools(request: ChatRequest | None) -> dict[str, JSONObject]:
 
 def _response_schema(request: ChatRequest | None) -> JSONObject | None:
     """The `response_format` JSON schema the request asks for, if it has one."""
-    if request is None or request.response_format != "json_schema":
+    if request is None or request.api != "chat" or request.response_format != "json_schema":
         return None
     given = request.body.get("response_format")
     spec = given.get("json_schema") if isinstance(given, dict) else None
@@ -95,18 +95,29 @@ def _typed(schema: object) -> bool:
 
 
 def _schema_tools(outcome: Outcome, request: ChatRequest | None) -> bool:
-    return _has_arguments(outcome) and any(_breakable(p) for p in _tools(request).values())
+    return (
+        _chat(request)
+        and _has_arguments(outcome)
+        and any(_breakable(p) for p in _tools(request).values())
+    )
+
+
+def _chat(request: ChatRequest | None) -> bool:
+    """Whether the reply is a chat completion (these kinds break nothing else)."""
+    return request is None or request.api == "chat"
 
 
 CHECKS: dict[str, Callable[[Outcome, ChatRequest | None], bool]] = {
-    "bad_tool_arguments": lambda outcome, _: _has_arguments(outcome),
+    "bad_tool_arguments": lambda outcome, request: _chat(request) and _has_arguments(outcome),
     "tool_arguments_missing": _schema_tools,
     "tool_arguments_wrong_type": _schema_tools,
-    "unknown_tool": lambda outcome, _: _has_arguments(outcome),
+    "unknown_tool": lambda outcome, request: _chat(request) and _has_arguments(outcome),
     "bad_structured_output": lambda _, request: _response_schema(request) is not None,
-    "missing_content": lambda outcome, _: not _has_arguments(outcome),
+    "empty_choices": lambda _, request: _chat(request),
+    "missing_content": lambda outcome, request: _chat(request) and not _has_arguments(outcome),
+    "wrong_finish_reason": lambda _, request: _chat(request),
 }
-"""Kinds that apply only to some 200 replies, and how to tell (the others apply to every one)."""
+"""Which 200 replies each kind applies to: chat completions, and of them those it can break."""
 
 
 # -- how each kind breaks a message --------------------------------------------------------------
@@ -248,6 +259,18 @@ def _chunk(event: Frame) -> JSONObject | None:
     return json.loads(event.data[6:])  # type: ignore[no-any-return]
 
 
+def _functions(index: int, delta: JSONObject) -> list[tuple[tuple[int, int], JSONObject]]:
+    """The `function` pieces of a delta by (choice, call); a legacy `function_call` is call -1."""
+    out = []
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function")
+        if isinstance(function, dict):
+            out.append(((index, call.get("index", 0)), function))
+    if isinstance(delta.get("function_call"), dict):
+        out.append(((index, -1), delta["function_call"]))
+    return out
+
+
 def _break_events(events: list[Frame], breaker: _Breaker) -> list[Frame]:
     """The stream's chunks rewritten: the whole new text of each call and content first."""
     chunks = [_chunk(e) for e in events]
@@ -256,9 +279,7 @@ def _break_events(events: list[Frame], breaker: _Breaker) -> list[Frame]:
     for chunk in chunks:
         for choice in (chunk or {}).get("choices", ()):
             index, delta = choice.get("index", 0), choice.get("delta") or {}
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") or {}
-                key = (index, call.get("index", 0))
+            for key, function in _functions(index, delta):
                 name, arguments = calls.get(key, ("", ""))
                 calls[key] = (
                     name + (function.get("name") or ""),
@@ -283,9 +304,7 @@ def _break_events(events: list[Frame], breaker: _Breaker) -> list[Frame]:
             chunk["choices"] = []
         for choice in chunk["choices"]:
             index, delta = choice.get("index", 0), choice.get("delta") or {}
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") or {}
-                key = (index, call.get("index", 0))
+            for key, function in _functions(index, delta):
                 name, arguments = new_calls[key]
                 if "name" in function:
                     function["name"] = "" if key in named else name

@@ -21,7 +21,7 @@ import openai
 import pydantic
 import pytest
 
-from mockserver import cli
+from mockserver import cli, sse
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ScenarioError
 from mockserver.faults import Dice, When, load_faults
@@ -738,3 +738,39 @@ def test_wrong_reply_problems() -> None:
     ]:
         with pytest.raises(ScenarioError, match=re.escape(problem)):
             load_text(scenario(faults), "f.yaml")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_legacy_function_calls_plain_and_streamed(stream: bool) -> None:
+    engine = MockEngine(
+        load_text(
+            scenario(
+                "[{fault: tool_arguments_missing}]", "tool_calls: [{name: f, arguments: {a: 1}}]"
+            )
+        ),
+        EngineConfig(seed=1),
+    )
+    parameters = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    request = {"model": "m", "messages": MESSAGES, "stream": stream}
+    request["functions"] = [{"name": "f", "parameters": parameters}]
+    outcome = engine.handle_chat(json.dumps(request).encode())
+    if stream:
+        deltas = [
+            json.loads(e.data)["choices"][0]["delta"]
+            for e in sse.parse(outcome.content())
+            if e.data.startswith('{"') and '"function_call":{' in e.data
+        ]
+        arguments = "".join(d["function_call"].get("arguments", "") for d in deltas if d)
+    else:
+        message = json.loads(outcome.body)["choices"][0]["message"]
+        arguments = message["function_call"]["arguments"]
+    assert json.loads(arguments) == {}
+    assert engine.journal[-1].fault == "tool_arguments_missing"
+
+
+def test_wrong_replies_leave_the_responses_api_alone(live: Callable[..., Live]) -> None:
+    server = live(scenario("[{fault: unknown_tool}, {fault: empty_choices}]", WEATHER_CALL))
+    tool = {"type": "function", "name": "Weather", "parameters": {"type": "object"}}
+    reply = server.client.responses.create(model="gpt-4o", input="hi", tools=[tool])  # type: ignore[list-item]
+    assert [item.name for item in reply.output if item.type == "function_call"] == ["Weather"]
+    assert server.engine.journal[-1].fault is None  # they break chat completions only
