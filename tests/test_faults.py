@@ -21,7 +21,7 @@ import openai
 import pydantic
 import pytest
 
-from mockserver import cli, sse
+from mockserver import cli, faults, sse
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ScenarioError
 from mockserver.faults import Dice, When, load_faults
@@ -731,13 +731,13 @@ def test_wrong_replies_are_seeded_and_apply_only_where_they_can() -> None:
 
 
 def test_wrong_reply_problems() -> None:
-    for faults, problem in [
+    for given, problem in [
         ("[{fault: wrong_finish_reason, finish_reason: done}]", "unknown value 'done'"),
         ("[{fault: empty_choices, finish_reason: stop}]", "`finish_reason` does not apply"),
         ("[{fault: unknown_tool, after_chunks: 1}]", "`after_chunks` does not apply"),
     ]:
         with pytest.raises(ScenarioError, match=re.escape(problem)):
-            load_text(scenario(faults), "f.yaml")
+            load_text(scenario(given), "f.yaml")
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -774,3 +774,9 @@ def test_wrong_replies_leave_the_responses_api_alone(live: Callable[..., Live]) 
     reply = server.client.responses.create(model="gpt-4o", input="hi", tools=[tool])  # type: ignore[list-item]
     assert [item.name for item in reply.output if item.type == "function_call"] == ["Weather"]
     assert server.engine.journal[-1].fault is None  # they break chat completions only
+
+
+def test_the_readme_documents_every_fault_kind() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for kind in faults.KINDS:
+        assert f"| `{kind}` |" in readme, kind
