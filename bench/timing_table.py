@@ -13,7 +13,9 @@ httpx as an application would (its parsing runs on the same core, and late reads
 gaps). `--server-cpu` / `--client-cpu` pin each to a CPU (`os.sched_setaffinity`), `--rounds`
 repeats the whole measurement and prints the spread, and `--probe` has the server record, for
 each frame, how late it was written against its schedule (the server's own lateness, apart from
-the client's).
+the client's). With `--probe`, `TIMING_TABLE_PACER=off` has the server pace with the event
+loop's own timers instead of the timerfd, and `TIMING_TABLE_LOOP=asyncio` run on asyncio's
+loop instead of uvloop, to compare.
 
     python bench/timing_table.py [--streams 500] [--concurrency 25] [--client raw|httpx]
                                  [--server-cpu N --client-cpu N] [--rounds 1] [--probe]
@@ -167,7 +169,7 @@ def probed_server(argv: list[str], out: str) -> None:
     if os.environ.get("TIMING_TABLE_LOOP") == "asyncio":  # to compare with uvloop's timers
         server.LOOP = "asyncio"
     if os.environ.get("TIMING_TABLE_PACER") == "off":  # the loop's own (whole ms) timers
-        timing._LIBC = None
+        timing._timerfd = lambda: None  # type: ignore[method-assign]
     original = app._send_frames
     late: list[list[float]] = []
 

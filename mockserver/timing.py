@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
+import functools
 import heapq
 import itertools
 import math
@@ -265,14 +265,6 @@ def pace(outcome: Outcome, timing: ReplyTiming, rng: random.Random) -> Outcome:
 # -- waking on time ---------------------------------------------------------------------------
 
 
-class _TimeSpec(ctypes.Structure):
-    _fields_ = (("sec", ctypes.c_long), ("nsec", ctypes.c_long))
-
-
-class _ITimerSpec(ctypes.Structure):
-    _fields_ = (("interval", _TimeSpec), ("value", _TimeSpec))
-
-
 _CLOCK_MONOTONIC = 1  # what `time.monotonic` reads on Linux
 _TFD_FLAGS = os.O_NONBLOCK | os.O_CLOEXEC  # TFD_NONBLOCK, TFD_CLOEXEC
 _TFD_TIMER_ABSTIME = 1
@@ -282,24 +274,51 @@ _EARLY = 0.00005
 """Waiters due this close (50 µs, the kernel's usual timer slack) are woken with the others."""
 
 
-def _libc() -> Any:
+class _TimerFd:
+    """Linux's timerfd through ctypes, loaded with the first paced stream (not at startup)."""
+
+    def __init__(self) -> None:
+        import ctypes  # noqa: PLC0415 - only paced streams need it
+
+        class TimeSpec(ctypes.Structure):
+            _fields_ = (("sec", ctypes.c_long), ("nsec", ctypes.c_long))
+
+        class ITimerSpec(ctypes.Structure):
+            _fields_ = (("interval", TimeSpec), ("value", TimeSpec))
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._create = libc.timerfd_create
+        self._create.argtypes = (ctypes.c_int, ctypes.c_int)
+        self._settime = libc.timerfd_settime
+        self._settime.argtypes = (
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(ITimerSpec),
+            ctypes.c_void_p,
+        )
+        self._timespec: Any = TimeSpec
+        self._itimerspec: Any = ITimerSpec
+        self._byref = ctypes.byref
+
+    def create(self) -> int:
+        """A new non-blocking timer on the monotonic clock (-1 when none can be had)."""
+        return int(self._create(_CLOCK_MONOTONIC, _TFD_FLAGS))
+
+    def set(self, fd: int, due: float) -> None:
+        """Fire `fd` once at `due` (seconds of `time.monotonic()`)."""
+        sec, frac = divmod(max(due, 1e-9), 1.0)
+        spec = self._itimerspec(self._timespec(0, 0), self._timespec(int(sec), int(frac * 1e9)))
+        self._settime(fd, _TFD_TIMER_ABSTIME, self._byref(spec), None)
+
+
+@functools.cache
+def _timerfd() -> _TimerFd | None:
     if not sys.platform.startswith("linux"):  # pragma: no cover - timerfd is Linux's
         return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.timerfd_create.argtypes = (ctypes.c_int, ctypes.c_int)
-        libc.timerfd_settime.argtypes = (
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.POINTER(_ITimerSpec),
-            ctypes.c_void_p,
-        )
+        return _TimerFd()
     except (OSError, AttributeError):  # pragma: no cover - a libc without timerfd
         return None
-    return libc
-
-
-_LIBC = _libc()
 
 
 class Pacer:
@@ -312,7 +331,8 @@ class Pacer:
     `Pacer.of` gives None and the loop's timers serve.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timerfd: _TimerFd) -> None:
+        self._timerfd = timerfd
         self._loop = weakref.ref(loop)  # the registry's key: a strong one would keep it alive
         self._fd = -1
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -323,11 +343,12 @@ class Pacer:
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> Pacer | None:
         """The loop's pacer (made on first use), or None without timerfd."""
-        if _LIBC is None:
+        timerfd = _timerfd()
+        if timerfd is None:
             return None
         pacer = _PACERS.get(loop)
         if pacer is None:
-            pacer = _PACERS[loop] = cls(loop)
+            pacer = _PACERS[loop] = cls(loop, timerfd)
         return pacer
 
     @property
@@ -349,15 +370,13 @@ class Pacer:
 
     def _arm(self, due: float) -> None:
         if self._fd < 0:
-            fd = _LIBC.timerfd_create(_CLOCK_MONOTONIC, _TFD_FLAGS)
+            fd = self._timerfd.create()
             if fd < 0:  # pragma: no cover - out of file descriptors: wake now, not never
                 self._wake(math.inf)
                 return
             self._fd = fd
             self.loop.add_reader(fd, self._fired)
-        sec, frac = divmod(max(due, 1e-9), 1.0)
-        spec = _ITimerSpec(_TimeSpec(0, 0), _TimeSpec(int(sec), int(frac * 1e9)))
-        _LIBC.timerfd_settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None)
+        self._timerfd.set(self._fd, due)
         self._armed = due
 
     def _fired(self) -> None:

@@ -190,7 +190,7 @@ def test_paced_stream_over_a_socket(
     live: Callable[..., Live], monkeypatch: pytest.MonkeyPatch, pacer: bool
 ) -> None:
     if not pacer:  # the loop's own timers, as where there is no timerfd
-        monkeypatch.setattr(timing, "_LIBC", None)
+        monkeypatch.setattr(timing, "_timerfd", lambda: None)
     server = live(PACED)
     _check_paced(_arrivals(openai.OpenAI(base_url=server.url, api_key="k", max_retries=0)))
 
