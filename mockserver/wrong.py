@@ -148,17 +148,25 @@ def _violate(text: str, schema: Mapping[str, Any]) -> str:
         return text
     if not isinstance(document, dict):
         return text
-    for name in schema.get("required") or ():
-        if name in document:
+    required = schema.get("required")
+    for name in required if isinstance(required, list) else ():
+        if isinstance(name, str) and name in document:
             del document[name]
-            return json.dumps(document, ensure_ascii=False)
-    properties = schema.get("properties") or {}
+            return _compact(document)
+    properties = schema.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
     for name in document:
-        kind = properties.get(name, {}).get("type") if isinstance(properties, dict) else None
+        given = properties.get(name)
+        kind = given.get("type") if isinstance(given, dict) else None
         if isinstance(kind, str) and kind in _OTHER_VALUE:
             document[name] = _OTHER_VALUE[kind]
-            return json.dumps(document, ensure_ascii=False)
+            return _compact(document)
     return text
+
+
+def _compact(document: JSONObject) -> str:
+    """JSON as models write arguments: no spaces, characters as they are."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
 def _mistyped(text: str, schema: Mapping[str, Any]) -> str:
@@ -193,7 +201,7 @@ class _Breaker:
         if kind in TOOL_KINDS:
             schema = self.tools.get(name, {})
             if kind == "tool_arguments_missing":
-                return name, _violate(arguments, {"required": schema.get("required") or ()})
+                return name, _violate(arguments, {"required": schema.get("required")})
             return name, _mistyped(arguments, schema)
         return name, arguments
 

@@ -21,7 +21,7 @@ import openai
 import pydantic
 import pytest
 
-from mockserver import cli, faults, sse
+from mockserver import cli, faults, sse, wrong
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ScenarioError
 from mockserver.faults import Dice, When, load_faults
@@ -780,3 +780,18 @@ def test_the_readme_documents_every_fault_kind() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     for kind in faults.KINDS:
         assert f"| `{kind}` |" in readme, kind
+
+
+def test_schemas_of_any_shape_leave_what_they_cannot_break() -> None:
+    city = '{"city":"Paris"}'
+    for schema in (
+        {"required": "city"},
+        {"required": [{"x": 1}]},
+        {"properties": [1]},
+        {"properties": {"city": True}},
+        {"properties": {"city": {"type": ["string", "null"]}}},
+    ):
+        assert wrong._violate(city, schema) == city, schema
+    assert wrong._violate("[1]", {"required": ["a"]}) == "[1]"
+    assert wrong._violate("not json", {"required": ["a"]}) == "not json"
+    assert wrong._violate('{"é":1,"a":2}', {"required": ["a"]}) == '{"é":1}'
