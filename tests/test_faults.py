@@ -795,3 +795,11 @@ def test_schemas_of_any_shape_leave_what_they_cannot_break() -> None:
     assert wrong._violate("[1]", {"required": ["a"]}) == "[1]"
     assert wrong._violate("not json", {"required": ["a"]}) == "not json"
     assert wrong._violate('{"é":1,"a":2}', {"required": ["a"]}) == '{"é":1}'
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_wrong_replies_in_process_as_on_a_socket(where: Callable[..., str], stream: bool) -> None:
+    url = where(scenario("[{fault: tool_arguments_wrong_type}]", WEATHER_CALL))
+    client = sdk(url)
+    name, arguments = _arguments(client, stream, tools=[WEATHER_TOOL])
+    assert (name, json.loads(arguments)) == ("Weather", {"city": 12345, "days": 3})
