@@ -7,17 +7,19 @@ median and p99 of the time to first token and of the gaps between content chunks
 was asked: the distribution's own figures, and those of the very delays the seeded server drew
 (an engine with the same seed, asked the same number of times, gives them).
 
-The measuring client (`--client raw`, the default) is an asyncio protocol that timestamps each
-read as it leaves the socket, so what it measures is the server; `--client httpx` reads through
-httpx as an application would (its parsing runs on the same core, and late reads show as long
-gaps). `--server-cpu` / `--client-cpu` pin each to a CPU (`os.sched_setaffinity`), `--rounds`
-repeats the whole measurement and prints the spread, and `--probe` has the server record, for
-each frame, how late it was written against its schedule (the server's own lateness, apart from
-the client's). With `--probe`, `TIMING_TABLE_PACER=off` has the server pace with the event
-loop's own timers instead of the timerfd, and `TIMING_TABLE_LOOP=asyncio` run on asyncio's
-loop instead of uvloop, to compare.
+The measuring client (`--client kernel`, the default) takes each chunk's arrival from the
+kernel's receive timestamp (`SO_TIMESTAMPNS`), so it measures the server and the network, not
+when the client process got round to reading; `--client raw` timestamps each read as an
+asyncio protocol receives it; `--client httpx` reads through httpx as an application would
+(its parsing runs on the same core, and late reads show as long gaps). `--server-cpu` and
+`--client-cpu` pin each to a CPU (`taskset`), `--rounds` repeats the whole measurement and
+prints the spread, and `--probe` has the server record, for each frame, how late it was
+written against its schedule (the server's own lateness, apart from the client's). With
+`--probe`, `TIMING_TABLE_PACER=off` has the server pace with the event loop's own timers
+instead of the timerfd, and `TIMING_TABLE_LOOP=asyncio` run on asyncio's loop instead of
+uvloop, to compare.
 
-    python bench/timing_table.py [--streams 500] [--concurrency 25] [--client raw|httpx]
+    python bench/timing_table.py [--streams 500] [--concurrency 25] [--client kernel|raw|httpx]
                                  [--server-cpu N --client-cpu N] [--rounds 1] [--probe]
 """
 
@@ -30,7 +32,9 @@ import itertools
 import json
 import os
 import re
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -120,6 +124,64 @@ async def _raw_stream(host: str, port: int, path: str) -> tuple[list[float], int
     return protocol.arrivals, protocol.reads_with_several
 
 
+SO_TIMESTAMPNS = 35
+"""Linux: the kernel stamps each received packet (`SCM_TIMESTAMPNS`, CLOCK_REALTIME)."""
+
+
+async def _kernel_stream(host: str, port: int, path: str) -> tuple[list[float], int]:
+    """One stream read with the kernel's receive timestamps: when each chunk reached this
+    machine's socket, whatever the client process was doing then."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    sock.setblocking(False)
+    done: asyncio.Future[None] = loop.create_future()
+    data = bytearray()
+    arrivals: list[float] = []
+    several = 0
+    try:
+        await loop.sock_connect(sock, (host, port))
+        request = (
+            f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(BODY)}\r\n"
+            "connection: close\r\n\r\n"
+        ).encode() + BODY
+        started = time.time()
+        await loop.sock_sendall(sock, request)
+
+        def readable() -> None:
+            nonlocal several
+            while True:
+                try:
+                    chunk, ancillary, _, _ = sock.recvmsg(65536, socket.CMSG_SPACE(16))
+                except BlockingIOError:
+                    return
+                if not chunk or DONE in chunk:
+                    done.done() or done.set_result(None)
+                stamp = time.time()
+                for level, kind, value in ancillary:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        sec, nsec = struct.unpack("qq", value[:16])
+                        stamp = sec + nsec / 1e9
+                start = max(len(data) - 16, 0)
+                seen_before = len(CONTENT.findall(data, start))
+                data.extend(chunk)
+                new = len(CONTENT.findall(data, start)) - seen_before
+                several += new > 1
+                arrivals.extend([stamp - started] * new)
+                if not chunk:
+                    return
+
+        loop.add_reader(sock.fileno(), readable)
+        try:
+            await asyncio.wait_for(done, TIMEOUT)
+        finally:
+            loop.remove_reader(sock.fileno())
+    finally:
+        sock.close()
+    return arrivals, several
+
+
 async def _httpx_stream(client: httpx.AsyncClient, url: str) -> tuple[list[float], int]:
     started = time.perf_counter()
     arrivals: list[float] = []
@@ -144,11 +206,12 @@ async def measure(
     hostport, _, prefix = base.partition("/")
     host, _, port = hostport.rpartition(":")
     path = f"/{prefix}/chat/completions" if prefix else "/chat/completions"
-    if client == "raw":
+    if client in ("raw", "kernel"):
+        read = _raw_stream if client == "raw" else _kernel_stream
 
         async def raw() -> tuple[list[float], int]:
             async with gate:
-                return await _raw_stream(host, int(port), path)
+                return await read(host, int(port), path)
 
         return await asyncio.gather(*(raw() for _ in range(streams)))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -288,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=25)
-    parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
+    parser.add_argument("--client", choices=("kernel", "raw", "httpx"), default="kernel")
     parser.add_argument("--server-cpu", type=int)
     parser.add_argument("--client-cpu", type=int)
     parser.add_argument("--rounds", type=int, default=1)
