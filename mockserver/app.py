@@ -116,15 +116,17 @@ async def send_outcome(outcome: Outcome, send: Send, receive: Receive) -> None:
 
 async def _send_frames(frames: Sequence[Frame], send: Send, receive: Receive) -> None:
     watcher: asyncio.Future[None] | None = None
-    pacer = Pacer.of(asyncio.get_running_loop())
-    due = time.monotonic()  # each frame is due its delay after the one before was: no drift
+    loop = asyncio.get_running_loop()
+    pacer = Pacer.of(loop)
+    now = time.monotonic if pacer is not None else loop.time  # the clock that wakes us
+    due = now()  # each frame is due its delay after the one before was: no drift
     try:
         for frame in frames:
             if frame.delay > 0:
                 if watcher is None:
                     watcher = asyncio.ensure_future(_wait_disconnect(receive))
                 due += frame.delay
-                wait = due - time.monotonic()
+                wait = due - now()
                 if wait <= 0:  # late already: send now, the next frame keeps its due time
                     done = watcher.done()
                 elif pacer is not None:
