@@ -39,6 +39,7 @@ from mockserver.sessions import (
     check_name,
     split_session_path,
 )
+from mockserver.timing import Pacer
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -125,12 +126,26 @@ async def send_outcome(
     await _send_frames(outcome, frames, send, receive, meter)
 
 
+async def _client_left(
+    watcher: asyncio.Future[None], pacer: Pacer | None, due: float, wait: float
+) -> bool:
+    """Wait until `due` (`wait` seconds from now): whether the client went away meanwhile."""
+    if wait <= 0:  # late already: send now, the next frame keeps its due time
+        return watcher.done()
+    if pacer is not None:
+        woken = await asyncio.wait({watcher, pacer.at(due)}, return_when=asyncio.FIRST_COMPLETED)
+        return watcher in woken[0]
+    return bool((await asyncio.wait({watcher}, timeout=wait))[0])
+
+
 async def _send_frames(
     outcome: Outcome, frames: Sequence[Frame], send: Send, receive: Receive, meter: Meter | None
 ) -> None:
     watcher: asyncio.Future[None] | None = None
     loop = asyncio.get_running_loop()
-    due = loop.time()  # each frame is due its delay after the previous one was: no drift
+    pacer = Pacer.of(loop)
+    now = time.monotonic if pacer is not None else loop.time  # the clock that wakes us
+    due = now()  # each frame is due its delay after the one before was: no drift
     first: float | None = None
     frame: Frame | None = None
     count = 0  # the frames sent: known once the loop stops
@@ -141,8 +156,7 @@ async def _send_frames(
                 if watcher is None:
                     watcher = asyncio.ensure_future(_wait_disconnect(receive))
                 due += frame.delay
-                done, _ = await asyncio.wait({watcher}, timeout=max(due - loop.time(), 0))
-                if done:
+                if await _client_left(watcher, pacer, due, due - now()):
                     gone = True
                     return  # the client went away: stop writing
             if frame.abort:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from mockserver import __version__
-from mockserver.errors import ScenarioError
+from mockserver.errors import Problem, ScenarioError
 
 if TYPE_CHECKING:
     from mockserver.protocol import Limits
@@ -433,8 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_files_outside(serve)
 
-    check = commands.add_parser("check", help="validate scenario files and exit")
-    check.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
+    check = commands.add_parser("check", help="validate scenario and faults files and exit")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="scenario files or folders")
+    check.add_argument("--faults", metavar="FILE", help="a faults file, as `serve --faults` reads")
     _add_files_outside(check)
     _add_record(commands)
     _add_import_vcr(commands)
@@ -530,13 +531,28 @@ def _cut(n: int, before: str) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from mockserver.faults import load_faults
     from mockserver.scenarios import load_scenarios
 
-    scenarios = load_scenarios(args.paths, allow_files_outside=args.allow_files_outside)
-    print(
-        f"ok: {_count(len(scenarios.scenarios), 'scenario')} in "
-        f"{_count(len(scenarios.files), 'file')}"
-    )
+    if not args.paths and not args.faults:
+        _command_parser(build_parser(), "check").error("give scenario PATHs, --faults FILE or both")
+    problems: tuple[Problem, ...] = ()
+    said = []
+    if args.paths:
+        try:
+            scenarios = load_scenarios(args.paths, allow_files_outside=args.allow_files_outside)
+            files = _count(len(scenarios.files), "file")
+            said.append(f"{_count(len(scenarios.scenarios), 'scenario')} in {files}")
+        except ScenarioError as exc:
+            problems = exc.problems
+    if args.faults:
+        try:
+            said.append(f"{_count(len(load_faults(args.faults)), 'fault')} in {args.faults}")
+        except ScenarioError as exc:
+            problems += exc.problems
+    if problems:
+        raise ScenarioError(problems)
+    print(f"ok: {', '.join(said)}")
     return 0
 
 

@@ -3,7 +3,7 @@
 A fault is read from a `faults:` list (a scenario's, or the `--faults FILE` of the server):
 
     - fault: http          # or error_event, reset, stall, malformed, split_utf8, split_json,
-      status: 429          #    no_done, duplicate, dribble, bad_tool_arguments
+      status: 429          #    no_done, duplicate, dribble, or one of `wrong.KINDS`
       first: 2             # when: probability, every, first or on_requests (else always)
 
 Which requests a fault fires on is decided by `Dice` from the server's seeded random stream
@@ -14,7 +14,6 @@ at the end turn a response into its faulty form; they run only when a fault fire
 from __future__ import annotations
 
 import itertools
-import json
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -22,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from mockserver import completions
+from mockserver import completions, wrong
 from mockserver.errors import Problem, ScenarioError
 from mockserver.outcome import Frame, Outcome
+from mockserver.request import ChatRequest
 from mockserver.responses import error_from_spec
 from mockserver.scenarios import ERROR_KEYS, ErrorSpec, _error
 from mockserver.timing import Delay, coalesce, events_of, parse_delay
@@ -33,7 +33,7 @@ from mockserver.yamlsource import Node, describe, parse_yaml
 HTTP = "http"
 STREAM_ONLY = ("error_event", "malformed", "split_utf8", "split_json", "no_done", "duplicate")
 ANY_BODY = ("reset", "stall", "dribble")
-KINDS = (HTTP, *STREAM_ONLY, *ANY_BODY, "bad_tool_arguments")
+KINDS = (HTTP, *STREAM_ONLY, *ANY_BODY, *wrong.KINDS)
 WHEN_KEYS = ("probability", "every", "first", "on_requests")
 FAULT_KEYS = (
     "fault",
@@ -46,6 +46,7 @@ FAULT_KEYS = (
     "stall_ms",
     "then",
     "bytes_per_second",
+    "finish_reason",
 )
 OPTIONS: dict[str, tuple[str, ...]] = {
     HTTP: ("status", "message", "type", "code", "param", "headers", "delay_ms"),
@@ -58,9 +59,10 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "no_done": (),
     "duplicate": ("after_chunks",),
     "dribble": ("bytes_per_second",),
-    "bad_tool_arguments": (),
+    **dict.fromkeys(wrong.KINDS, ()),
+    "wrong_finish_reason": ("finish_reason",),
 }
-ANY, OK, STREAM, TOOLS = 0, 1, 2, 3
+ANY, OK, STREAM = 0, 1, 2
 MAX_REQUEST_NUMBER = 10**9
 MAX_DRIBBLE_FRAMES = 2000
 SPLIT_GAP = 0.005
@@ -109,21 +111,16 @@ class Fault:
     stall: Delay = DEFAULT_STALL
     then: Literal["continue", "drop"] = "continue"
     bytes_per_second: int = 1000
+    finish_reason: str | None = None
+    """wrong_finish_reason: the one to send (None: the one the reply contradicts)."""
 
     @property
     def needs(self) -> int:
-        """What a response must be for the fault to apply: `ANY`, `OK`, `STREAM`, `TOOLS`."""
+        """What a response must be for the fault to apply: `ANY`, `OK` or `STREAM` (and for
+        the kinds of `wrong.CHECKS`, what they check)."""
         if self.kind == HTTP:
             return ANY
-        if self.kind in STREAM_ONLY:
-            return STREAM
-        return TOOLS if self.kind == "bad_tool_arguments" else OK
-
-
-def _has_arguments(outcome: Outcome) -> bool:
-    if outcome.frames is None:
-        return b'"arguments"' in outcome.body
-    return any(b'"arguments"' in f.data for f in outcome.frames)
+        return STREAM if self.kind in STREAM_ONLY else OK
 
 
 # -- reading ----------------------------------------------------------------------------------
@@ -190,6 +187,9 @@ def parse_fault(node: Node) -> Fault | None:
     stall = parse_delay(s) if (s := node.get("stall_ms")) is not None else None
     then = t.choice(("continue", "drop")) if (t := node.get("then")) is not None else None
     rate = b.integer(1, 10**9) if (b := node.get("bytes_per_second")) is not None else None
+    reason = (
+        r.choice(wrong.FINISH_REASONS) if (r := node.get("finish_reason")) is not None else None
+    )
     return Fault(
         kind=kind,
         name=label,
@@ -200,6 +200,7 @@ def parse_fault(node: Node) -> Fault | None:
         stall=stall or DEFAULT_STALL,
         then="drop" if then == "drop" else "continue",
         bytes_per_second=rate or 1000,
+        finish_reason=reason,
     )
 
 
@@ -243,13 +244,14 @@ def load_faults(path: str | Path) -> tuple[Fault, ...]:
 # -- deciding ---------------------------------------------------------------------------------
 
 
-_Plan = tuple[Fault, "Iterator[int] | None", float, int, int, frozenset[int], bool]
+_Check = Callable[[Outcome, ChatRequest | None], bool]
+_Plan = tuple[Fault, "Iterator[int] | None", float, int, int, frozenset[int], _Check | None]
 """What `Dice.pick` reads of a fault: the fault, its counter (None: drawn), its probability,
-`every`, `first`, `on_requests`, and whether it applies only to replies with tool calls."""
+`every`, `first`, `on_requests`, and which replies it applies to if not all (`wrong.CHECKS`)."""
 _REQUEST, _FAILED, _PLAIN, _STREAMED = 0, 1, 2, 3
 """What a fault is asked about: a request not yet answered, or an answer (error, plain, stream).
 A fault applies (and counts the request) when its `needs` fit: `http` every request, `reset`,
-`stall` and `dribble` every 200, stream faults streams, `bad_tool_arguments` tool calls."""
+`stall` and `dribble` every 200, stream faults streams, `wrong.KINDS` the 200s they check."""
 
 
 def _kind_of(outcome: Outcome | None) -> int:
@@ -301,7 +303,7 @@ class Dice:
                     f.when.every,
                     f.when.first,
                     f.when.on_requests,
-                    f.needs == TOOLS and kind != _REQUEST,
+                    wrong.CHECKS.get(f.kind) if kind != _REQUEST else None,
                 )
                 for f in faults
                 if (f.when.counted or f.when.probability > 0.0) and _applies(f.needs, kind)
@@ -310,7 +312,12 @@ class Dice:
             self._keep.append(faults)  # the id stays theirs
         return plan
 
-    def pick(self, faults: tuple[Fault, ...], outcome: Outcome | None = None) -> Fault | None:
+    def pick(
+        self,
+        faults: tuple[Fault, ...],
+        outcome: Outcome | None = None,
+        request: ChatRequest | None = None,
+    ) -> Fault | None:
         """The first of `faults` that fires on this response (or, with no `outcome`, on this
         request); every fault that applies counts the request and draws, so one fault firing
         does not shift the others' schedules.
@@ -326,8 +333,8 @@ class Dice:
             plan = self._plan(faults, kind)
         chosen = None
         random = self.rng.random
-        for fault, counter, p, every, first, on_requests, tools in plan:
-            if tools and not _has_arguments(outcome):  # type: ignore[arg-type]
+        for fault, counter, p, every, first, on_requests, check in plan:
+            if check is not None and not check(outcome, request):  # type: ignore[arg-type]
                 continue
             if counter is None:
                 fires = p >= 1.0 or random() < p
@@ -370,9 +377,17 @@ def _halves(data: bytes, utf8: bool) -> tuple[bytes, bytes] | None:
 
 
 def break_stream(
-    outcome: Outcome, fault: Fault, rng: random.Random, error: ErrorSpec | None, model: str
+    outcome: Outcome,
+    fault: Fault,
+    rng: random.Random,
+    error: ErrorSpec | None,
+    model: str,
+    *,
+    request: ChatRequest | None = None,
 ) -> Outcome:
     """The outcome with `fault` applied to its frames (or its body, sent as frames)."""
+    if fault.kind in wrong.KINDS:
+        return wrong.apply(outcome, fault.kind, request, fault.finish_reason)
     if fault.kind == "dribble":
         return dribble(outcome, fault.bytes_per_second)
     if outcome.frames is None:
@@ -382,8 +397,6 @@ def break_stream(
     kind = fault.kind
     if kind == "no_done":
         out = [e for e in events if e.data != DONE]
-    elif kind == "bad_tool_arguments":
-        out = _bad_stream_arguments(events)
     else:
         at = _point(fault, chunks, rng)
         head, rest = events[:at], events[at:]
@@ -464,10 +477,8 @@ def _break_body(outcome: Outcome, fault: Fault, rng: random.Random) -> Outcome:
     elif kind == "stall":
         wait = fault.stall.draw(rng)
         frames = (Frame(wait, abort=True),) if fault.then == "drop" else (Frame(wait, body),)
-    else:  # bad_tool_arguments: the only other fault a plain reply takes
-        return Outcome(
-            outcome.status, outcome.headers, _bad_body_arguments(body), delay=outcome.delay
-        )
+    else:  # pragma: no cover - the only faults a plain reply takes are above and in `wrong`
+        raise AssertionError(kind)
     return Outcome(outcome.status, outcome.headers, frames=frames, delay=outcome.delay)
 
 
@@ -479,44 +490,3 @@ def dribble(outcome: Outcome, rate: int) -> Outcome:
     if outcome.frames and outcome.frames[-1].abort:
         frames.append(Frame(0.0, abort=True))
     return Outcome(outcome.status, outcome.headers, frames=tuple(frames), delay=outcome.delay)
-
-
-def _unparsable(arguments: str) -> str:
-    """Tool arguments cut short: a string that does not parse as JSON."""
-    return arguments[: len(arguments) // 2] if len(arguments) > 1 else '{"'
-
-
-def _bad_body_arguments(body: bytes) -> bytes:
-    document = json.loads(body)
-    for choice in document.get("choices", ()):
-        message = choice.get("message") or {}
-        for call in message.get("tool_calls") or ():
-            function = call.get("function")
-            if isinstance(function, dict):
-                function["arguments"] = _unparsable(function.get("arguments", ""))
-        if isinstance(message.get("function_call"), dict):
-            call = message["function_call"]
-            call["arguments"] = _unparsable(call.get("arguments", ""))
-    return completions.encode(document).encode()
-
-
-def _bad_stream_arguments(events: list[Frame]) -> list[Frame]:
-    """Only the first non-empty argument piece of each tool call is sent (`{"`, typically)."""
-    seen: set[tuple[int, int]] = set()
-    out: list[Frame] = []
-    for event in events:
-        if b'"arguments":' not in event.data or not event.data.startswith(b"data: {"):
-            out.append(event)
-            continue
-        chunk = json.loads(event.data[6:])
-        for choice in chunk.get("choices", ()):
-            for call in (choice.get("delta") or {}).get("tool_calls") or ():
-                function = call.get("function") or {}
-                piece = function.get("arguments")
-                if piece:
-                    key = (choice.get("index", 0), call.get("index", 0))
-                    function["arguments"] = _unparsable(piece) if key not in seen else ""
-                    seen.add(key)
-        data = b"data: " + completions.encode(chunk).encode() + b"\n\n"
-        out.append(Frame(event.delay, data, event.abort))
-    return out

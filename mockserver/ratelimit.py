@@ -7,6 +7,9 @@ window. A request is counted when admitted: one request, and its prompt tokens (
 of `usage`) plus the `max_tokens` it allows, as OpenAI estimates. Admitted responses carry
 `x-ratelimit-*` headers counting down; a request that does not fit gets OpenAI's 429 with
 `retry-after-ms` / `retry-after` (the time until it would fit) and is not counted.
+
+With `--seed` the windows run on a `SteppedClock`: whole seconds since the first request, so
+the same requests sent at the same pace get the same headers, still counting down in real time.
 """
 
 from __future__ import annotations
@@ -109,6 +112,34 @@ class _Window:
         return 0.0  # pragma: no cover - the loop ends with freed == 0
 
 
+class SteppedClock:
+    """Time in whole `step`s since the first reading: what the windows of a seeded server run on.
+
+    The real clock moves on between two runs by a few milliseconds here and there, so reset
+    times and `retry-after-ms` read from it differ; counted in whole seconds from the first
+    request they are the same as long as the runs keep pace within the second. Waits stay
+    whole steps, so a client that waits the `retry-after-ms` it was given finds room (its wait
+    plus its own delay reads as the same number of steps, not one fewer).
+    """
+
+    __slots__ = ("_real", "_start", "_step")
+
+    def __init__(self, step: float = 1.0, real: Callable[[], float] = time.monotonic) -> None:
+        self._real = real
+        self._step = step
+        self._start: float | None = None
+
+    def __call__(self) -> float:
+        now = self._real()
+        if self._start is None:
+            self._start = now
+        return ((now - self._start) // self._step) * self._step
+
+    def reset(self) -> None:
+        """The next reading is step 0 again."""
+        self._start = None
+
+
 Headers = tuple[tuple[bytes, bytes], ...]
 
 
@@ -135,6 +166,8 @@ class RateLimiter:
     def reset(self) -> None:
         with self._lock:
             self._windows.clear()
+            if isinstance(self._clock, SteppedClock):
+                self._clock.reset()
 
     def rule(self, model: str) -> RateLimit | None:
         return self._by_model.get(model, self._default)

@@ -15,11 +15,20 @@ wait is needed. `--timing realistic` gives replies without timing of their own
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import heapq
+import itertools
 import math
+import os
 import random
 import re
+import sys
+import time
+import weakref
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from mockserver.outcome import Frame, Outcome
 from mockserver.yamlsource import Document, Node, describe
@@ -251,3 +260,155 @@ def pace(outcome: Outcome, timing: ReplyTiming, rng: random.Random) -> Outcome:
             wait = timing.gap.draw(rng) if timing.gap is not None else event.delay
         paced.append(Frame(wait, event.data, event.abort))
     return Outcome(outcome.status, outcome.headers, frames=coalesce(paced), delay=delay)
+
+
+# -- waking on time ---------------------------------------------------------------------------
+
+
+_CLOCK_MONOTONIC = 1  # what `time.monotonic` reads on Linux
+_TFD_FLAGS = os.O_NONBLOCK | os.O_CLOEXEC  # TFD_NONBLOCK, TFD_CLOEXEC
+_TFD_TIMER_ABSTIME = 1
+_IDLE_CLOSE = 0.5
+"""Seconds a pacer with nothing to wake keeps its timer before closing it."""
+_EARLY = 0.00005
+"""Waiters due this close (50 µs, the kernel's usual timer slack) are woken with the others."""
+
+
+class _TimerFd:
+    """Linux's timerfd through ctypes, loaded with the first paced stream (not at startup)."""
+
+    def __init__(self) -> None:
+        import ctypes  # noqa: PLC0415 - only paced streams need it
+
+        class TimeSpec(ctypes.Structure):
+            _fields_ = (("sec", ctypes.c_long), ("nsec", ctypes.c_long))
+
+        class ITimerSpec(ctypes.Structure):
+            _fields_ = (("interval", TimeSpec), ("value", TimeSpec))
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._create = libc.timerfd_create
+        self._create.argtypes = (ctypes.c_int, ctypes.c_int)
+        self._settime = libc.timerfd_settime
+        self._settime.argtypes = (
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(ITimerSpec),
+            ctypes.c_void_p,
+        )
+        self._timespec: Any = TimeSpec
+        self._itimerspec: Any = ITimerSpec
+        self._byref = ctypes.byref
+
+    def create(self) -> int:
+        """A new non-blocking timer on the monotonic clock (-1 when none can be had)."""
+        return int(self._create(_CLOCK_MONOTONIC, _TFD_FLAGS))
+
+    def set(self, fd: int, due: float) -> None:
+        """Fire `fd` once at `due` (seconds of `time.monotonic()`)."""
+        sec, frac = divmod(max(due, 1e-9), 1.0)
+        spec = self._itimerspec(self._timespec(0, 0), self._timespec(int(sec), int(frac * 1e9)))
+        self._settime(fd, _TFD_TIMER_ABSTIME, self._byref(spec), None)
+
+
+@functools.cache
+def _timerfd() -> _TimerFd | None:
+    if not sys.platform.startswith("linux"):  # pragma: no cover - timerfd is Linux's
+        return None
+    try:
+        return _TimerFd()
+    except (OSError, AttributeError):  # pragma: no cover - a libc without timerfd
+        return None
+
+
+class Pacer:
+    """Wakes waiters at a `time.monotonic()` instant to the tenth of a millisecond.
+
+    The event loop's own timers wake in whole milliseconds (epoll's timeout, and uvloop's
+    clock), which shifts each frame of a paced stream by up to 1 ms at random: 5% of a 20 ms
+    gap. A pacer arms one Linux timerfd per loop at its earliest waiter's due time (absolute,
+    in nanoseconds) and wakes, when it fires, every waiter then due. Where there is no timerfd
+    `Pacer.of` gives None and the loop's timers serve.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timerfd: _TimerFd) -> None:
+        self._timerfd = timerfd
+        self._loop = weakref.ref(loop)  # the registry's key: a strong one would keep it alive
+        self._fd = -1
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._count = itertools.count()
+        self._armed = math.inf
+        self._closing: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> Pacer | None:
+        """The loop's pacer (made on first use), or None without timerfd."""
+        timerfd = _timerfd()
+        if timerfd is None:
+            return None
+        pacer = _PACERS.get(loop)
+        if pacer is None:
+            pacer = _PACERS[loop] = cls(loop, timerfd)
+        return pacer
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop()
+        assert loop is not None  # the loop's pacer goes with it
+        return loop
+
+    def at(self, due: float) -> asyncio.Future[None]:
+        """A future done at `due` (seconds of `time.monotonic()`)."""
+        future = self.loop.create_future()
+        heapq.heappush(self._waiters, (due, next(self._count), future))
+        if self._closing is not None:
+            self._closing.cancel()
+            self._closing = None
+        if due < self._armed:
+            self._arm(due)
+        return future
+
+    def _arm(self, due: float) -> None:
+        if self._fd < 0:
+            fd = self._timerfd.create()
+            if fd < 0:  # pragma: no cover - out of file descriptors: wake now, not never
+                self._wake(math.inf)
+                return
+            self._fd = fd
+            self.loop.add_reader(fd, self._fired)
+        self._timerfd.set(self._fd, due)
+        self._armed = due
+
+    def _fired(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._fd, 8)
+        self._armed = math.inf
+        self._wake(time.monotonic() + _EARLY)
+
+    def _wake(self, until: float) -> None:
+        waiters = self._waiters
+        while waiters and waiters[0][0] <= until:
+            future = heapq.heappop(waiters)[2]
+            if not future.done():
+                future.set_result(None)
+        if waiters:
+            self._arm(waiters[0][0])
+        elif self._fd >= 0 and self._closing is None:
+            self._closing = self.loop.call_later(_IDLE_CLOSE, self.close)
+
+    def close(self) -> None:
+        """Give the timer back (a later `at` makes a new one)."""
+        self._closing = None
+        if self._fd >= 0:
+            self.loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            self._armed = math.inf
+        self._wake(math.inf)
+
+    def __del__(self) -> None:
+        if self._fd >= 0:  # its loop was dropped while it waited to close
+            os.close(self._fd)
+
+
+_PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer] = weakref.WeakKeyDictionary()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from mockserver.errors import ApiError
 from mockserver.faults import HTTP, Dice, Fault, break_stream
 from mockserver.outcome import Outcome
-from mockserver.ratelimit import RateLimit, RateLimiter, api_key, duration
+from mockserver.ratelimit import RateLimit, RateLimiter, SteppedClock, api_key, duration
 from mockserver.request import ChatRequest
 from mockserver.responses import error_from_spec
 from mockserver.scenarios import Reply, Scenario
@@ -67,12 +67,16 @@ class Trouble:
         faults: Sequence[Fault] = (),
         timing: TimingMode = "instant",
         rate_limits: Sequence[RateLimit] = (),
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` (seconds) runs the rate windows: by default the real one, or with a `seed`
+        a `SteppedClock` (whole seconds since the first request: same requests, same headers)."""
         self.rng = random.Random(f"mockserver-trouble:{seed}" if seed is not None else None)
         self._dice = Dice(self.rng)
         self._http = tuple(f for f in faults if f.kind == HTTP)
         self._later = tuple(f for f in faults if f.kind != HTTP)
+        if clock is None:
+            clock = SteppedClock() if seed is not None else time.monotonic
         self._limiter = RateLimiter(rate_limits, clock) if rate_limits else None
         self._default = REALISTIC if timing == "realistic" else None
         self._faults: dict[int, tuple[Fault, ...]] = {}
@@ -152,7 +156,7 @@ class Trouble:
         faults = self._faults.get(id(scenario)) if self._later else scenario.faults
         if faults is None:
             faults = self._faults[id(scenario)] = scenario.faults + self._later
-        fault = self._dice.pick(faults, outcome) if faults else None
+        fault = self._dice.pick(faults, outcome, request) if faults else None
         timing = reply.timing
         if timing is None and self._default is not None and _untimed(reply):
             timing = self._default
@@ -161,7 +165,9 @@ class Trouble:
         if fault is not None:
             if fault.kind == HTTP:
                 raise self._http_error(fault, request.model, limits)
-            outcome = break_stream(outcome, fault, self.rng, fault.error, request.model)
+            outcome = break_stream(
+                outcome, fault, self.rng, fault.error, request.model, request=request
+            )
         if limits:
             headers = [h for h in outcome.headers if h[0] not in _LIMIT_NAMES]
             headers += limits

@@ -615,7 +615,7 @@ def test_check_reports_every_problem_of_a_file_at_once(tmp_path, capsys, monkeyp
         ),
         (
             ["check", "scenarios", "--port", "1"],
-            ["mockserver check: error", "allowed flags: --allow-files-outside, --help"],
+            ["mockserver check: error", "allowed flags: --allow-files-outside, --faults, --help"],
         ),
         (["serve", "scenarios", "--port", "70000"], ["expected a port number 0-65535, got 70000"]),
         (["serve", "scenarios", "--port", "http"], ["expected a port number 0-65535, got 'http'"]),

@@ -9,16 +9,19 @@ process alike. A seed replays the same faults, bytes and waits.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import openai
+import pydantic
 import pytest
 
-from mockserver import cli
+from mockserver import cli, faults, sse, wrong
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ScenarioError
 from mockserver.faults import Dice, When, load_faults
@@ -364,6 +367,38 @@ def test_faults_file_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         load_faults(other)
 
 
+def test_check_reads_a_faults_file_and_scenario_faults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "faults.yaml"
+    good.write_text("faults:\n  - {fault: http, status: 503, every: 3}\n  - {fault: no_done}\n")
+    assert cli.main(["check", "--faults", str(good)]) == 0
+    assert capsys.readouterr().out == f"ok: 2 faults in {good}\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "faults:\n  - fault: stall\n    stall_ms: {median: 5}\n  - {fault: reset, then: drop}\n"
+    )
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text(
+        "version: 1\nscenarios:\n  - name: s\n    faults:\n      - {fault: http, status: 99}\n"
+        "    reply: {content: hi}\n"
+    )
+    assert cli.main(["check", str(scenarios), "--faults", str(bad)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{scenarios}:5: scenarios[0].faults[0].status: expected an integer between 400 and 599,"
+        " got 99",
+        f"{bad}:3: faults[0].stall_ms: missing required key 'p99'",
+        f"{bad}:4: faults[1].then: `then` does not apply to fault reset (it takes after_chunks,"
+        " fault, name, probability, every, first, on_requests)",
+        "mockserver: 3 problems in the scenario files",
+    ]
+    assert cli.main(["check", str(scenarios).replace("s.yaml", "bad.yaml"), "--faults", str(good)])
+    with pytest.raises(SystemExit):
+        cli.main(["check"])
+    assert "give scenario PATHs, --faults FILE or both" in capsys.readouterr().err
+
+
 def test_plain_replies_stall_and_drop_and_reset_restarts_counts() -> None:
     engine = MockEngine(
         load_text(scenario("[{fault: stall, stall_ms: 250, then: drop, first: 1}]")),
@@ -517,3 +552,254 @@ def test_the_same_seed_gives_the_same_bytes_on_the_wire(live: Callable[..., Live
     first = run()
     assert first == run()
     assert len(set(first[0])) >= 3
+
+
+# -- replies that are valid JSON but wrong for the request -------------------------------------
+
+
+class Weather(pydantic.BaseModel):
+    city: str
+    days: int
+
+
+WEATHER_TOOL = openai.pydantic_function_tool(Weather)
+WEATHER_CALL = "tool_calls: [{name: Weather, arguments: {city: Paris, days: 3}}]"
+WEATHER_JSON = """content: '{"city": "Paris", "days": 3}'"""
+
+
+def _arguments(client: openai.OpenAI, stream: bool, **extra: Any) -> tuple[str, str]:
+    """The first tool call's name and arguments, read plainly or from the stream."""
+    if not stream:
+        reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, **extra)
+        call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
+        return call.function.name, call.function.arguments  # type: ignore[union-attr]
+    name = arguments = ""
+    for chunk in client.chat.completions.create(
+        model="gpt-4o", messages=MESSAGES, stream=True, **extra
+    ):
+        for call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            name += call.function.name or ""  # type: ignore[union-attr]
+            arguments += call.function.arguments or ""  # type: ignore[union-attr]
+    return name, arguments
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("tool_arguments_missing", {"days": 3}),  # `city` is required
+        ("tool_arguments_wrong_type", {"city": 12345, "days": 3}),
+    ],
+)
+def test_tool_arguments_parse_but_break_the_tools_schema(
+    live: Callable[..., Live], kind: str, expected: dict[str, object], stream: bool
+) -> None:
+    server = live(scenario(f"[{{fault: {kind}}}]", WEATHER_CALL), seed=1)
+    name, arguments = _arguments(server.client, stream, tools=[WEATHER_TOOL])
+    assert (name, json.loads(arguments)) == ("Weather", expected)  # parses: only a schema sees it
+    with pytest.raises(pydantic.ValidationError):  # the SDK's parse() checks the schema
+        server.client.chat.completions.parse(
+            model="gpt-4o", messages=MESSAGES, tools=[WEATHER_TOOL]
+        )
+    assert [e.fault for e in server.engine.journal] == [kind, kind]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_call_to_a_tool_the_request_did_not_offer(
+    live: Callable[..., Live], stream: bool
+) -> None:
+    server = live(scenario("[{fault: unknown_tool}]", WEATHER_CALL), seed=1)
+    name, arguments = _arguments(server.client, stream, tools=[WEATHER_TOOL])
+    assert (name, json.loads(arguments)) == ("Weather_v2", {"city": "Paris", "days": 3})
+    parsed = server.client.chat.completions.parse(
+        model="gpt-4o", messages=MESSAGES, tools=[WEATHER_TOOL]
+    )
+    call = parsed.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert call.function.parsed_arguments is None  # the SDK does not know it: the app must see
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_structured_output_that_breaks_the_response_format(
+    live: Callable[..., Live], stream: bool
+) -> None:
+    server = live(scenario("[{fault: bad_structured_output}]", WEATHER_JSON), seed=1)
+    response_format = openai.lib._pydantic.to_strict_json_schema(Weather)
+    fmt = {"type": "json_schema", "json_schema": {"name": "w", "schema": response_format}}
+    if stream:
+        chunks = server.client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, stream=True, response_format=fmt
+        )
+        content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        reply = server.client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, response_format=fmt
+        )
+        content = reply.choices[0].message.content or ""
+    assert json.loads(content) == {"days": 3}
+    with pytest.raises(pydantic.ValidationError):
+        server.client.chat.completions.parse(
+            model="gpt-4o", messages=MESSAGES, response_format=Weather
+        )
+    plain = server.client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert plain.choices[0].message.content == '{"city": "Paris", "days": 3}'  # no schema asked
+    assert server.engine.journal[-1].fault is None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_empty_choices_and_missing_content(live: Callable[..., Live], stream: bool) -> None:
+    text = textwrap.dedent(
+        """
+        version: 1
+        scenarios:
+          - name: s
+            faults: [{fault: empty_choices, first: 1}, {fault: missing_content, on_requests: [2]}]
+            reply: {content: hi}
+        """
+    )
+    server = live(text, seed=1)
+    client = server.client
+    if stream:
+        chunks = list(
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        )
+        assert chunks and all(c.choices == [] for c in chunks)
+        assert streamed_text(client) == ""
+    else:
+        assert client.chat.completions.create(model="gpt-4o", messages=MESSAGES).choices == []
+        reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        message = reply.choices[0].message
+        assert (message.content, message.tool_calls, reply.choices[0].finish_reason) == (
+            None,
+            None,
+            "stop",
+        )
+    assert [e.fault for e in server.engine.journal] == ["empty_choices", "missing_content"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_finish_reasons_the_reply_contradicts(live: Callable[..., Live], stream: bool) -> None:
+    text = textwrap.dedent(
+        f"""
+        version: 1
+        scenarios:
+          - name: calls
+            match: {{last_user_message: call}}
+            faults: [{{fault: wrong_finish_reason}}]
+            reply: {{{WEATHER_CALL}}}
+          - name: s
+            faults: [{{fault: wrong_finish_reason, first: 1}},
+                     {{fault: wrong_finish_reason, finish_reason: length}}]
+            reply: {{content: hi}}
+        """
+    )
+    server = live(text, seed=1)
+    client = server.client
+
+    def finish(messages: list[dict[str, str]]) -> tuple[str | None, bool]:
+        if not stream:
+            choice = client.chat.completions.create(model="gpt-4o", messages=messages).choices[0]
+            return choice.finish_reason, bool(choice.message.tool_calls)
+        reason, calls = None, False
+        for chunk in client.chat.completions.create(model="gpt-4o", messages=messages, stream=True):
+            for choice in chunk.choices:
+                reason = choice.finish_reason or reason
+                calls = calls or bool(choice.delta.tool_calls)
+        return reason, calls
+
+    assert finish(MESSAGES) == ("tool_calls", False)  # says calls, has none
+    assert finish([{"role": "user", "content": "call"}]) == ("stop", True)  # calls, says stop
+    with pytest.raises(openai.LengthFinishReasonError):
+        client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+
+
+def test_wrong_replies_are_seeded_and_apply_only_where_they_can() -> None:
+    text = scenario(
+        "[{fault: bad_structured_output}, {fault: tool_arguments_missing},"
+        " {fault: missing_content, probability: 0.5}]"
+    )
+
+    def run() -> list[bytes]:
+        engine = MockEngine(load_text(text), EngineConfig(seed=4))
+        out = [engine.handle_chat(body(stream=n % 2 == 1)).content() for n in range(12)]
+        faults = [e.fault for e in engine.journal]
+        assert set(faults) == {"missing_content", None}  # nothing asked a schema of the others
+        return out
+
+    first = run()
+    assert first == run()
+    assert len(set(first)) > 2
+
+
+def test_wrong_reply_problems() -> None:
+    for given, problem in [
+        ("[{fault: wrong_finish_reason, finish_reason: done}]", "unknown value 'done'"),
+        ("[{fault: empty_choices, finish_reason: stop}]", "`finish_reason` does not apply"),
+        ("[{fault: unknown_tool, after_chunks: 1}]", "`after_chunks` does not apply"),
+    ]:
+        with pytest.raises(ScenarioError, match=re.escape(problem)):
+            load_text(scenario(given), "f.yaml")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_legacy_function_calls_plain_and_streamed(stream: bool) -> None:
+    engine = MockEngine(
+        load_text(
+            scenario(
+                "[{fault: tool_arguments_missing}]", "tool_calls: [{name: f, arguments: {a: 1}}]"
+            )
+        ),
+        EngineConfig(seed=1),
+    )
+    parameters = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    request = {"model": "m", "messages": MESSAGES, "stream": stream}
+    request["functions"] = [{"name": "f", "parameters": parameters}]
+    outcome = engine.handle_chat(json.dumps(request).encode())
+    if stream:
+        deltas = [
+            json.loads(e.data)["choices"][0]["delta"]
+            for e in sse.parse(outcome.content())
+            if e.data.startswith('{"') and '"function_call":{' in e.data
+        ]
+        arguments = "".join(d["function_call"].get("arguments", "") for d in deltas if d)
+    else:
+        message = json.loads(outcome.body)["choices"][0]["message"]
+        arguments = message["function_call"]["arguments"]
+    assert json.loads(arguments) == {}
+    assert engine.journal[-1].fault == "tool_arguments_missing"
+
+
+def test_wrong_replies_leave_the_responses_api_alone(live: Callable[..., Live]) -> None:
+    server = live(scenario("[{fault: unknown_tool}, {fault: empty_choices}]", WEATHER_CALL))
+    tool = {"type": "function", "name": "Weather", "parameters": {"type": "object"}}
+    reply = server.client.responses.create(model="gpt-4o", input="hi", tools=[tool])  # type: ignore[list-item]
+    assert [item.name for item in reply.output if item.type == "function_call"] == ["Weather"]
+    assert server.engine.journal[-1].fault is None  # they break chat completions only
+
+
+def test_the_readme_documents_every_fault_kind() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    for kind in faults.KINDS:
+        assert f"| `{kind}` |" in readme, kind
+
+
+def test_schemas_of_any_shape_leave_what_they_cannot_break() -> None:
+    city = '{"city":"Paris"}'
+    for schema in (
+        {"required": "city"},
+        {"required": [{"x": 1}]},
+        {"properties": [1]},
+        {"properties": {"city": True}},
+        {"properties": {"city": {"type": ["string", "null"]}}},
+    ):
+        assert wrong._violate(city, schema) == city, schema
+    assert wrong._violate("[1]", {"required": ["a"]}) == "[1]"
+    assert wrong._violate("not json", {"required": ["a"]}) == "not json"
+    assert wrong._violate('{"é":1,"a":2}', {"required": ["a"]}) == '{"é":1}'
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_wrong_replies_in_process_as_on_a_socket(where: Callable[..., str], stream: bool) -> None:
+    url = where(scenario("[{fault: tool_arguments_wrong_type}]", WEATHER_CALL))
+    client = sdk(url)
+    name, arguments = _arguments(client, stream, tools=[WEATHER_TOOL])
+    assert (name, json.loads(arguments)) == ("Weather", {"city": 12345, "days": 3})

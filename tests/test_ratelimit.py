@@ -208,3 +208,78 @@ def test_engine_reset_empties_the_windows() -> None:
     assert [engine.handle_chat(body).status for _ in range(2)] == [200, 429]
     engine.reset()
     assert engine.handle_chat(body).status == 200
+
+
+def test_stepped_clock_counts_whole_seconds_from_the_first_reading() -> None:
+    real = Clock()
+    clock = ratelimit.SteppedClock(real=real)
+    real.now = 5.73
+    assert clock() == 0.0  # the first reading is step 0, whenever it comes
+    real.now = 6.72
+    assert clock() == 0.0
+    real.now = 36.8
+    assert clock() == 31.0
+    clock.reset()
+    assert clock() == 0.0
+
+
+def _seeded_run(jitter: list[float]) -> list[tuple[int, dict[str, str]]]:
+    """Requests at 0, 0.2, 0.4, then one at 10 s and a retry after the 429's retry-after-ms:
+    the real times shifted by `jitter` (the few ms two runs differ by)."""
+    from mockserver.engine import EngineConfig, MockEngine
+    from mockserver.scenarios import load_text
+
+    real = Clock()
+    engine = MockEngine(load_text(HELLO), EngineConfig(seed=7, rate_limits=(RateLimit(rpm=3),)))
+    assert engine._trouble is not None
+    limiter = engine._trouble._limiter
+    assert limiter is not None
+    limiter._clock = ratelimit.SteppedClock(real=real)
+    body = json.dumps({"model": "gpt-4o", "messages": MESSAGES}).encode()
+    seen = []
+    for at, shift in zip((0.0, 0.2, 0.4, 10.0), jitter, strict=False):
+        real.now = 1000.0 + at + shift
+        outcome = engine.handle_chat(body)
+        seen.append((outcome.status, {k.decode(): v.decode() for k, v in outcome.headers}))
+    wait = int(seen[-1][1]["retry-after-ms"]) / 1000
+    real.now += wait + jitter[-1]  # the client waits what it was told, and a little more
+    outcome = engine.handle_chat(body)
+    seen.append((outcome.status, {k.decode(): v.decode() for k, v in outcome.headers}))
+    return [
+        (status, {k: v for k, v in h.items() if "ratelimit" in k or k.startswith("retry-after")})
+        for status, h in seen
+    ]
+
+
+def test_same_seed_same_requests_same_headers_though_the_clock_jitters() -> None:
+    steady = _seeded_run([0.0, 0.0, 0.0, 0.0, 0.0])
+    jittery = _seeded_run([0.013, 0.151, 0.09, 0.31, 0.2])
+    assert steady == jittery
+    assert [s for s, _ in steady] == [200, 200, 200, 429, 200]
+    refused = steady[3][1]
+    # the first request (step 0) leaves the window at 60: 50 s after the 429 at step 10
+    assert (refused["retry-after-ms"], refused["retry-after"]) == ("50000", "50")
+    assert refused["x-ratelimit-reset-requests"] == "50s"  # the newest (step 0) leaves at 60
+    # admitted after the wait: the three of step 0 left together, this one is counted
+    assert steady[4][1]["x-ratelimit-remaining-requests"] == "2"
+    assert steady[4][1]["x-ratelimit-reset-requests"] == "1m0s"
+
+
+def test_a_seeded_server_gives_the_same_headers_twice(live: Callable[..., Live]) -> None:
+    runs = []
+    for _ in range(2):
+        server = live(HELLO, seed=3, rate_limits=(RateLimit(rpm=2, tpm=500),))
+        client = openai.OpenAI(base_url=server.url, api_key="sk", max_retries=0)
+        seen = []
+        for _ in range(2):
+            raw = client.chat.completions.with_raw_response.create(
+                model="gpt-4o", messages=MESSAGES
+            )
+            seen.append({k: v for k, v in raw.headers.items() if "ratelimit" in k})
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        h = caught.value.response.headers
+        seen.append({k: v for k, v in h.items() if "ratelimit" in k or "retry-after" in k})
+        runs.append(seen)
+    assert runs[0] == runs[1]
+    assert runs[0][-1]["retry-after-ms"] == "60000"  # whole seconds: the burst is step 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import random
@@ -13,7 +14,7 @@ from collections.abc import Callable
 import openai
 import pytest
 
-from mockserver import cli
+from mockserver import cli, timing
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.errors import ScenarioError
 from mockserver.inprocess import InProcessMock
@@ -184,9 +185,42 @@ def _check_paced(arrivals: list[float]) -> None:
 PACED = scenario("content: one two three four five, stream: {ttft_ms: 300, tokens_per_second: 20}")
 
 
-def test_paced_stream_over_a_socket(live: Callable[..., Live]) -> None:
+@pytest.mark.parametrize("pacer", [True, False])
+def test_paced_stream_over_a_socket(
+    live: Callable[..., Live], monkeypatch: pytest.MonkeyPatch, pacer: bool
+) -> None:
+    if not pacer:  # the loop's own timers, as where there is no timerfd
+        monkeypatch.setattr(timing, "_timerfd", lambda: None)
     server = live(PACED)
     _check_paced(_arrivals(openai.OpenAI(base_url=server.url, api_key="k", max_retries=0)))
+
+
+@pytest.mark.anyio
+async def test_the_pacer_wakes_each_waiter_on_time_and_then_lets_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "_IDLE_CLOSE", 0.02)
+    loop = asyncio.get_running_loop()
+    pacer = timing.Pacer.of(loop)
+    if pacer is None:  # pragma: no cover - not Linux
+        pytest.skip("no timerfd here")
+    assert timing.Pacer.of(loop) is pacer
+    start = time.monotonic()
+    dues = [start + s for s in (0.030, 0.010, 0.020, 0.010, 0.025)]
+    woke: list[tuple[float, float]] = []
+    futures = [pacer.at(due) for due in dues]
+    for due, future in zip(dues, futures, strict=True):
+        future.add_done_callback(lambda f, due=due: woke.append((due, time.monotonic())))
+    futures[4].cancel()  # a client that went away: the others are still woken
+    await asyncio.wait(futures)
+    assert [due for due, _ in woke if due != dues[4]] == sorted(dues[:4])  # in their order
+    assert all(due - 0.0001 <= at < due + 0.05 for due, at in woke if due != dues[4])
+    assert pacer._fd >= 0
+    await asyncio.sleep(0.1)
+    assert pacer._fd == -1  # idle: the timer is given back
+    late = pacer.at(time.monotonic() - 1)  # already due: woken at once
+    await asyncio.wait_for(late, 1)
+    pacer.close()
 
 
 def test_paced_stream_in_process() -> None:
