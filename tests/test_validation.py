@@ -637,3 +637,38 @@ def test_odd_input_is_a_400(request_body):
     error = refused(request_body)
     assert error.status == 400
     assert error.param
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model":"m","seed":123456789012345678901234567890}',  # past 64 bits: an int
+        b'{"model":"m","seed":-9223372036854775809}',
+        b'{"model":"m","temperature":1e400}',  # Python reads infinity
+        b'{"model":"m","a":1,"a":2}',  # the last one wins
+        b'{"model":"m","x":[1,2.5e-3,true,null,-0,1E5]}',
+        b'{"model":"m","x":"\\u00e9\xc3\xa9 \\ud83d\\ude00"}',  # a pair of escapes is one char
+        b' \n{"model":"m"}\t',
+        b'\xef\xbb\xbf{"model":"m"}',  # a byte order mark, as Python's decoder reads it
+    ],
+)
+def test_bodies_read_as_pythons_decoder_reads_them(raw):
+    """The fast reader (orjson) gives Python's result, or leaves the body to Python's."""
+    assert decode_body(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model":"m","x":NaN}',
+        b'{"model":"m","x":"\\ud800"}',  # a lone surrogate
+        b'{"model":"m","x":"a\nb"}',
+        b'[{"model":"m"}]',
+        b'{"model":"m",}',
+        b'{"x":' * 2000 + b"1" + b"}" * 2000,
+    ],
+)
+def test_bodies_that_are_not_strict_json_objects_are_refused(raw):
+    with pytest.raises(ApiError) as caught:
+        decode_body(raw)
+    assert caught.value.status == 400

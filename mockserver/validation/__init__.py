@@ -21,6 +21,8 @@ import json
 import secrets
 from typing import NoReturn
 
+import orjson
+
 from mockserver.errors import ApiError
 from mockserver.request import ChatRequest, build_request
 from mockserver.validation.errors import (
@@ -170,8 +172,32 @@ def _fill(value: JSON, hole: str, long: list[str]) -> JSON:
     return value
 
 
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+"""19 digits in a row: a number orjson may read otherwise than Python (past 64 bits it gives a
+float). Found by mapping every digit to 0 and searching (a regex took 20 us a 2 kB body)."""
+
+
 def decode_body(raw: bytes) -> dict[str, JSON]:
-    """Parse the request body as a JSON object (strict JSON: no NaN, no lone surrogates)."""
+    """Parse the request body as a JSON object (strict JSON: no NaN, no lone surrogates).
+
+    orjson reads the usual body in a sixth of the time; it refuses what Python's decoder
+    must judge (NaN, a lone surrogate, another encoding) and reads numbers past 64 bits as
+    floats, so a body that may hold one of those, a large body (read piecewise so the server
+    stays responsive), or one orjson refuses goes to Python's decoder, which says what is
+    wrong."""
+    if (
+        len(raw) <= LARGE_BODY
+        and not _holds_surrogate(raw)
+        and _LONG_NUMBER not in raw.translate(_DIGITS)
+    ):
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if type(body) is dict:
+                return body
     try:
         encoding = json.detect_encoding(raw)
         if len(raw) > LARGE_BODY and encoding == "utf-8":
