@@ -26,7 +26,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from mockserver import memo
@@ -109,6 +109,14 @@ class _Body:
             return stamp.join(self.pieces)
         return self.format % tuple([stamp if s is None else prompt + s for s in self.slots])
 
+    def counted(self, prompt: int) -> _Body:
+        """This body with `prompt` written in: the stamp is then its only slot (JSON writes
+        no raw NUL, so one stands for the stamp while cutting)."""
+        if self.pieces is not None:
+            return self
+        pieces = tuple(self.fill(b"\0", prompt).split(b"\0"))
+        return _Body(pieces, b"", (), self.size)
+
     def weight(self) -> int:
         return self.size + 64
 
@@ -160,6 +168,15 @@ class Template:
 
     held: int
     """About the bytes the template holds."""
+
+    def counted(self, prompt: int) -> Template:
+        """This template for one prompt token count (filled faster: one join a body)."""
+        frames = None
+        if self.frames is not None:
+            frames = tuple(
+                (delay, body.counted(prompt), abort) for delay, body, abort in self.frames
+            )
+        return replace(self, body=self.body.counted(prompt), frames=frames)
 
     def fill(self, completion_id: str, created: int, request_id: str, prompt: int) -> Outcome:
         stamp = _stamp(completion_id, self.object, created)
@@ -271,12 +288,16 @@ class Templates:
 
         A small template is also noted on the request itself: a body seen again is parsed
         once (the engine keeps its request), so its next answer skips the lookup."""
-        noted: tuple[Reply, int, Template] | None = request.__dict__.get(_NOTED)
+        noted: tuple[Reply, int, Template, bool] | None = request.__dict__.get(_NOTED)
         if noted is not None and noted[0] is reply and noted[1] == offset:
-            return noted[2]
+            if noted[3]:
+                return noted[2]
+            counted = noted[2].counted(request.prompt_tokens)  # its count is the request's
+            request.__dict__[_NOTED] = (reply, offset, counted, True)
+            return counted
         found = self._find(request, at, reply, offset, raw)
         if found is not None and found.held <= _NOTED_BYTES:
-            request.__dict__[_NOTED] = (reply, offset, found)
+            request.__dict__[_NOTED] = (reply, offset, found, False)
         return found
 
     def _find(
