@@ -126,6 +126,9 @@ class _Frames:
         self._timeout = timeout
         self._read_timeout = read_timeout
         self._next = 0  # like a socket, the body is read once: iterating again resumes here
+        self._due: float | None = None
+        """When the last frame waited for was due: frames keep the server's schedule, so a
+        client that reads late gets the frames already due at once (no drift)."""
         self._closed = False
         self._wake = threading.Event()
         self._async_wake: anyio.Event | None = None
@@ -146,9 +149,13 @@ class _Frames:
         meter.sent(outcome, headers, count, self._first, _perf(), gone)
 
     def _limit(self, delay: float) -> tuple[float, bool]:
+        """How long to wait for a frame `delay` after the one before, and whether the client's
+        read timeout ends the wait (a scripted stall longer than it)."""
+        now = time.monotonic()
+        self._due = (now if self._due is None else self._due) + delay
         if self._read_timeout is not None and delay > self._read_timeout:
             return self._read_timeout, True
-        return delay, False
+        return max(self._due - now, 0.0), False
 
     # __iter__ and __aiter__ mirror each other on purpose: one stream, waited on by a thread
     # (threading.Event) or by a task (anyio.Event); a shared generator cannot do both.

@@ -252,3 +252,26 @@ def test_error_and_recorded_replies_draw_their_delay() -> None:
     recorded = [ask("raw") for _ in range(5)]
     assert all(0.1 <= d <= 0.2 for d in failing) and len(set(failing)) == 5
     assert all(0.3 <= d <= 0.4 for d in recorded) and len(set(recorded)) == 5
+
+
+def test_a_slow_reader_in_process_keeps_the_streams_schedule() -> None:
+    """Frames are due on the server's schedule: a client that takes 6 ms over each 10 ms chunk
+    still gets 30 chunks in about 0.3 s (waiting each delay after its read took 0.48 s)."""
+    text = "version: 1\nscenarios:\n  - reply: {content: a, stream: {chunk_size: 1, chunk_delay_ms: 10}}\n"
+    engine = MockEngine(load_text(text.replace("content: a", "content: " + "x" * 30)))
+    with InProcessMock(engine, ["http://mock.test/v1"]):
+        client = openai.OpenAI(base_url="http://mock.test/v1", api_key="k", max_retries=0)
+        started = time.monotonic()
+        chunks = 0
+        stream = client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            extra_body={"stream_options": None},
+        )
+        for chunk in stream:
+            chunks += bool(chunk.choices and chunk.choices[0].delta.content)
+            time.sleep(0.006)
+        took = time.monotonic() - started
+    assert chunks == 30
+    assert took < 0.45, f"{took:.3f} s: the reader's own time was added to each delay"
