@@ -267,6 +267,11 @@ class MockEngine:
             self._needs_headers = _needs_headers(self._list)
             self._state.used = [uses.get(s.name, 0) for s in self._list]
 
+    @property
+    def needs_headers(self) -> bool:
+        """Whether some scenario matches on headers (then a request is read with its own)."""
+        return self._needs_headers
+
     def fork(self, config: EngineConfig | None = None) -> MockEngine:
         """An engine serving these scenarios, sharing their compiled matcher, ids and caches,
         with its own sequence positions and journal (a session's), and no `on_miss` hook."""

@@ -235,7 +235,7 @@ class ResponsesApi:
             request = parse_responses_request(body, (), self._history(body))
             if "previous_response_id" not in body and self._parsed.offer(raw, len(raw)):
                 self._parsed.put(raw, request)
-        if headers and self.engine._needs_headers:  # as the engine's own `_parse`
+        if headers and self.engine.needs_headers:  # as the engine's own `_parse`
             return with_headers(request, headers)
         return request
 
