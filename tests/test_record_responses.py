@@ -241,7 +241,8 @@ def _replies(scenario: dict[str, Any]) -> list[Any]:
 
 
 def test_a_responses_session_is_recorded_and_replays_the_same_through_the_sdk(record, violations):
-    rec = record()
+    """With `responses_reply_keys`, replies are written as reply keys (the mock's own ids)."""
+    rec = record(responses_reply_keys=True)
     client, _ = make_clients(rec.url, violations, max_retries=0)
     client.api_key = KEY
     live = session(client)
@@ -357,14 +358,9 @@ def test_vcr_cassettes_of_the_responses_api_import_and_replay(tmp_path, violatio
     assert (result.exchanges, result.scenarios, result.skipped) == (4, 4, ())
     written = (tmp_path / "out" / "test_loop.yaml").read_text()
     assert KEY not in written
-    assert "previous_response_id" not in written
     scenarios = yaml.safe_load(written)["scenarios"]
-    assert [list(_replies(s)[0]) for s in scenarios] == [
-        ["tool_calls", "usage"],
-        ["content", "usage"],
-        ["reasoning", "content", "usage"],
-        ["raw"],
-    ]
+    assert all("previous_response_id" not in json.dumps(s["match"]) for s in scenarios)
+    assert [list(_replies(s)[0]) for s in scenarios] == [["raw"]] * 4  # the bytes, exactly
 
     engine = MockEngine(load_scenarios([tmp_path / "out"]))
     server = BackgroundServer(create_app(engine)).start()
@@ -440,8 +436,9 @@ def test_the_plugins_record_modes_record_responses_in_process(pytester, monkeypa
         cassette = pytester.path / "cassettes" / "test_it" / "test_loop.yaml"
         text = cassette.read_text()
         assert KEY not in text
-        assert "previous_response_id" not in text
-        assert "api: responses" in text and "raw:" not in text
+        matches = [s["match"] for s in yaml.safe_load(text)["scenarios"]]
+        assert "previous_response_id" not in json.dumps(matches)
+        assert "api: responses" in text and "raw:" in text
 
         pytester.runpytest(*args).assert_outcomes(passed=1)  # replayed, the network untouched
         assert len(upstream.journal) == 3
@@ -503,14 +500,14 @@ MESSAGE = {
     ],
 )
 def test_what_reply_keys_cannot_say_is_recorded_raw(tmp_path, output, fields, why):
-    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    writer = Writer(tmp_path / "c.yaml", one_file=True, responses_reply_keys=True)
     written = writer.write(_exchange({"model": MODEL, "input": "hi"}, _response(output, **fields)))
     assert list(written.mapping["reply"]) == ["raw"], why
     assert written.mapping["match"]["api"] == "responses"
 
 
 def test_a_reply_keeps_its_usage_model_and_tier_and_joins_its_parts(tmp_path):
-    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    writer = Writer(tmp_path / "c.yaml", one_file=True, responses_reply_keys=True)
     output = [
         {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "A"}] * 2},
         {
@@ -548,7 +545,7 @@ def test_a_reply_keeps_its_usage_model_and_tier_and_joins_its_parts(tmp_path):
 
 
 def test_a_chained_request_is_matched_on_its_whole_conversation_or_not_recorded(tmp_path):
-    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    writer = Writer(tmp_path / "c.yaml", one_file=True, responses_reply_keys=True)
     first = {"model": MODEL, "input": "Hi, I am Ada.", "instructions": "Be brief."}
     writer.write(_exchange(first, _response([MESSAGE], id="resp_a")))
     follow = {"model": MODEL, "input": "Who am I?", "previous_response_id": "resp_a"}
@@ -641,7 +638,7 @@ def test_recording_in_process_refuses_a_turn_continuing_a_response_it_did_not_re
     upstream = MockEngine(load_text(UPSTREAM, "upstream.yaml"))
     up = BackgroundServer(create_app(upstream)).start()
     replayed = "scenarios: [{name: first, match: {last_user_message: hi}, reply: {content: Hi.}}]"
-    writer = Writer(tmp_path / "c.yaml", one_file=True)
+    writer = Writer(tmp_path / "c.yaml", one_file=True, responses_reply_keys=True)
     recorder = Recorder(writer=writer, upstream=up.url, api_key=KEY)
     engine = MockEngine(load_text(replayed, "cassette.yaml"), on_miss=recorder)
     try:
@@ -777,3 +774,37 @@ def test_on_miss_is_asked_about_responses_only_when_it_names_the_api():
         engine = MockEngine(load_text("scenarios: []", "none.yaml"), on_miss=hook)
         assert engine.handle("POST", "/v1/responses", raw).status == 404
     assert asked == [(raw, "responses")]
+
+
+def test_recorded_responses_replay_byte_for_byte_and_chain_on_the_recorded_ids(record, violations):
+    """By default a Responses reply is written `raw`, as chat's are: a replay gives the client
+    the upstream's bytes (its ids too), and a turn chained on a recorded id finds it."""
+    rec = record()
+    client, _ = make_clients(rec.url, violations, max_retries=0)
+    client.api_key = KEY
+    first = client.responses.create(model=MODEL, input="Hi, my name is Ada.")
+    second = client.responses.create(
+        model=MODEL, input="What is my name?", previous_response_id=first.id
+    )
+    with client.responses.stream(model=MODEL, input="hello, streamed") as stream:
+        live_events = [e.model_dump() for e in stream]
+    scenarios = [s for f in _files(rec.out).values() for s in f["scenarios"]]
+    assert all("raw" in r for s in scenarios for r in _replies(s))
+
+    engine = MockEngine(load_scenarios([rec.out]), EngineConfig(seed=9))
+    server = BackgroundServer(create_app(engine)).start()
+    try:
+        replay, _ = make_clients(server.url, violations, max_retries=0)
+        again = replay.responses.create(model=MODEL, input="Hi, my name is Ada.")
+        chained = replay.responses.create(
+            model=MODEL, input="What is my name?", previous_response_id=again.id
+        )
+        with replay.responses.stream(model=MODEL, input="hello, streamed") as stream:
+            replayed_events = [e.model_dump() for e in stream]
+        kept = replay.responses.retrieve(again.id)
+    finally:
+        server.stop()
+    assert again.model_dump() == first.model_dump()  # the recorded id and created_at too
+    assert chained.model_dump() == second.model_dump()
+    assert replayed_events == live_events
+    assert kept.id == first.id

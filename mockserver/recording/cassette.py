@@ -315,6 +315,7 @@ class Writer:
         origin: str = "Recorded by mockserver",
         clock: Callable[[], float] = time.time,
         profile: str | None = None,
+        responses_reply_keys: bool = False,
     ) -> None:
         self.target = target
         self.one_file = one_file
@@ -325,6 +326,9 @@ class Writer:
         self._clock = clock
         self.profile = profile
         """`profile:` for the files written: given, or what the upstream shows (vLLM's)."""
+        self.responses_reply_keys = responses_reply_keys
+        """Write a Responses reply as reply keys (fresh ids, streamed or not as the replaying
+        request asks) rather than `raw` (the upstream's bytes, replayed exactly, as chat's)."""
         self._touched: set[tuple[str, str]] = set()
         self._started: set[str] = set()
         self._lock = threading.Lock()
@@ -384,8 +388,9 @@ class Writer:
         response = response_of(exchange)
         if response is not None:
             self.conversations.remember(history, body, response)
-            with contextlib.suppress(NotReplyKeys):
-                reply = reply_keys(response, body)
+            if self.responses_reply_keys:
+                with contextlib.suppress(NotReplyKeys):
+                    reply = reply_keys(response, body)
         naming = {"model": view.model, "messages": view.chat_messages}
         return match, reply, raw, naming
 

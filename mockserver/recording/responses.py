@@ -1,7 +1,8 @@
-"""Recording the Responses API (`POST /v1/responses`): its replies as reply keys, and the
-conversations a `previous_response_id` continues.
+"""Recording the Responses API (`POST /v1/responses`): the conversations a
+`previous_response_id` continues, and, when the writer is asked to (`responses_reply_keys`;
+by default a reply is written `raw`, replayed byte for byte), its replies as reply keys.
 
-A recorded response is written with the scenario's reply keys (`content`, `refusal`,
+With reply keys a recorded response is written with the scenario's reply keys (`content`, `refusal`,
 `tool_calls` with their `call_id`s pinned, `reasoning`, `finish_reason: length` for a reply cut
 by `max_output_tokens`, `usage`, `model`), so a replay renders it as mockserver renders any
 reply: fresh ids, stored, chainable, streamed or not as the replaying request asks. The response
