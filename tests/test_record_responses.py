@@ -787,9 +787,12 @@ def test_recorded_responses_replay_byte_for_byte_and_chain_on_the_recorded_ids(r
         model=MODEL, input="What is my name?", previous_response_id=first.id
     )
     with client.responses.stream(model=MODEL, input="hello, streamed") as stream:
-        live_events = [e.model_dump() for e in stream]
+        live_events = [e.model_dump(warnings=False) for e in stream]
+    client.responses.create(model=MODEL, input="leak it")
     scenarios = [s for f in _files(rec.out).values() for s in f["scenarios"]]
     assert all("raw" in r for s in scenarios for r in _replies(s))
+    text = "\n".join(p.read_text() for p in rec.out.glob("*.yaml"))
+    assert KEY not in text and LEAKED not in text  # scrubbed in the raw bytes too
 
     engine = MockEngine(load_scenarios([rec.out]), EngineConfig(seed=9))
     server = BackgroundServer(create_app(engine)).start()
@@ -800,7 +803,7 @@ def test_recorded_responses_replay_byte_for_byte_and_chain_on_the_recorded_ids(r
             model=MODEL, input="What is my name?", previous_response_id=again.id
         )
         with replay.responses.stream(model=MODEL, input="hello, streamed") as stream:
-            replayed_events = [e.model_dump() for e in stream]
+            replayed_events = [e.model_dump(warnings=False) for e in stream]
         kept = replay.responses.retrieve(again.id)
     finally:
         server.stop()
