@@ -41,7 +41,7 @@ _PROMPT = 4_000_000_000_000_000
 """The prompt token count a template is rendered with; numbers within 10**9 of it are slots."""
 _CHECK = 7_000_000_000_000_000
 """The second marked count: the template filled with it must give that rendering."""
-_SLOT_DIGITS = re.compile(rb"(?<![\d.])([47]000000\d{9})(?![\d.eE])")
+_SLOT_DIGITS = re.compile(rb"(?<![\d.])(4000000\d{9})(?![\d.eE])")
 _MAX_READS = 8
 """Field sets kept per reply (a stream and a plain request read different ones)."""
 _NOTED = "_mockserver_template"
@@ -139,6 +139,8 @@ class Template:
     object: str
     body: _Body
     frames: tuple[tuple[float, _Body, bool], ...] | None
+    held: int
+    """About the bytes the template holds."""
 
     @classmethod
     def of(cls, reply: Reply, outcome: Outcome) -> Template:
@@ -165,9 +167,6 @@ class Template:
             frames=frames,
             held=held,
         )
-
-    held: int
-    """About the bytes the template holds."""
 
     def counted(self, prompt: int) -> Template:
         """This template for one prompt token count (filled faster: one join a body)."""
@@ -251,6 +250,12 @@ class _Reads:
         return (id(reply), offset, self.names, values)
 
 
+def _size(key: Key, raw: bytes) -> int:
+    """What `memo.Bounded.offer` is told a key weighs: the body, when the body is the key (so
+    a body over `memo.MAX_BODY` is never kept), else a few field values."""
+    return len(raw) if key[3] is raw else 64
+
+
 class _Unkept:
     """What the table holds for a key whose rendering cannot be a template."""
 
@@ -313,8 +318,7 @@ class Templates:
             found = self.table.get(key)
             if found is not None:
                 return found if isinstance(found, Template) and found.reply is reply else None
-            size = len(raw) if key[3] is raw else 64
-            if self.table.offer(key, size) and memo.templatable(request, reply):
+            if self.table.offer(key, _size(key, raw)) and memo.templatable(request, reply):
                 return self._make(request, at, reply, offset, raw)
         return None
 
@@ -338,7 +342,7 @@ class Templates:
             template = _UNKEPT
         reads = self._learn(reading, reply, offset)
         key = reads.key(request, reply, offset, raw)
-        if key[3] is not raw or len(raw) <= memo.MAX_BODY:
+        if _size(key, raw) <= memo.MAX_BODY:
             self.table.put(key, template)
         return template if isinstance(template, Template) else None
 
@@ -354,7 +358,7 @@ class Templates:
         its key, so the next request that reads the same makes the template."""
         if isinstance(reading, _Reading):
             key = self._learn(reading, reply, offset).key(reading._request, reply, offset, raw)
-            self.table.offer(key, len(raw) if key[3] is raw else 64)
+            self.table.offer(key, _size(key, raw))
 
     def _learn(self, reading: _Reading, reply: Reply, offset: int) -> _Reads:
         reads = _Reads.of(tuple(reading._names))
