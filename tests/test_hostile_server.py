@@ -7,6 +7,7 @@ and that a well-formed request sent meanwhile is still answered promptly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import select
@@ -38,6 +39,8 @@ version: 1
 scenarios:
   - match: {last_user_message: slow}
     reply: {content: "a b c d e f g h i j k l m n o p", stream: {chunk_delay_ms: 300}}
+  - match: {last_user_message: late}
+    reply: {content: "a b c", stream: {first_chunk_delay_ms: 400}}
   - reply: {content: "Hello there."}
 """
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -456,3 +459,77 @@ def test_a_big_body_is_handled_off_the_event_loop():
     assert health.status_code == 200
     assert statuses == [200]
     assert took < 0.2, f"/health waited {took:.3f}s behind a big body"
+
+
+# -- joined writes --------------------------------------------------------------------------------
+
+
+class _CountingTransport:
+    """A stand-in transport that keeps each write (what `send` would be called with)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "written after close"
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+def test_writes_of_one_loop_turn_leave_in_one_write_and_big_ones_at_once():
+    from mockserver.protocol import _JOIN_LIMIT, _JoinedWrites
+
+    async def scenario() -> list[list[bytes]]:
+        real = _CountingTransport()
+        joined = _JoinedWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+        seen = []
+        joined.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        joined.write(b"body")
+        seen.append(list(real.writes))  # nothing yet: held until the turn ends
+        await asyncio.sleep(0)
+        seen.append(list(real.writes))  # the head and body as one write
+        joined.write(b"x" * _JOIN_LIMIT)  # past the limit: through at once, flow control sees it
+        seen.append(list(real.writes[1:]))
+        joined.write(b"a")
+        joined.write(b"b" * _JOIN_LIMIT)  # the held bytes pass the limit: all out, in order
+        seen.append(list(real.writes[2:]))
+        joined.write(b"tail")
+        joined.close()  # close writes what is held first
+        seen.append(list(real.writes[3:]))
+        joined.write(b"late")
+        await asyncio.sleep(0)  # nothing is written to a closed transport
+        assert joined.get_extra_info("peername") == "info:peername"
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen == [
+        [],
+        [b"HTTP/1.1 200 OK\r\n\r\nbody"],
+        [b"x" * _JOIN_LIMIT],
+        [b"a" + b"b" * _JOIN_LIMIT],
+        [b"tail"],
+    ]
+
+
+def test_a_delayed_streams_head_leaves_before_its_first_frame(served):
+    server = served(Limits())
+    body = {**HELLO, "messages": [{"role": "user", "content": "late"}], "stream": True}
+    with httpx.Client(timeout=5) as client:
+        began = time.perf_counter()
+        with client.stream("POST", server.url + "/chat/completions", json=body) as response:
+            head_at = time.perf_counter() - began
+            frames = list(response.iter_lines())
+        total = time.perf_counter() - began
+    assert response.status_code == 200
+    assert head_at < 0.2, f"the head took {head_at:.3f}s: it waited for the first frame"
+    assert total >= 0.4, f"the stream took {total:.3f}s: the first frame was not delayed"
+    assert [line for line in frames if line][-1] == "data: [DONE]"
