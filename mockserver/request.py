@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
-from mockserver import tokens
+from mockserver import known, tokens
 from mockserver.normal import normal_key
 from mockserver.wire import JSON
 
@@ -111,6 +111,8 @@ class ChatRequest:
     """What the profile wants said about the request (e.g. vLLM's ignored `guided_*`)."""
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
     api: str = "chat"
+    message_keys: tuple[bytes | None, ...] = field(default=(), repr=False, compare=False)
+    """Each chat message's key in `validation.known` (its value as orjson writes it)."""
 
     @lazy
     def headers(self) -> Mapping[str, str]:
@@ -142,7 +144,10 @@ class ChatRequest:
     def messages_key(self) -> str:
         """`messages` in normal form, as `match: {messages: ...}` compares them (`normal_key`)."""
         if self.api == "chat":
-            return normal_key(self.body.get("messages"))
+            messages = self.body.get("messages")
+            if self.message_keys and type(messages) is list:
+                return known.joined_key(self.message_keys, messages)
+            return normal_key(messages)
         return normal_key(self.chat_messages)
 
     @lazy

@@ -321,7 +321,9 @@ def parse_chat_request(
     state: dict[str, object] = {}
     state["body"] = body
     state["model"] = model
-    state["messages"] = parse_messages(messages, nested, paired=paired)
+    keys: list[bytes | None] = []
+    state["messages"] = parse_messages(messages, nested, keys, paired=paired)
+    state["message_keys"] = tuple(keys)
     state["raw_headers"] = raw_headers
     unknown: list[str] = []
     own = derived = False

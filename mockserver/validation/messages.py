@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import NoReturn
 
+from mockserver import known
 from mockserver.request import RequestMessage, build_message
 from mockserver.validation.errors import (
     MAX_STRING,
@@ -274,26 +275,42 @@ def _unanswered(index: int, ids: tuple[str, ...], answered: set[str]) -> NoRetur
     )
 
 
+_KEPT = known.MESSAGES
+
+
+def _message(raw: JSON, index: int, unknown: list[str], keys: list[bytes | None]) -> RequestMessage:
+    """One message: kept from an earlier request (`known`), or validated (and kept when it
+    has a common valid shape); its key is added to `keys`."""
+    key = known.key_of(raw)
+    keys.append(key)
+    if key is not None and (found := _KEPT.get(key)) is not None:
+        return found
+    message = fast_message(raw)
+    if message is None:
+        return detailed_message(raw, f"messages[{index}]", unknown)
+    if key is not None:
+        known.keep(key, message)
+    return message
+
+
 def parse_messages(
-    messages: JSON, unknown: list[str], *, paired: bool = True
+    messages: JSON, unknown: list[str], keys: list[bytes | None], *, paired: bool = True
 ) -> tuple[RequestMessage, ...]:
     """Every message, and (unless `paired` is false) the pairing of tool calls with `tool`
-    messages (vLLM checks no pairing: the `vllm` profile passes false)."""
+    messages (vLLM checks no pairing: the `vllm` profile passes false). Each message's key
+    (`known.key_of`) is added to `keys`."""
     if type(messages) is not list:
         wrong_type("messages", "an array", messages)
     if not messages:
         empty_array("messages")
     if not paired:
-        return tuple(
-            fast_message(raw) or detailed_message(raw, f"messages[{i}]", unknown)
-            for i, raw in enumerate(messages)
-        )
+        return tuple(_message(raw, i, unknown, keys) for i, raw in enumerate(messages))
     parsed: list[RequestMessage] = []
     open_at = -1  # the assistant message whose tool calls are being answered
     open_ids: tuple[str, ...] = ()
     answered: set[str] = set()
     for index, raw in enumerate(messages):
-        message = fast_message(raw) or detailed_message(raw, f"messages[{index}]", unknown)
+        message = _message(raw, index, unknown, keys)
         parsed.append(message)
         role = message.role
         if role == "tool" and not message.harmony:

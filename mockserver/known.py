@@ -1,0 +1,87 @@
+"""Messages met before, by their bytes: what validation built from each, and its normal key.
+
+An agent sends its whole conversation again with every turn, and a replayed recording does the
+same, so most messages of a request were in an earlier one. A message's `RequestMessage` (from
+the common-shape validator) and its part of the `messages` normal key (`normal.normal_key`)
+are pure functions of its JSON value, so both are kept per message, keyed by the value as
+orjson writes it back (0.1 us for a short message, against 1-2 us to validate it and a
+sort-keyed `json.dumps` to key it).
+
+The key is exact: equal keys are equal values (key order included: a message written with its
+keys in another order is only a miss). A value orjson cannot write (an integer past 64 bits)
+gets no key and is validated every time. Bounded like `tokens.count`'s table: `MAX_BYTES` of
+keys in all, cleared when full; a message longer than `MAX_MESSAGE` is not kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from mockserver.normal import normal_key
+from mockserver.wire import JSON
+
+if TYPE_CHECKING:  # request reads the normal keys from here
+    from mockserver.request import RequestMessage
+
+__all__ = ["MAX_BYTES", "MAX_MESSAGE", "MESSAGES", "joined_key", "keep", "key_of"]
+
+MAX_BYTES = 16 * 1024 * 1024
+"""What the kept messages' keys may weigh in all (about as much again is held for their
+values), before the table is cleared."""
+MAX_MESSAGE = 64 * 1024
+"""A message whose key is longer than this is not kept."""
+_ENTRY = 200
+"""What an entry costs besides its key's bytes (the dict slot, the message object)."""
+
+MESSAGES: dict[bytes, RequestMessage] = {}
+"""What validation built, per message key: read directly on validation's hot path (a call
+per message cost more than the lookup); written only through `keep`."""
+_keys: dict[bytes, str] = {}
+_held = [0]
+
+
+def key_of(raw: JSON, _dumps: Callable[[Any], bytes] = orjson.dumps) -> bytes | None:
+    """The message's key, or None when it has none (orjson cannot write it, or it is long)."""
+    try:
+        key = _dumps(raw)
+    except orjson.JSONEncodeError:
+        return None
+    return key if len(key) <= MAX_MESSAGE else None
+
+
+def keep(key: bytes, built: RequestMessage) -> None:
+    """Keep what validation built for a message (only a valid one of a common shape)."""
+    if _held[0] + len(key) + _ENTRY > MAX_BYTES:
+        _clear()
+    MESSAGES[key] = built
+    _held[0] += len(key) + _ENTRY
+
+
+def joined_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> str:
+    """`normal_key(raws)`, built from each message's own normal key, kept per message.
+
+    The normal key of a list is its items' keys joined as a JSON array: the normal form of a
+    list is the list of its items' normal forms, and none of the texts that send a value the
+    slow way (`normal._maybe_not_normal`) can span two items (tested against `normal_key`).
+    """
+    parts = []
+    for key, raw in zip(keys, raws, strict=True):
+        found = _keys.get(key) if key is not None else None
+        if found is None:
+            found = normal_key(raw)
+            if key is not None:
+                if _held[0] + len(key) + len(found) + _ENTRY > MAX_BYTES:
+                    _clear()
+                _keys[key] = found
+                _held[0] += len(key) + len(found) + _ENTRY
+        parts.append(found)
+    return "[" + ",".join(parts) + "]"
+
+
+def _clear() -> None:
+    MESSAGES.clear()
+    _keys.clear()
+    _held[0] = 0
