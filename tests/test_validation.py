@@ -8,6 +8,8 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mockserver.errors import ApiError
 from mockserver.request import (
@@ -655,6 +657,26 @@ def test_odd_input_is_a_400(request_body):
 def test_bodies_read_as_pythons_decoder_reads_them(raw):
     """The fast reader (orjson) gives Python's result, or leaves the body to Python's."""
     assert decode_body(raw) == json.loads(raw)
+
+
+_ESCAPES = ["\\ud83d", "\\ude00", "\\uD800", "\\uDFFF", "\\udbff", "\\u0041", "a", "\\\\", "é"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*_ESCAPES, "\udcff"]), min_size=1, max_size=6))
+def test_surrogates_escaped_or_raw_are_read_or_refused_as_python_does(pieces):
+    """orjson is tried first, with no search for surrogates: it must accept exactly the bodies
+    Python's decoder accepts (then give the same value) and refuse the rest."""
+    text = "".join(pieces)
+    raw = ('{"model":"m","x":"' + text + '"}').encode("utf-8", "surrogatepass")
+    try:
+        expected = json.loads(raw.decode("utf-8", "surrogatepass"))
+        json.dumps(expected, ensure_ascii=False).encode()
+    except (ValueError, UnicodeError):
+        with pytest.raises(ApiError):
+            decode_body(raw)
+    else:
+        assert decode_body(raw) == expected
 
 
 @pytest.mark.parametrize(
