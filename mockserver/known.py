@@ -1,4 +1,5 @@
-"""Messages met before, by their bytes: what validation built from each, and its normal key.
+"""Values met before, by their bytes: what validation built from each message and tool list,
+and each message's normal key.
 
 An agent sends its whole conversation again with every turn, and a replayed recording does the
 same, so most messages of a request were in an earlier one. A message's `RequestMessage` (from
@@ -7,10 +8,13 @@ are pure functions of its JSON value, so both are kept per message, keyed by the
 orjson writes it back (0.1 us for a short message, against 1-2 us to validate it and a
 sort-keyed `json.dumps` to key it).
 
+A request's `tools` come again with every turn too: the names the common-shape check finds in
+a list of function tools (their JSON schemas walked) are kept per list the same way.
+
 The key is exact: equal keys are equal values (key order included: a message written with its
 keys in another order is only a miss). A value orjson cannot write (an integer past 64 bits)
 gets no key and is validated every time. Bounded like `tokens.count`'s table: `MAX_BYTES` of
-keys in all, cleared when full; a message longer than `MAX_MESSAGE` is not kept.
+keys in all, cleared when full; a value longer than `MAX_VALUE` is not kept.
 """
 
 from __future__ import annotations
@@ -26,19 +30,30 @@ from mockserver.wire import JSON
 if TYPE_CHECKING:  # request reads the normal keys from here
     from mockserver.request import RequestMessage
 
-__all__ = ["MAX_BYTES", "MAX_MESSAGE", "MESSAGES", "joined_key", "keep", "key_of"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_VALUE",
+    "MESSAGES",
+    "TOOLS",
+    "joined_key",
+    "keep",
+    "keep_tools",
+    "key_of",
+]
 
 MAX_BYTES = 16 * 1024 * 1024
 """What the kept messages' keys may weigh in all (about as much again is held for their
 values), before the table is cleared."""
-MAX_MESSAGE = 64 * 1024
-"""A message whose key is longer than this is not kept."""
+MAX_VALUE = 64 * 1024
+"""A message or tool list whose key is longer than this is not kept."""
 _ENTRY = 200
 """What an entry costs besides its key's bytes (the dict slot, the message object)."""
 
 MESSAGES: dict[bytes, RequestMessage] = {}
 """What validation built, per message key: read directly on validation's hot path (a call
 per message cost more than the lookup); written only through `keep`."""
+TOOLS: dict[bytes, tuple[str, ...]] = {}
+"""The function names of a valid tool list of the common shape, per list key."""
 _keys: dict[bytes, str] = {}
 _held = [0]
 
@@ -49,7 +64,7 @@ def key_of(raw: JSON, _dumps: Callable[[Any], bytes] = orjson.dumps) -> bytes | 
         key = _dumps(raw)
     except orjson.JSONEncodeError:
         return None
-    return key if len(key) <= MAX_MESSAGE else None
+    return key if len(key) <= MAX_VALUE else None
 
 
 def keep(key: bytes, built: RequestMessage) -> None:
@@ -57,6 +72,14 @@ def keep(key: bytes, built: RequestMessage) -> None:
     if _held[0] + len(key) + _ENTRY > MAX_BYTES:
         _clear()
     MESSAGES[key] = built
+    _held[0] += len(key) + _ENTRY
+
+
+def keep_tools(key: bytes, names: tuple[str, ...]) -> None:
+    """Keep the function names of a valid tool list of the common shape."""
+    if _held[0] + len(key) + _ENTRY > MAX_BYTES:
+        _clear()
+    TOOLS[key] = names
     _held[0] += len(key) + _ENTRY
 
 
@@ -83,5 +106,6 @@ def joined_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> str:
 
 def _clear() -> None:
     MESSAGES.clear()
+    TOOLS.clear()
     _keys.clear()
     _held[0] = 0

@@ -91,7 +91,7 @@ def test_other_key_order_is_a_miss_not_a_mix_up():
 def test_numbers_past_64_bits_and_long_messages_get_no_key():
     huge = {"role": "user", "content": "hi", "name": None, "x": 2**70}
     assert known.key_of(huge) is None
-    long = {"role": "user", "content": "x" * known.MAX_MESSAGE}
+    long = {"role": "user", "content": "x" * known.MAX_VALUE}
     assert known.key_of(long) is None
     parse_chat_request(decode_body(request([long])))
     assert known.MESSAGES == {}
@@ -103,3 +103,26 @@ def test_the_table_is_cleared_when_its_bytes_are_spent(monkeypatch):
         parse_chat_request(decode_body(request([{"role": "user", "content": f"{i:040}"}])))
         assert known._held[0] <= 4096
     assert 0 < len(known.MESSAGES) < 100
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+
+
+def test_a_tool_list_seen_before_gives_its_names_and_a_bad_one_is_refused_each_time():
+    first = parse_chat_request(decode_body(request(TOOL_LOOP[:2], tools=TOOLS)))
+    again = parse_chat_request(decode_body(request(TOOL_LOOP[:2], tools=TOOLS, user="x")))
+    assert first.tools == again.tools == ("get_weather",)
+    assert list(known.TOOLS.values()) == [("get_weather",)]
+    bad = [{"type": "function", "function": {"name": "w", "parameters": {"type": "nope"}}}]
+    for _ in range(2):
+        with pytest.raises(ApiError, match="Invalid schema for function 'w'"):
+            parse_chat_request(decode_body(request(TOOL_LOOP[:2], tools=bad)))
+    assert len(known.TOOLS) == 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
+from mockserver import known
 from mockserver.validation.errors import (
     array,
     boolean,
@@ -110,8 +111,15 @@ def parse_tools(body: dict[str, JSON], unknown: list[str], *, fast: bool = True)
     custom: list[str] = []
     legacy: list[str] = []
     value = body.get("tools")
-    if fast and "functions" not in body and (names := fast_function_tools(value)) is not None:
-        return Tools(functions=names)
+    if fast and "functions" not in body:
+        key = known.key_of(value)
+        names = known.TOOLS.get(key) if key is not None else None
+        if names is None:
+            names = fast_function_tools(value)
+            if names is not None and key is not None:
+                known.keep_tools(key, names)
+        if names is not None:
+            return Tools(functions=names)
     if value is not None:
         for i, raw in enumerate(array(value, "tools", min_items=1)):
             param = f"tools[{i}]"
