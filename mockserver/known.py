@@ -54,7 +54,7 @@ MESSAGES: dict[bytes, RequestMessage] = {}
 per message cost more than the lookup); written only through `keep`."""
 TOOLS: dict[bytes, tuple[str, ...]] = {}
 """The function names of a valid tool list of the common shape, per list key."""
-_keys: dict[bytes, str] = {}
+_keys: dict[bytes | None, str] = {}  # None is never a key: `get(None)` gives None
 _held = [0]
 
 
@@ -90,18 +90,23 @@ def joined_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> str:
     list is the list of its items' normal forms, and none of the texts that send a value the
     slow way (`normal._maybe_not_normal`) can span two items (tested against `normal_key`).
     """
-    parts = []
-    for key, raw in zip(keys, raws, strict=True):
-        found = _keys.get(key) if key is not None else None
-        if found is None:
-            found = normal_key(raw)
-            if key is not None:
-                if _held[0] + len(key) + len(found) + _ENTRY > MAX_BYTES:
-                    _clear()
-                _keys[key] = found
-                _held[0] += len(key) + len(found) + _ENTRY
-        parts.append(found)
-    return "[" + ",".join(parts) + "]"
+    parts = list(map(_keys.get, keys))  # a C loop: a None key gives None too
+    if None in parts:
+        for index, (key, raw) in enumerate(zip(keys, raws, strict=True)):
+            if parts[index] is None:
+                parts[index] = _normal_key(key, raw)
+    return "[" + ",".join(parts) + "]"  # type: ignore[arg-type]  # no None left
+
+
+def _normal_key(key: bytes | None, raw: JSON) -> str:
+    """One message's normal key, kept when it has a key."""
+    found = normal_key(raw)
+    if key is not None:
+        if _held[0] + len(key) + len(found) + _ENTRY > MAX_BYTES:
+            _clear()
+        _keys[key] = found
+        _held[0] += len(key) + len(found) + _ENTRY
+    return found
 
 
 def _clear() -> None:
