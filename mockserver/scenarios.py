@@ -6,8 +6,10 @@ before failing, so `mockserver check` shows a whole file's mistakes at once.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -698,11 +700,31 @@ def parse_document(
     Files it names (`audio: {file}`) must lie in `base`'s folder tree unless
     `allow_files_outside`; with `base` `NO_FILES`, they are looked up in `files` instead.
     """
-    root, doc = parse_yaml(text, file, allow_files_outside=allow_files_outside)
-    doc.files = files
-    if root is None:
-        return [], doc.problems
-    return read_document(root, base), doc.problems
+    with _collector_paused():
+        root, doc = parse_yaml(text, file, allow_files_outside=allow_files_outside)
+        doc.files = files
+        if root is None:
+            return [], doc.problems
+        return read_document(root, base), doc.problems
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while a document is read.
+
+    Reading builds objects by the million for a big file and frees few: each collection,
+    triggered by allocations alone, walked the growing heap again, which was half the load
+    time of a 10,000-scenario file (1.4 s -> 0.74 s without it). Reading makes no reference
+    cycles to speak of; any it makes are collected once the collector is back on. If another
+    thread paused it first, that thread turns it back on."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def read_document(root: Node, base: Path) -> list[Scenario]:

@@ -398,3 +398,76 @@ def test_model_names_are_the_exact_ones():
           - {name: c, reply: {content: c, model: pinned-2024}}
     """)
     assert loaded.model_names() == ("gpt-4o", "pinned-2024")
+
+
+# -- reading big files fast: the collector paused, scalar tags found once ------------------------
+
+
+def test_the_collector_is_paused_while_reading_and_back_on_after_even_on_error():
+    import gc
+
+    seen: list[bool] = []
+    original = gc.callbacks[:]
+    gc.callbacks.append(lambda phase, info: seen.append(True))
+    try:
+        assert gc.isenabled()
+        load_text("scenarios:\n" + "".join(f"  - reply: {{content: 'r{i}'}}\n" for i in range(300)))
+        assert gc.isenabled()
+        with pytest.raises(ScenarioError):
+            load_text("scenarios:\n  - reply: {content: [unclosed\n")
+        assert gc.isenabled()
+        gc.disable()  # paused by someone else: reading leaves it paused
+        try:
+            load_text("scenarios:\n  - reply: {content: hi}\n")
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    finally:
+        gc.callbacks[:] = original
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes",
+        "No",
+        "true",
+        "~",
+        "null",
+        "1",
+        "-1",
+        "0x1F",
+        "0o17",
+        "1.0",
+        ".inf",
+        "-.Inf",
+        ".nan",
+        "1e3",
+        "2024-01-01",
+        "2001-12-14t21:59:43.10-05:00",
+        "1_000",
+        "190:20:30",
+        "plain text",
+        "'quoted 1'",
+        '"true"',
+        "'yes'",
+    ],
+)
+def test_scalars_read_as_pyyaml_reads_them(text):
+    """The fast loader finds each plain scalar's tag once per text: the same values as PyYAML,
+    the second time too."""
+    import math
+
+    import yaml
+
+    from mockserver.yamlsource import parse_yaml
+
+    document = f"a: {text}\nb: {text}\nc: [{text}, {text}]\n"
+    expected = yaml.safe_load(document)
+    root, _ = parse_yaml(document, "t.yaml")
+    assert root is not None
+    got = root.value
+    if isinstance(expected["a"], float) and math.isnan(expected["a"]):
+        assert all(math.isnan(v) for v in (got["a"], got["b"], *got["c"]))
+    else:
+        assert got == expected
