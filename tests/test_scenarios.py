@@ -403,27 +403,32 @@ def test_model_names_are_the_exact_ones():
 # -- reading big files fast: the collector paused, scalar tags found once ------------------------
 
 
-def test_the_collector_is_paused_while_reading_and_back_on_after_even_on_error():
+def test_the_collector_is_paused_while_reading_and_back_on_after_even_on_error(monkeypatch):
     import gc
 
-    seen: list[bool] = []
-    original = gc.callbacks[:]
-    gc.callbacks.append(lambda phase, info: seen.append(True))
+    from mockserver import scenarios
+
+    during: list[bool] = []
+    read = scenarios.read_document
+
+    def spy(*args, **kwargs):
+        during.append(gc.isenabled())
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(scenarios, "read_document", spy)
+    assert gc.isenabled()
+    load_text("scenarios:\n" + "".join(f"  - reply: {{content: 'r{i}'}}\n" for i in range(300)))
+    assert during == [False]
+    assert gc.isenabled()
+    with pytest.raises(ScenarioError):
+        load_text("scenarios:\n  - reply: {content: [unclosed\n")
+    assert gc.isenabled()
+    gc.disable()  # paused by someone else: reading leaves it paused
     try:
-        assert gc.isenabled()
-        load_text("scenarios:\n" + "".join(f"  - reply: {{content: 'r{i}'}}\n" for i in range(300)))
-        assert gc.isenabled()
-        with pytest.raises(ScenarioError):
-            load_text("scenarios:\n  - reply: {content: [unclosed\n")
-        assert gc.isenabled()
-        gc.disable()  # paused by someone else: reading leaves it paused
-        try:
-            load_text("scenarios:\n  - reply: {content: hi}\n")
-            assert not gc.isenabled()
-        finally:
-            gc.enable()
+        load_text("scenarios:\n  - reply: {content: hi}\n")
+        assert not gc.isenabled()
     finally:
-        gc.callbacks[:] = original
+        gc.enable()
 
 
 @pytest.mark.parametrize(
