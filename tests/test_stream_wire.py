@@ -538,3 +538,61 @@ def test_interrupt_without_an_error_in_the_sdk(live):
     assert isinstance(caught.value.__cause__, httpx2.RemoteProtocolError)
     assert [c.choices[0].delta.content for c in seen] == ["", "The", " connection"]
     assert len(mock.engine.journal) == 1  # a broken body is not retried
+
+
+# -- the ASGI messages a stream becomes -------------------------------------------------------------
+
+
+def _messages(frames: tuple, sent: list[dict] | None = None) -> tuple[list[dict], float]:
+    """The ASGI messages `send_outcome` writes for `frames` (into `sent`), and how long it
+    took."""
+    import asyncio
+
+    from mockserver.app import send_outcome
+    from mockserver.outcome import Outcome
+
+    sent = [] if sent is None else sent
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def receive() -> dict:
+        await asyncio.sleep(10)  # the client stays
+        return {"type": "http.disconnect"}
+
+    async def run() -> float:
+        began = time.perf_counter()
+        outcome = Outcome(200, [(b"content-type", b"text/event-stream")], frames=frames)
+        await send_outcome(outcome, send, receive)
+        return time.perf_counter() - began
+
+    took = asyncio.run(run())
+    return sent[1:], took  # after http.response.start
+
+
+def test_frames_due_at_once_share_a_message_and_the_last_ends_the_body():
+    from mockserver.outcome import Frame
+
+    frames = (Frame(0, b"a"), Frame(0, b"b"), Frame(0.05, b"c"), Frame(0, b"d"), Frame(0, b"e"))
+    sent, took = _messages(frames)
+    assert [(m["body"], m.get("more_body", False)) for m in sent] == [
+        (b"ab", True),
+        (b"cde", False),
+    ]
+    assert took >= 0.05  # the delayed frame still waited
+
+
+def test_an_empty_stream_still_ends_its_body():
+    sent, _ = _messages(())
+    assert [(m["body"], m.get("more_body", False)) for m in sent] == [(b"", False)]
+
+
+def test_an_abort_frame_is_never_joined_to_the_frames_before_it():
+    from mockserver.app import StreamAborted
+    from mockserver.outcome import Frame
+
+    sent: list[dict] = []
+    frames = (Frame(0, b"a"), Frame(0, b"b"), Frame(0, b"", abort=True), Frame(0, b"c"))
+    with pytest.raises(StreamAborted):
+        _messages(frames, sent)
+    assert [(m["body"], m.get("more_body", False)) for m in sent[1:]] == [(b"ab", True)]
