@@ -652,10 +652,38 @@ def test_odd_input_is_a_400(request_body):
         b'{"model":"m","x":"\\u00e9\xc3\xa9 \\ud83d\\ude00"}',  # a pair of escapes is one char
         b' \n{"model":"m"}\t',
         b'\xef\xbb\xbf{"model":"m"}',  # a byte order mark, as Python's decoder reads it
+        # digit runs inside strings (orjson reads them) and numbers past 64 bits after them
+        b'{"model":"m","id":"call_00000000000000000000001","n":[18446744073709551616]}',
+        b'{"model":"m","s":"0000000000000000000000001","n":{"k":-18446744073709551617}}',
+        b'{"model":"m","x":[1.00000000000000000000001,12345678901234567890123e-2]}',
+        b'{"model":"m","x":1e0000000000000000000001,"y":"a1234567890123456789012345"}',
+        b'{"model":"m","x":[ 18446744073709551616 ,\n99999999999999999999]}',
     ],
 )
 def test_bodies_read_as_pythons_decoder_reads_them(raw):
     """The fast reader (orjson) gives Python's result, or leaves the body to Python's."""
+    assert decode_body(raw) == json.loads(raw)
+
+
+_JSON_WITH_DIGITS = st.recursive(
+    st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.from_regex(r"[a-z_\"]?[0-9]{15,30}", fullmatch=True)
+    | st.booleans(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["a", "id", "n"]), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON_WITH_DIGITS, st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_long_digit_runs_are_read_as_python_reads_them(value, separators):
+    """Big numbers, big floats and long digit runs inside strings: the fast reader skips only
+    runs that cannot be numbers, so the result is always Python's."""
+    raw = json.dumps({"model": "m", "x": value}, separators=separators).encode()
     assert decode_body(raw) == json.loads(raw)
 
 
