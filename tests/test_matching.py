@@ -200,6 +200,22 @@ TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"
         ("{params: {top_k: 1}}", request(top_k=True), False),  # JSON: true is not 1
         ("{params: {metadata: {team: a}}}", request(metadata={"team": "a", "run": "7"}), True),
         ("{params: {metadata: {team: b}}}", request(metadata={"team": "a"}), False),
+        # written alike (orjson's bytes) or not, `params` holds by JSON's rules
+        ("{params: {metadata: {b: '1', a: '2'}}}", request(metadata={"a": "2", "b": "1"}), True),
+        ("{params: {stop: [a, b]}}", request(stop=["a", "b"]), True),
+        ("{params: {stop: [a, b]}}", request(stop=["b", "a"]), False),
+        ("{params: {metadata: {'5': '1'}}}", request(metadata={"5": "1", "6": "x"}), True),
+        (
+            "{params: {prediction: {type: content, content: [{type: text, text: a}]}}}",
+            request(prediction={"type": "content", "content": [{"type": "text", "text": "a"}]}),
+            True,
+        ),
+        ("{params: {top_p: 1}}", request(top_p=1.0), True),
+        ("{params: {big: 18446744073709551616}}", request(big=18446744073709551616), True),
+        ("{params: {big: 18446744073709551616}}", request(big=18446744073709551617), False),
+        ("{no_other_params: true}", request(temperature=None, user="u"), True),
+        ("{no_other_params: true}", request(temperature=0), False),
+        ("{params: {temperature: 0}, no_other_params: true}", request(temperature=0), True),
         ("{}", request(), True),
         ("null", request(), True),
     ],
