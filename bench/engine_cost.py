@@ -4,6 +4,9 @@ For each set of load_sets.py and the 100 equalities of the load benchmark, it ti
 `MockEngine.handle_chat` on the request that matches the set's last scenario, the same body
 every time (repeated) and a new `user` value every time (distinct), and the matcher's
 search alone on a parsed request (`match µs`, without the memory a repeated body gets).
+For the recording it also times a replay as a test suite sends it (`replay µs`): every
+recorded request once, in the order recorded, to a fresh engine with nothing kept from an
+earlier run (the messages an agent sends again are the only help).
 
     python bench/engine_cost.py [--requests 20000]
 """
@@ -19,6 +22,7 @@ from pathlib import Path
 import load_payloads as payloads
 import load_sets as sets
 
+from mockserver import known
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.scenarios import load_scenarios
 from mockserver.validation import decode_body, parse_chat_request
@@ -31,6 +35,20 @@ def per_call_us(call: Callable[[int], object], count: int) -> float:
     for i in range(count):
         call(i)
     return (time.process_time() - started) / count * 1e6
+
+
+def replay_us(folder: Path, requests: tuple[bytes, ...], rounds: int = 5) -> float:
+    """CPU per request of a whole replay, best of `rounds`, each on a fresh engine."""
+    best = float("inf")
+    for _ in range(rounds):
+        engine = MockEngine(load_scenarios([folder]), EngineConfig(seed=1, journal_size=1000))
+        known.clear()
+        started = time.process_time()
+        for raw in requests:
+            if engine.handle_chat(raw).status != 200:
+                raise SystemExit("a recorded request was not answered 200")
+        best = min(best, (time.process_time() - started) / len(requests) * 1e6)
+    return best
 
 
 def measure(name: str, folder: Path, body: bytes, count: int) -> str:
@@ -52,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     args = parser.parse_args(argv)
-    print(f"{'set':<18}{'repeated µs':>12}{'distinct µs':>12}{'match µs':>12}")
+    print(f"{'set':<18}{'repeated µs':>12}{'distinct µs':>12}{'match µs':>12}{'replay µs':>12}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         eq = root / "equalities"
@@ -63,7 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = root / name
             folder.mkdir()
             written = make(folder)
-            print(measure(name, folder, written.body, args.requests), flush=True)
+            row = measure(name, folder, written.body, args.requests)
+            if written.replay:
+                row += f"{replay_us(folder, written.replay):>12.1f}"
+            print(row, flush=True)
     return 0
 
 

@@ -33,6 +33,9 @@ class Written:
     """The request matching the set's last scenario."""
     content: str
     """The content the answer must carry."""
+    replay: tuple[bytes, ...] = ()
+    """For a recording: every recorded request, in the order recorded (what a test suite
+    replaying it sends, each once)."""
 
 
 def _contains(folder: Path, count: int) -> Written:
@@ -106,6 +109,7 @@ def _recording(folder: Path, conversations: int = 111, exchanges: int = 1000) ->
     per = [exchanges // conversations + (c >= conversations - extra) for c in range(conversations)]
     body: dict[str, Any] = {}
     content = ""
+    sent: list[bytes] = []
     for c in range(conversations):
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": "You are a travel assistant. Use tools when useful."},
@@ -146,11 +150,12 @@ def _recording(folder: Path, conversations: int = 111, exchanges: int = 1000) ->
                     {"role": "assistant", "content": content},
                     {"role": "user", "content": f"And tomorrow, step {k + 1}?"},
                 ]
+            sent.append(json.dumps(body).encode())
             writer.write(
                 Exchange(
                     method="POST",
                     url="https://api.openai.com/v1/chat/completions",
-                    request_body=json.dumps(body).encode(),
+                    request_body=sent[-1],
                     status=200,
                     headers=(("content-type", "application/json"),),
                     body=_completion(reply, finish),
@@ -159,7 +164,7 @@ def _recording(folder: Path, conversations: int = 111, exchanges: int = 1000) ->
             messages.extend(follow)
     if per[-1] % 2:  # the last exchange must answer with text, to verify its content
         raise AssertionError("the last conversation must end on a text reply")
-    return Written(payloads.encode(body), content)
+    return Written(payloads.encode(body), content, tuple(sent))
 
 
 BIG = "contains-10000"

@@ -35,6 +35,7 @@ __all__ = [
     "MAX_VALUE",
     "MESSAGES",
     "TOOLS",
+    "clear",
     "joined_key",
     "keep",
     "keep_tools",
@@ -107,6 +108,12 @@ def _normal_key(key: bytes | None, raw: JSON) -> str:
         _keys[key] = found
         _held[0] += len(key) + len(found) + _ENTRY
     return found
+
+
+def clear() -> None:
+    """Forget every kept value (a benchmark's fresh start; the tables clear themselves when
+    full)."""
+    _clear()
 
 
 def _clear() -> None:
