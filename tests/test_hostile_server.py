@@ -41,8 +41,11 @@ scenarios:
     reply: {content: "a b c d e f g h i j k l m n o p", stream: {chunk_delay_ms: 300}}
   - match: {last_user_message: late}
     reply: {content: "a b c", stream: {first_chunk_delay_ms: 400}}
+  - match: {last_user_message: big}
+    reply: {content: "BIG", stream: {chunk_size: 200}}
   - reply: {content: "Hello there."}
 """
+SCENARIOS = SCENARIOS.replace('"BIG"', '"' + "w " * 200_000 + '"')  # a 400 kB stream
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 SHORT = Limits(max_header_size=8 * 1024, max_headers=20, read_timeout=0.5, idle_timeout=1.0)
 
@@ -485,7 +488,7 @@ class _CountingTransport:
         return f"info:{name}"
 
 
-def test_writes_of_one_loop_turn_leave_in_one_write_and_big_ones_at_once():
+def test_a_head_leaves_with_what_follows_it_and_big_writes_go_at_once():
     from mockserver.protocol import _JOIN_LIMIT, _JoinedWrites
 
     async def scenario() -> list[list[bytes]]:
@@ -493,18 +496,20 @@ def test_writes_of_one_loop_turn_leave_in_one_write_and_big_ones_at_once():
         joined = _JoinedWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
         seen = []
         joined.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        seen.append(list(real.writes))  # held: a body may follow
         joined.write(b"body")
-        seen.append(list(real.writes))  # nothing yet: held until the turn ends
+        seen.append(list(real.writes))  # the head and body as one write, at once
+        joined.write(b"alone")
         await asyncio.sleep(0)
-        seen.append(list(real.writes))  # the head and body as one write
+        seen.append(list(real.writes[1:]))  # nothing followed: written at the turn's end
         joined.write(b"x" * _JOIN_LIMIT)  # past the limit: through at once, flow control sees it
-        seen.append(list(real.writes[1:]))
-        joined.write(b"a")
-        joined.write(b"b" * _JOIN_LIMIT)  # the held bytes pass the limit: all out, in order
         seen.append(list(real.writes[2:]))
+        joined.write(b"a")
+        joined.write(b"b" * _JOIN_LIMIT)  # the held write first, then the big one
+        seen.append(list(real.writes[3:]))
         joined.write(b"tail")
         joined.close()  # close writes what is held first
-        seen.append(list(real.writes[3:]))
+        seen.append(list(real.writes[5:]))
         joined.write(b"late")
         await asyncio.sleep(0)  # nothing is written to a closed transport
         assert joined.get_extra_info("peername") == "info:peername"
@@ -514,8 +519,9 @@ def test_writes_of_one_loop_turn_leave_in_one_write_and_big_ones_at_once():
     assert seen == [
         [],
         [b"HTTP/1.1 200 OK\r\n\r\nbody"],
+        [b"alone"],
         [b"x" * _JOIN_LIMIT],
-        [b"a" + b"b" * _JOIN_LIMIT],
+        [b"a", b"b" * _JOIN_LIMIT],
         [b"tail"],
     ]
 
@@ -533,3 +539,89 @@ def test_a_delayed_streams_head_leaves_before_its_first_frame(served):
     assert head_at < 0.2, f"the head took {head_at:.3f}s: it waited for the first frame"
     assert total >= 0.4, f"the stream took {total:.3f}s: the first frame was not delayed"
     assert [line for line in frames if line][-1] == "data: [DONE]"
+
+
+def _responses(sock: socket.socket, count: int, timeout: float = 5.0) -> list[tuple[bytes, bytes]]:
+    """`count` HTTP/1.1 responses (head, body) read from a keep-alive connection."""
+    sock.settimeout(timeout)
+    data = b""
+    out: list[tuple[bytes, bytes]] = []
+    while len(out) < count:
+        while b"\r\n\r\n" not in data:
+            data += sock.recv(65536)
+        head, _, data = data.partition(b"\r\n\r\n")
+        if head.startswith(b"HTTP/1.1 100"):
+            out.append((head, b""))
+            continue
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(data) < length:
+            data += sock.recv(65536)
+        out.append((head, data[:length]))
+        data = data[length:]
+    return out
+
+
+def test_pipelined_requests_are_answered_in_order_on_the_real_socket(served):
+    server = served(Limits())
+    chat = json.dumps(HELLO).encode()
+    with server.connect() as sock:
+        sock.sendall(
+            b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+            + head(length=len(chat))
+            + b"\r\n"
+            + chat
+            + b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+        )
+        (h1, b1), (h2, b2), (h3, b3) = _responses(sock, 3)
+    assert [h.split(b" ")[1] for h in (h1, h2, h3)] == [b"200", b"200", b"200"]
+    assert json.loads(b1)["status"] == "ok" and json.loads(b3)["status"] == "ok"
+    assert json.loads(b2)["choices"][0]["message"]["content"] == "Hello there."
+
+
+def test_expect_100_continue_and_head_on_the_real_socket(served):
+    server = served(Limits())
+    chat = json.dumps(HELLO).encode()
+    with server.connect() as sock:
+        sock.sendall(head("expect: 100-continue\r\n", length=len(chat)) + b"\r\n")
+        ((cont, _),) = _responses(sock, 1)
+        assert cont.startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(chat)
+        ((answer, body),) = _responses(sock, 1)
+        assert answer.split(b" ")[1] == b"200"
+        assert json.loads(body)["object"] == "chat.completion"
+        sock.sendall(b"HEAD /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        sock.settimeout(5)
+        got = sock.recv(65536)
+        assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"\r\n\r\n")  # a head only
+        sock.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")  # still usable
+        ((again, _),) = _responses(sock, 1)
+        assert again.split(b" ")[1] == b"200"
+
+
+def test_a_slow_reader_of_a_big_stream_gets_every_byte_and_others_are_answered(served):
+    """A 600 kB stream to a client with a small receive window that reads late: every byte
+    arrives, in order, through the joined writes, and other clients are answered meanwhile."""
+    server = served(Limits())
+    body = {**HELLO, "messages": [{"role": "user", "content": "big"}], "stream": True}
+    raw = json.dumps(body).encode()
+    with server.connect() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        sock.sendall(head(length=len(raw)) + b"\r\n" + raw)
+        time.sleep(0.3)  # the server fills the socket buffers and must wait
+        server.answers_promptly()
+        sock.settimeout(10)
+        data = b""
+        while not data.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(16384)
+            assert chunk, "the connection closed before the stream ended"
+            data += chunk
+    text = "".join(
+        json.loads(line[6:])["choices"][0]["delta"].get("content", "") or ""
+        for line in data.split(b"\n")
+        if line.startswith(b"data: {") and b'"choices":[{' in line
+    )
+    assert text == "w " * 200_000
