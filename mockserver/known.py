@@ -12,8 +12,10 @@ A request's `tools` come again with every turn too: the names the common-shape c
 a list of function tools (their JSON schemas walked) are kept per list the same way.
 
 The key is exact: equal keys are equal values (key order included: a message written with its
-keys in another order is only a miss). A value orjson cannot write (an integer past 64 bits)
-gets no key and is validated every time. Bounded like `tokens.count`'s table: `MAX_BYTES` of
+keys in another order is only a miss). That holds for what orjson itself read, and only such
+bodies are keyed (`validation.decode_exact`): a body Python's decoder read may hold infinity,
+which orjson writes as `null`. A value orjson cannot write (an integer past 64 bits) gets no
+key and is validated every time. Bounded like `tokens.count`'s table: `MAX_BYTES` of
 keys in all, cleared when full; a value longer than `MAX_VALUE` is not kept.
 """
 
@@ -43,8 +45,8 @@ __all__ = [
 ]
 
 MAX_BYTES = 16 * 1024 * 1024
-"""What the kept messages' keys may weigh in all (about as much again is held for their
-values), before the table is cleared."""
+"""What the kept keys (of messages and tool lists) and messages' normal keys may weigh in all
+(about as much again is held for the values), before every table is cleared."""
 MAX_VALUE = 64 * 1024
 """A message or tool list whose key is longer than this is not kept."""
 _ENTRY = 200
@@ -60,7 +62,8 @@ _held = [0]
 
 
 def key_of(raw: JSON, _dumps: Callable[[Any], bytes] = orjson.dumps) -> bytes | None:
-    """The message's key, or None when it has none (orjson cannot write it, or it is long)."""
+    """A message's or tool list's key (its value as orjson writes it), or None when it has
+    none (orjson cannot write it, or it is longer than `MAX_VALUE`)."""
     try:
         key = _dumps(raw)
     except orjson.JSONEncodeError:

@@ -166,5 +166,6 @@ def cached(
 
 
 def body_weight(key: bytes, value: object) -> int:
-    """A remembered body: its bytes, and about as much again for what was parsed from it."""
-    return 2 * len(key)
+    """A remembered body: its bytes, about as much again for what was parsed from it, and its
+    messages' keys (`ChatRequest.message_keys`, about the body's size)."""
+    return 3 * len(key)

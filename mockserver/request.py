@@ -112,7 +112,8 @@ class ChatRequest:
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
     api: str = "chat"
     message_keys: tuple[bytes | None, ...] = field(default=(), repr=False, compare=False)
-    """Each chat message's key in `validation.known` (its value as orjson writes it)."""
+    """Each chat message's key in `mockserver.known` (its value as orjson writes it; empty
+    when the body was not keyed, see `validation.decode_exact`)."""
 
     @lazy
     def headers(self) -> Mapping[str, str]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mockserver import known
 from mockserver.errors import ApiError
 from mockserver.normal import normal_key
-from mockserver.validation import decode_body, parse_chat_request
+from mockserver.validation import decode_exact, parse_chat_request
 from mockserver.validation.fast import fast_message
 from tests.test_matching_index import json_values
 
@@ -49,14 +49,20 @@ TOOL_LOOP = [
 ]
 
 
+def parse(raw: bytes):
+    """As the server parses a body: keyed when orjson read it."""
+    body, exact = decode_exact(raw)
+    return parse_chat_request(body, keyed=exact)
+
+
 def request(messages_: list[object], **extra: object) -> bytes:
     return json.dumps({"model": "m", "messages": messages_, **extra}).encode()
 
 
 def test_a_message_seen_before_gives_what_fresh_validation_gives():
-    first = parse_chat_request(decode_body(request(TOOL_LOOP)))
+    first = parse(request(TOOL_LOOP))
     assert len(known.MESSAGES) == len(TOOL_LOOP)  # every message has a common shape
-    again = parse_chat_request(decode_body(request(TOOL_LOOP, user="other")))
+    again = parse(request(TOOL_LOOP, user="other"))
     assert again.messages == first.messages
     assert all(a is b for a, b in zip(again.messages, first.messages, strict=True))
     assert [fast_message(raw) for raw in TOOL_LOOP] == list(first.messages)
@@ -64,17 +70,17 @@ def test_a_message_seen_before_gives_what_fresh_validation_gives():
 
 
 def test_the_conversation_is_still_checked_when_every_message_is_known():
-    parse_chat_request(decode_body(request(TOOL_LOOP)))
+    parse(request(TOOL_LOOP))
     unanswered = TOOL_LOOP[:3] + TOOL_LOOP[4:]  # the tool message left out
     with pytest.raises(ApiError, match="did not have response messages: c1"):
-        parse_chat_request(decode_body(request(unanswered)))
+        parse(request(unanswered))
 
 
 def test_an_invalid_message_is_never_kept_and_still_refused():
     bad = {"role": "user", "content": 7}
     for _ in range(2):
         with pytest.raises(ApiError, match=r"messages\[0\]"):
-            parse_chat_request(decode_body(request([bad])))
+            parse(request([bad]))
     assert known.MESSAGES == {}
 
 
@@ -82,9 +88,7 @@ def test_other_key_order_is_a_miss_not_a_mix_up():
     a = {"role": "user", "content": "hi", "name": "ann"}
     b = {"name": "ann", "content": "hi", "role": "user"}
     assert known.key_of(a) != known.key_of(b)
-    assert parse_chat_request(decode_body(request([a]))).messages == (
-        parse_chat_request(decode_body(request([b]))).messages
-    )
+    assert parse(request([a])).messages == (parse(request([b])).messages)
     assert len(known.MESSAGES) == 2
 
 
@@ -93,14 +97,14 @@ def test_numbers_past_64_bits_and_long_messages_get_no_key():
     assert known.key_of(huge) is None
     long = {"role": "user", "content": "x" * known.MAX_VALUE}
     assert known.key_of(long) is None
-    parse_chat_request(decode_body(request([long])))
+    parse(request([long]))
     assert known.MESSAGES == {}
 
 
 def test_the_table_is_cleared_when_its_bytes_are_spent(monkeypatch):
     monkeypatch.setattr(known, "MAX_BYTES", 4096)
     for i in range(100):  # about 250 bytes of key and entry each
-        parse_chat_request(decode_body(request([{"role": "user", "content": f"{i:040}"}])))
+        parse(request([{"role": "user", "content": f"{i:040}"}]))
         assert known._held[0] <= 4096
     assert 0 < len(known.MESSAGES) < 100
 
@@ -117,12 +121,75 @@ TOOLS = [
 
 
 def test_a_tool_list_seen_before_gives_its_names_and_a_bad_one_is_refused_each_time():
-    first = parse_chat_request(decode_body(request(TOOL_LOOP[:2], tools=TOOLS)))
-    again = parse_chat_request(decode_body(request(TOOL_LOOP[:2], tools=TOOLS, user="x")))
+    first = parse(request(TOOL_LOOP[:2], tools=TOOLS))
+    again = parse(request(TOOL_LOOP[:2], tools=TOOLS, user="x"))
     assert first.tools == again.tools == ("get_weather",)
     assert list(known.TOOLS.values()) == [("get_weather",)]
     bad = [{"type": "function", "function": {"name": "w", "parameters": {"type": "nope"}}}]
     for _ in range(2):
         with pytest.raises(ApiError, match="Invalid schema for function 'w'"):
-            parse_chat_request(decode_body(request(TOOL_LOOP[:2], tools=bad)))
+            parse(request(TOOL_LOOP[:2], tools=bad))
     assert len(known.TOOLS) == 1
+
+
+# -- what must never be keyed, or keyed wrongly -----------------------------------------------------
+
+
+def _key_is_the_normal_key(request) -> None:
+    assert request.messages_key == normal_key(request.body["messages"])
+
+
+@pytest.mark.parametrize("vllm_first", [True, False])
+def test_a_profile_that_rewrites_messages_never_mixes_their_keys(vllm_first):
+    """vLLM drops a message's `reasoning` before validating: its keys are the rewritten
+    messages', so the request's messages key must come from what was sent."""
+    from mockserver import profiles
+
+    sent = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "yo", "reasoning": "think"},
+        {"role": "user", "content": "again"},
+    ]
+    plain = [sent[0], {"role": "assistant", "content": "yo"}, sent[2]]
+    vllm = lambda: profiles.get("vllm").parse(request(sent))  # noqa: E731
+    openai = lambda: profiles.get("openai").parse(request(plain))  # noqa: E731
+    for parse in (vllm, openai) if vllm_first else (openai, vllm):
+        _key_is_the_normal_key(parse())
+        _key_is_the_normal_key(parse())  # from what was kept, too
+
+
+def test_a_number_python_reads_as_infinity_is_never_taken_for_a_null():
+    """orjson writes infinity as `null`: a body only Python's decoder reads (1e400 overflows)
+    is not keyed, so a kept message with `content: null` cannot stand in for it."""
+    from mockserver import profiles
+
+    openai = profiles.get("openai")
+    call = {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    kept = {"role": "assistant", "content": None, "tool_calls": [call]}
+    answer = {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+    openai.parse(request([kept, answer]))
+    raw = request([kept, answer]).replace(b'"content": null', b'"content": 1e400', 1)
+    assert b"1e400" in raw
+    with pytest.raises(ApiError, match=r"messages\[0\]\.content"):
+        openai.parse(raw)
+
+
+def test_a_scenario_value_orjson_writes_otherwise_is_compared_by_json_rules():
+    from mockserver.scenarios import load_text
+
+    text = """
+scenarios:
+  - name: nan
+    match: {params: {stop: .nan}}
+    reply: {content: nan}
+  - name: date
+    match: {params: {metadata: {d: 2024-01-01}}}
+    reply: {content: date}
+  - reply: {content: neither}
+"""
+    from mockserver.engine import MockEngine
+
+    engine = MockEngine(load_text(text))
+    for extra in ({"stop": None}, {"metadata": {"d": "2024-01-01"}}):
+        outcome = engine.handle_chat(request([{"role": "user", "content": "x"}], **extra))
+        assert json.loads(outcome.body)["choices"][0]["message"]["content"] == "neither"

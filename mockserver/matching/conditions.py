@@ -18,6 +18,7 @@ from typing import ClassVar, Protocol
 
 import orjson
 
+from mockserver import known
 from mockserver.matching.text import TEXT_KEYS, Hint, Text, parse_text
 from mockserver.normal import json_difference, json_holds, normal_json, normal_key, show
 from mockserver.request import ChatRequest
@@ -446,12 +447,14 @@ _MISSING = object()
 
 
 def _written(value: JSON) -> bytes | None:
-    """`value` as orjson writes it (equal bytes: equal JSON, `true` and `1` told apart), or
-    None if it cannot (an integer past 64 bits)."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
+    """A scenario's value as orjson writes it, when a request's value written the same must be
+    equal to it: the value reads back as itself (not so for NaN, or a YAML date, which orjson
+    writes as a string) and holds no null (orjson writes infinity as `null`, and a request
+    read by Python's decoder may hold one)."""
+    written = known.key_of(value)
+    if written is None or b"null" in written or orjson.loads(written) != value:
         return None
+    return written
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,9 +467,9 @@ class ParamIs(_NoHint):
     param: str
     value: JSON
     written: bytes | None
-    """`value` as orjson writes it: a request's value written the same is equal, which one
-    C call tells (a recording's `tools` took microseconds to walk); else `json_holds`
-    decides (key order, `1.0`, a mapping with more keys)."""
+    """`value` as orjson writes it (`_written`): a request's value written the same is equal,
+    which one C call tells (a recording's `tools` took microseconds to walk); else
+    `json_holds` decides (key order, `1.0`, a mapping with more keys)."""
 
     @classmethod
     def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
@@ -481,7 +484,8 @@ class ParamIs(_NoHint):
         actual = request.body.get(self.param, _MISSING)
         if actual is _MISSING:
             return False
-        return (self.written is not None and _written(actual) == self.written) or json_holds(
+        written = self.written
+        return (written is not None and known.key_of(actual) == written) or json_holds(
             actual, self.value
         )
 

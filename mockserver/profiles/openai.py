@@ -13,7 +13,7 @@ from mockserver.completions import Envelope, ResolvedChoice, Stamp
 from mockserver.errors import ApiError
 from mockserver.ids import IdFactory
 from mockserver.request import ChatRequest
-from mockserver.validation import decode_body, parse_chat_request
+from mockserver.validation import decode_exact, parse_chat_request
 from mockserver.wire import Model, Usage
 
 
@@ -21,7 +21,8 @@ class OpenAIProfile:
     name = "openai"
 
     def parse(self, raw: bytes) -> ChatRequest:
-        return parse_chat_request(decode_body(raw), ())
+        body, exact = decode_exact(raw)
+        return parse_chat_request(body, (), keyed=exact)
 
     def error_body(self, error: ApiError) -> bytes:
         return error.encode()

@@ -37,7 +37,7 @@ from mockserver.ids import IdFactory
 from mockserver.profiles import vllm_rules as rules
 from mockserver.profiles.base import Options
 from mockserver.request import ChatRequest, build_request
-from mockserver.validation import decode_body, parse_chat_request
+from mockserver.validation import decode_exact, parse_chat_request
 from mockserver.wire import JSON, Model, Usage
 
 log = logging.getLogger("mockserver")
@@ -127,10 +127,10 @@ class VllmProfile:
     # -- requests ------------------------------------------------------------------------
 
     def parse(self, raw: bytes) -> ChatRequest:
-        body = decode_body(raw)
+        body, exact = decode_exact(raw)
         notes = rules.check(body)
         accepted = rules.accept(body)
-        request = parse_chat_request(accepted, (), paired=False)
+        request = parse_chat_request(accepted, (), paired=False, keyed=exact)
         unknown = request.unknown_fields
         known = [f for f in unknown if f in rules.FIELDS]
         if not notes and accepted is body and not known:
@@ -143,6 +143,7 @@ class VllmProfile:
         values["unknown_fields"] = tuple(f for f in unknown if f not in rules.FIELDS)
         if accepted.get("messages") is not body.get("messages"):
             values["messages"] = rules.restore(request.messages, body["messages"])
+            values["message_keys"] = ()  # keys of the accepted messages, not of the body's
         return build_request(values)
 
     def error_body(self, error: ApiError) -> bytes:

@@ -316,16 +316,23 @@ def _each(
 
 
 def parse_messages(
-    messages: JSON, unknown: list[str], keys: list[bytes | None], *, paired: bool = True
+    messages: JSON, unknown: list[str], keys: list[bytes | None] | None, *, paired: bool = True
 ) -> tuple[RequestMessage, ...]:
     """Every message, and (unless `paired` is false) the pairing of tool calls with `tool`
-    messages (vLLM checks no pairing: the `vllm` profile passes false). Each message's key
-    (`known.key_of`) is added to `keys`."""
+    messages (vLLM checks no pairing: the `vllm` profile passes false). With `keys` (a body
+    orjson read, see `decode_exact`), messages are looked up in and kept in `known`, and each
+    one's key is added to `keys`."""
     if type(messages) is not list:
         wrong_type("messages", "an array", messages)
     if not messages:
         empty_array("messages")
-    parsed = _each(messages, unknown, keys)
+    if keys is None:
+        parsed = [
+            fast_message(raw) or detailed_message(raw, f"messages[{i}]", unknown)
+            for i, raw in enumerate(messages)
+        ]
+    else:
+        parsed = _each(messages, unknown, keys)
     if not paired:
         return tuple(parsed)
     _check_pairing(parsed)

@@ -102,17 +102,20 @@ def _custom_format(value: JSON, param: str) -> None:
     )
 
 
-def parse_tools(body: dict[str, JSON], unknown: list[str], *, fast: bool = True) -> Tools:
+def parse_tools(
+    body: dict[str, JSON], unknown: list[str], *, fast: bool = True, keyed: bool = False
+) -> Tools:
     """`tools` and legacy `functions`, validated; the names they offer.
 
-    Plain function tools take the fast path (`fast`) unless `fast` is false.
+    Plain function tools take the fast path (`fast`) unless `fast` is false; with `keyed` (a
+    body orjson read, see `decode_exact`) their names are kept per list in `mockserver.known`.
     """
     functions: list[str] = []
     custom: list[str] = []
     legacy: list[str] = []
     value = body.get("tools")
     if fast and "functions" not in body:
-        key = known.key_of(value)
+        key = known.key_of(value) if keyed else None
         names = known.TOOLS.get(key) if key is not None else None
         if names is None:
             names = fast_function_tools(value)
