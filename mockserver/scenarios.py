@@ -715,8 +715,13 @@ def _collector_paused() -> Iterator[None]:
     Reading builds objects by the million for a big file and frees few: each collection,
     triggered by allocations alone, walked the growing heap again, which was half the load
     time of a 10,000-scenario file (1.4 s -> 0.74 s without it). Reading makes no reference
-    cycles to speak of; any it makes are collected once the collector is back on. If another
-    thread paused it first, that thread turns it back on."""
+    cycles to speak of; any it makes are collected once the collector is back on.
+
+    The collector is the process's: while a file is read, no thread collects (in a test
+    process, the plugin's and the user's threads too). It is turned back on only if it was
+    on when reading began; two threads reading at once may turn it on while the other still
+    reads (that one is then only slower), and code that turns it off meanwhile has it turned
+    back on."""
     if not gc.isenabled():
         yield
         return

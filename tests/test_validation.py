@@ -661,8 +661,9 @@ def test_odd_input_is_a_400(request_body):
     ],
 )
 def test_bodies_read_as_pythons_decoder_reads_them(raw):
-    """The fast reader (orjson) gives Python's result, or leaves the body to Python's."""
-    assert decode_body(raw) == json.loads(raw)
+    """The fast reader (orjson) gives Python's result, or leaves the body to Python's (types
+    compared too: `2**64 == float(2**64)`)."""
+    assert repr(decode_body(raw)) == repr(json.loads(raw))
 
 
 _JSON_WITH_DIGITS = st.recursive(
@@ -684,7 +685,7 @@ def test_long_digit_runs_are_read_as_python_reads_them(value, separators):
     """Big numbers, big floats and long digit runs inside strings: the fast reader skips only
     runs that cannot be numbers, so the result is always Python's."""
     raw = json.dumps({"model": "m", "x": value}, separators=separators).encode()
-    assert decode_body(raw) == json.loads(raw)
+    assert repr(decode_body(raw)) == repr(json.loads(raw))
 
 
 _ESCAPES = ["\\ud83d", "\\ude00", "\\uD800", "\\uDFFF", "\\udbff", "\\u0041", "a", "\\\\", "é"]
@@ -722,3 +723,29 @@ def test_bodies_that_are_not_strict_json_objects_are_refused(raw):
     with pytest.raises(ApiError) as caught:
         decode_body(raw)
     assert caught.value.status == 400
+
+
+def test_many_digit_runs_in_strings_are_searched_in_c_and_still_read_exactly():
+    import time
+
+    runs = b",".join(b'"id%d":"x%s"' % (i, b"7" * 40) for i in range(20))
+    raw = b'{"model":"m",' + runs + b',"n":18446744073709551616}'
+    assert repr(decode_body(raw)) == repr(json.loads(raw))  # the big number is an int
+    long = b'{"model":"m","s":"x' + b"1" * 1_000_000 + b'"}'
+    began = time.perf_counter()
+    decode_body(long)
+    assert time.perf_counter() - began < 0.05  # one run of a million digits: C searches
+
+
+def test_every_message_is_checked_before_the_conversations_rules():
+    """A bad message is reported before a tool call left unanswered (a schema is checked
+    before the rules tying messages together)."""
+    call = {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+    messages = [
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "user", "content": "hi"},
+        {"role": "bogus", "content": "x"},
+    ]
+    with pytest.raises(ApiError) as caught:
+        parse_chat_request({"model": "m", "messages": messages})
+    assert caught.value.param == "messages[2].role"
