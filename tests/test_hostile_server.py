@@ -488,7 +488,7 @@ class _CountingTransport:
         return f"info:{name}"
 
 
-def test_a_head_leaves_with_what_follows_it_and_big_writes_go_at_once():
+def test_writes_of_one_loop_turn_leave_in_one_write_and_big_ones_at_once():
     from mockserver.protocol import _JOIN_LIMIT, _JoinedWrites
 
     async def scenario() -> list[list[bytes]]:
@@ -496,20 +496,18 @@ def test_a_head_leaves_with_what_follows_it_and_big_writes_go_at_once():
         joined = _JoinedWrites(real, asyncio.get_running_loop())  # type: ignore[arg-type]
         seen = []
         joined.write(b"HTTP/1.1 200 OK\r\n\r\n")
-        seen.append(list(real.writes))  # held: a body may follow
         joined.write(b"body")
-        seen.append(list(real.writes))  # the head and body as one write, at once
-        joined.write(b"alone")
+        seen.append(list(real.writes))  # nothing yet: held until the turn ends
         await asyncio.sleep(0)
-        seen.append(list(real.writes[1:]))  # nothing followed: written at the turn's end
+        seen.append(list(real.writes))  # the head and body as one write
         joined.write(b"x" * _JOIN_LIMIT)  # past the limit: through at once, flow control sees it
-        seen.append(list(real.writes[2:]))
+        seen.append(list(real.writes[1:]))
         joined.write(b"a")
-        joined.write(b"b" * _JOIN_LIMIT)  # the held write first, then the big one
-        seen.append(list(real.writes[3:]))
+        joined.write(b"b" * _JOIN_LIMIT)  # the held bytes pass the limit: all out, in order
+        seen.append(list(real.writes[2:]))
         joined.write(b"tail")
         joined.close()  # close writes what is held first
-        seen.append(list(real.writes[5:]))
+        seen.append(list(real.writes[3:]))
         joined.write(b"late")
         await asyncio.sleep(0)  # nothing is written to a closed transport
         assert joined.get_extra_info("peername") == "info:peername"
@@ -519,9 +517,8 @@ def test_a_head_leaves_with_what_follows_it_and_big_writes_go_at_once():
     assert seen == [
         [],
         [b"HTTP/1.1 200 OK\r\n\r\nbody"],
-        [b"alone"],
         [b"x" * _JOIN_LIMIT],
-        [b"a", b"b" * _JOIN_LIMIT],
+        [b"a" + b"b" * _JOIN_LIMIT],
         [b"tail"],
     ]
 
