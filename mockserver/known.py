@@ -16,7 +16,9 @@ keys in another order is only a miss). That holds for what orjson itself read, a
 bodies are keyed (`validation.decode_exact`): a body Python's decoder read may hold infinity,
 which orjson writes as `null`. A value orjson cannot write (an integer past 64 bits) gets no
 key and is validated every time. Bounded like `tokens.count`'s table: `MAX_BYTES` of
-keys in all, cleared when full; a value longer than `MAX_VALUE` is not kept.
+keys in all, cleared when full; a value longer than `MAX_VALUE` is not kept. Each dict
+operation is atomic, so worker threads (large bodies) share the tables safely; the byte count
+they update is only about right then.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def key_of(raw: JSON, _dumps: Callable[[Any], bytes] = orjson.dumps) -> bytes | 
 def keep(key: bytes, built: RequestMessage) -> None:
     """Keep what validation built for a message (only a valid one of a common shape)."""
     if _held[0] + len(key) + _ENTRY > MAX_BYTES:
-        _clear()
+        clear()
     MESSAGES[key] = built
     _held[0] += len(key) + _ENTRY
 
@@ -82,7 +84,7 @@ def keep(key: bytes, built: RequestMessage) -> None:
 def keep_tools(key: bytes, names: tuple[str, ...]) -> None:
     """Keep the function names of a valid tool list of the common shape."""
     if _held[0] + len(key) + _ENTRY > MAX_BYTES:
-        _clear()
+        clear()
     TOOLS[key] = names
     _held[0] += len(key) + _ENTRY
 
@@ -107,19 +109,14 @@ def _normal_key(key: bytes | None, raw: JSON) -> str:
     found = normal_key(raw)
     if key is not None:
         if _held[0] + len(key) + len(found) + _ENTRY > MAX_BYTES:
-            _clear()
+            clear()
         _keys[key] = found
         _held[0] += len(key) + len(found) + _ENTRY
     return found
 
 
 def clear() -> None:
-    """Forget every kept value (a benchmark's fresh start; the tables clear themselves when
-    full)."""
-    _clear()
-
-
-def _clear() -> None:
+    """Forget every kept value (when the tables are full; and a benchmark's fresh start)."""
     MESSAGES.clear()
     TOOLS.clear()
     _keys.clear()

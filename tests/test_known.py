@@ -21,9 +21,9 @@ messages = st.lists(st.dictionaries(st.sampled_from(["role", "content", "a", "b"
 
 @pytest.fixture(autouse=True)
 def _empty_table():
-    known._clear()
+    known.clear()
     yield
-    known._clear()
+    known.clear()
 
 
 @settings(max_examples=500, deadline=None)
