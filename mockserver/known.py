@@ -17,8 +17,9 @@ bodies are keyed (`validation.decode_exact`): a body Python's decoder read may h
 which orjson writes as `null`. A value orjson cannot write (an integer past 64 bits) gets no
 key and is validated every time. Bounded like `tokens.count`'s table: `MAX_BYTES` of
 keys in all, cleared when full; a value longer than `MAX_VALUE` is not kept. Each dict
-operation is atomic, so worker threads (large bodies) share the tables safely; the byte count
-they update is only about right then.
+operation is atomic, so threads share the tables safely (the journal is read, and its requests
+parsed again, in worker threads; in-process mocks answer in the test's threads); the byte
+count they update is only about right then.
 """
 
 from __future__ import annotations

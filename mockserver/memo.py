@@ -166,6 +166,7 @@ def cached(
 
 
 def body_weight(key: bytes, value: object) -> int:
-    """A remembered body: its bytes, about as much again for what was parsed from it, and its
-    messages' keys (`ChatRequest.message_keys`, about the body's size)."""
-    return 3 * len(key)
+    """A remembered body: its bytes, about as much again for what was parsed from it, its
+    messages' keys (`ChatRequest.message_keys`) and the `messages` normal key a recorded set
+    computes (each about the body's size)."""
+    return 4 * len(key)

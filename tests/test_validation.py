@@ -20,7 +20,7 @@ from mockserver.request import (
     _fields,
     build_message,
 )
-from mockserver.validation import KNOWN_FIELDS, decode_body, parse_chat_request
+from mockserver.validation import KNOWN_FIELDS, decode_body, decode_exact, parse_chat_request
 from mockserver.validation.strict import strict_error
 from tests.support import schema_errors
 from tests.validation_cases import (
@@ -737,15 +737,24 @@ def test_many_digit_runs_in_strings_are_searched_in_c_and_still_read_exactly():
     assert time.perf_counter() - began < 0.05  # one run of a million digits: C searches
 
 
-def test_every_message_is_checked_before_the_conversations_rules():
-    """A bad message is reported before a tool call left unanswered (a schema is checked
-    before the rules tying messages together)."""
+@pytest.mark.parametrize("keyed", [False, True])
+def test_a_pairing_mistake_before_a_bad_message_is_the_one_reported(keyed):
+    """As when each message's pairing was checked right after it was validated: a mistake in
+    the messages before a bad one wins; the bad message wins over calls still open."""
     call = {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
-    messages = [
-        {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "user", "content": "hi"},
-        {"role": "bogus", "content": "x"},
+    calls = {"role": "assistant", "content": None, "tool_calls": [call]}
+    cases = [
+        ([{"role": "tool", "tool_call_id": "x", "content": "a"}, user(5)], "messages[0].role"),
+        ([calls, {"role": "user", "content": "hi"}, user(5)], "messages[0].role"),
+        ([calls, user(5)], "messages[1].content"),  # c1 still open: the bad message wins
+        (
+            [calls, {"role": "tool", "tool_call_id": "c1", "content": "ok"}, user(5)],
+            "messages[2].content",
+        ),
     ]
-    with pytest.raises(ApiError) as caught:
-        parse_chat_request({"model": "m", "messages": messages})
-    assert caught.value.param == "messages[2].role"
+    for messages, param in cases:
+        raw = json.dumps({"model": "m", "messages": messages}).encode()
+        body, exact = decode_exact(raw)
+        with pytest.raises(ApiError) as caught:
+            parse_chat_request(body, keyed=keyed and exact)
+        assert caught.value.param == param, messages

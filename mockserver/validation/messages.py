@@ -14,6 +14,7 @@ from typing import NoReturn
 import orjson
 
 from mockserver import known
+from mockserver.errors import ApiError
 from mockserver.request import RequestMessage, build_message
 from mockserver.validation.errors import (
     MAX_STRING,
@@ -282,33 +283,62 @@ _dumps = orjson.dumps
 
 
 def _each(
-    messages: list[JSON], unknown: list[str], keys: list[bytes | None]
+    messages: list[JSON], unknown: list[str], keys: list[bytes | None] | None, *, paired: bool
 ) -> list[RequestMessage]:
     """Every message: kept from an earlier request (`known`), or validated (and kept when it
-    has a common valid shape); each one's key (`known.key_of`) is added to `keys`.
+    has a common valid shape); with `keys`, each one's key (`known.key_of`) is added to it.
 
     When every message is kept (an agent's history, a replayed recording), the keys and the
-    lookups are C loops (`map`): a Python loop cost a fifth of a long conversation's check."""
+    lookups are C loops (`map`): a Python loop cost a fifth of a long conversation's check.
+    None of those can be invalid; else `_validated` checks them one by one."""
+    texts = None
+    if keys is not None:
+        texts = _written(messages)
+        if texts is not None and max(map(len, texts)) <= known.MAX_VALUE:
+            found = list(map(_KEPT.get, texts))
+            if all(found):  # no None (a message is always true; `None in` calls each `__eq__`)
+                keys.extend(texts)
+                return found  # type: ignore[return-value]  # no None in it
+    return _validated(messages, unknown, keys, texts, paired=paired)
+
+
+def _written(messages: list[JSON]) -> list[bytes] | None:
+    """Each message as orjson writes it (its `known` key), or None if one cannot be."""
     try:
-        texts = list(map(_dumps, messages))
+        return list(map(_dumps, messages))
     except orjson.JSONEncodeError:
-        texts = None
-    if texts is not None and max(map(len, texts)) <= known.MAX_VALUE:
-        found = list(map(_KEPT.get, texts))
-        if all(found):  # no None (a message is always true; `None in` would call each `__eq__`)
-            keys.extend(texts)
-            return found  # type: ignore[return-value]  # no None in it
+        return None
+
+
+def _validated(
+    messages: list[JSON],
+    unknown: list[str],
+    keys: list[bytes | None] | None,
+    texts: list[bytes] | None,
+    *,
+    paired: bool,
+) -> list[RequestMessage]:
+    """Each message validated in turn (or kept, with `keys`). A message that fails reports
+    its error unless the messages before it break the pairing rules: that error is reported,
+    as a check of each message's pairing right after validating it would have."""
     parsed: list[RequestMessage] = []
     for index, raw in enumerate(messages):
-        key = known.key_of(raw) if texts is None else texts[index]
-        if key is not None and len(key) > known.MAX_VALUE:
-            key = None
-        keys.append(key)
+        key = None
+        if keys is not None:
+            key = known.key_of(raw) if texts is None else texts[index]
+            if key is not None and len(key) > known.MAX_VALUE:
+                key = None
+            keys.append(key)
         message = _KEPT.get(key) if key is not None else None
         if message is None:
             message = fast_message(raw)
             if message is None:
-                message = detailed_message(raw, f"messages[{index}]", unknown)
+                try:
+                    message = detailed_message(raw, f"messages[{index}]", unknown)
+                except ApiError:
+                    if paired:
+                        _check_pairing(parsed, whole=False)
+                    raise
             elif key is not None:
                 known.keep(key, message)
         parsed.append(message)
@@ -326,22 +356,16 @@ def parse_messages(
         wrong_type("messages", "an array", messages)
     if not messages:
         empty_array("messages")
-    if keys is None:
-        parsed = [
-            fast_message(raw) or detailed_message(raw, f"messages[{i}]", unknown)
-            for i, raw in enumerate(messages)
-        ]
-    else:
-        parsed = _each(messages, unknown, keys)
-    if not paired:
-        return tuple(parsed)
-    _check_pairing(parsed)
+    parsed = _each(messages, unknown, keys, paired=paired)
+    if paired:
+        _check_pairing(parsed)
     return tuple(parsed)
 
 
-def _check_pairing(parsed: list[RequestMessage]) -> None:
+def _check_pairing(parsed: list[RequestMessage], *, whole: bool = True) -> None:
     """Each assistant message's tool calls answered by the `tool` messages right after it,
-    and every `tool` message answering one (OpenAI's rule)."""
+    and every `tool` message answering one (OpenAI's rule); unless `whole`, the messages are
+    the first of a longer list, and calls still open at their end are not an error yet."""
     open_at = -1  # the assistant message whose tool calls are being answered
     open_ids: tuple[str, ...] = ()
     answered: set[str] = set()
@@ -371,5 +395,5 @@ def _check_pairing(parsed: list[RequestMessage]) -> None:
             open_at = index
             open_ids = message.tool_call_ids
             answered = set()
-    if open_at >= 0 and not answered.issuperset(open_ids):
+    if whole and open_at >= 0 and not answered.issuperset(open_ids):
         _unanswered(open_at, open_ids, answered)
