@@ -74,20 +74,23 @@ def key_of(raw: JSON, _dumps: Callable[[Any], bytes] = orjson.dumps) -> bytes | 
     return key if len(key) <= MAX_VALUE else None
 
 
+def _charge(size: int) -> None:
+    """Count an entry of `size` bytes, clearing every table first if it would not fit."""
+    if _held[0] + size + _ENTRY > MAX_BYTES:
+        clear()
+    _held[0] += size + _ENTRY
+
+
 def keep(key: bytes, built: RequestMessage) -> None:
     """Keep what validation built for a message (only a valid one of a common shape)."""
-    if _held[0] + len(key) + _ENTRY > MAX_BYTES:
-        clear()
+    _charge(len(key))
     MESSAGES[key] = built
-    _held[0] += len(key) + _ENTRY
 
 
 def keep_tools(key: bytes, names: tuple[str, ...]) -> None:
     """Keep the function names of a valid tool list of the common shape."""
-    if _held[0] + len(key) + _ENTRY > MAX_BYTES:
-        clear()
+    _charge(len(key))
     TOOLS[key] = names
-    _held[0] += len(key) + _ENTRY
 
 
 def joined_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> str:
@@ -109,10 +112,8 @@ def _normal_key(key: bytes | None, raw: JSON) -> str:
     """One message's normal key, kept when it has a key."""
     found = normal_key(raw)
     if key is not None:
-        if _held[0] + len(key) + len(found) + _ENTRY > MAX_BYTES:
-            clear()
+        _charge(len(key) + len(found))
         _keys[key] = found
-        _held[0] += len(key) + len(found) + _ENTRY
     return found
 
 

@@ -293,7 +293,7 @@ def _each(
     None of those can be invalid; else `_validated` checks them one by one."""
     texts = None
     if keys is not None:
-        texts = _written(messages)
+        texts = _keys_of(messages)
         if texts is not None and max(map(len, texts)) <= known.MAX_VALUE:
             found = list(map(_KEPT.get, texts))
             if all(found):  # no None (a message is always true; `None in` calls each `__eq__`)
@@ -302,7 +302,7 @@ def _each(
     return _validated(messages, unknown, keys, texts, paired=paired)
 
 
-def _written(messages: list[JSON]) -> list[bytes] | None:
+def _keys_of(messages: list[JSON]) -> list[bytes] | None:
     """Each message as orjson writes it (its `known` key), or None if one cannot be."""
     try:
         return list(map(_dumps, messages))
