@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockserver import validation
-from mockserver.validation import _decode_large
+from mockserver.validation import reading
+from mockserver.validation.reading import _decode_large
 
 texts = st.text(alphabet=st.sampled_from('ab"\\\n\x01é/ '), max_size=12)
 values = st.recursive(
@@ -28,8 +28,8 @@ values = st.recursive(
 def test_the_same_values_and_refusals_as_the_decoder(value, noise):
     text = json.dumps(value, ensure_ascii=False)
     for candidate in (text, text[: len(text) // 2] + noise + text[len(text) // 2 :]):
-        original = validation.LONG_STRING
-        validation.LONG_STRING = 2  # every string of 2 characters and more is cut out
+        original = reading.LONG_STRING
+        reading.LONG_STRING = 2  # every string of 2 characters and more is cut out
         try:
             try:
                 expected = json.loads(candidate)
@@ -39,7 +39,7 @@ def test_the_same_values_and_refusals_as_the_decoder(value, noise):
                 continue
             assert _decode_large(candidate.encode()) == expected
         finally:
-            validation.LONG_STRING = original
+            reading.LONG_STRING = original
 
 
 def test_health_answers_promptly_while_a_60_mb_image_body_is_read(live):
