@@ -167,7 +167,7 @@ def json_outcome(body: JSON, request_id: str, status: int = 200) -> Outcome:
 def replay(raw: RawReply, delay_ms: float = 0.0, *, timing: bool = False) -> Outcome:
     """A recorded response, byte for byte (with its recorded waits when `timing` is on here or
     in the reply)."""
-    headers: Headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in raw.headers]
+    headers: Headers = list(raw.wire_headers)
     if raw.events is None:
         return Outcome(raw.status, headers, raw.body or b"", delay=delay_ms / 1000)
     timed = timing or raw.timing

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -189,6 +190,12 @@ class RawReply:
     events: tuple[RawEvent, ...] | None = None
     end: Literal["close", "abort"] = "close"
     timing: bool = False
+    wire_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+    """`headers` as they are sent (encoded once, not for every request)."""
+
+    def __post_init__(self) -> None:
+        wire = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers)
+        object.__setattr__(self, "wire_headers", wire)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -342,16 +349,30 @@ def _json_text(node: Node) -> str | None:
         return None
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""An HTTP header name (a token, RFC 9110 5.6.2)."""
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+"""What a header value may hold: visible ASCII, spaces and tabs, and Latin-1 (sent as bytes)."""
+
+
 def _headers(node: Node | None) -> tuple[tuple[str, str | None], ...]:
     if node is None or not node.is_mapping():
         return ()
     out: list[tuple[str, str | None]] = []
     for name, child in node.items():
         value = child.value
-        if value is None:
+        if not _HEADER_NAME.fullmatch(name):
+            child.fail(f"{name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~)")
+        elif value is None:
             out.append((name.lower(), None))
         elif isinstance(value, str | int | float) and not isinstance(value, bool):
-            out.append((name.lower(), str(value)))
+            if _HEADER_VALUE.fullmatch(text := str(value)):
+                out.append((name.lower(), text))
+            else:
+                child.fail(
+                    "a header value may hold printable ASCII, spaces, tabs and Latin-1 letters, "
+                    f"not {describe(value)}"
+                )
         else:
             child.fail(f"expected a header value (string or number), got {describe(value)}")
     return tuple(out)

@@ -336,6 +336,30 @@ def test_yaml_anchors_and_merge_keys_work():
             ],
             id="part-kind",
         ),
+        pytest.param(
+            """
+            scenarios:
+              - name: a
+                reply:
+                  raw: {status: 200, body: "{}", headers: {x-price: "5 €", "x bad": b, x-line: "a\\nb"}}
+            """,
+            [
+                "t.yaml:5: scenarios[0].reply.raw.headers.x-price: a header value may hold "
+                "printable ASCII, spaces, tabs and Latin-1 letters, not a string ('5 €')",
+                "t.yaml:5: scenarios[0].reply.raw.headers.x bad: 'x bad' is not a header name",
+                "t.yaml:5: scenarios[0].reply.raw.headers.x-line: a header value may hold",
+            ],
+            id="raw-headers",  # caught at load: they could not be sent
+        ),
+        pytest.param(
+            """
+            scenarios:
+              - name: a
+                reply: {content: hi, headers: {x-a: "\\u0001"}}
+            """,
+            ["t.yaml:4: scenarios[0].reply.headers.x-a: a header value may hold"],
+            id="reply-headers",
+        ),
     ],
 )
 def test_problems_name_file_line_and_key(text, expected):
