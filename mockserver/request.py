@@ -114,6 +114,9 @@ class ChatRequest:
     message_keys: tuple[bytes | None, ...] = field(default=(), repr=False, compare=False)
     """Each chat message's key in `mockserver.known` (its value as orjson writes it; empty
     when the body was not keyed, see `validation.decode_exact`)."""
+    tools_key: bytes | None = field(default=None, repr=False, compare=False)
+    """`tools` as orjson writes it (its key in `mockserver.known`; None when the body was not
+    keyed): a `params: {tools: ...}` condition compares it rather than writing the list again."""
 
     @lazy
     def headers(self) -> Mapping[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -193,3 +194,37 @@ scenarios:
     for extra in ({"stop": None}, {"metadata": {"d": "2024-01-01"}}):
         outcome = engine.handle_chat(request([{"role": "user", "content": "x"}], **extra))
         assert json.loads(outcome.body)["choices"][0]["message"]["content"] == "neither"
+
+
+@pytest.mark.parametrize("profile", ["openai", "vllm"])
+def test_the_tools_key_is_what_was_sent_or_none(profile):
+    """A `params: {tools: ...}` condition compares the request's `tools_key` (validation's
+    bytes of the list): it must be the list sent, never one a profile rewrote."""
+    from mockserver import profiles
+
+    parse = profiles.get(profile).parse
+    request_ = parse(request(TOOL_LOOP[:2], tools=TOOLS))
+    assert request_.tools_key == orjson.dumps(request_.body["tools"])
+    if profile == "vllm":  # vLLM fills in a tool's missing `type`: the list is rewritten
+        untyped = [{"function": TOOLS[0]["function"]}]
+        assert parse(request(TOOL_LOOP[:2], tools=untyped)).tools_key is None
+
+
+def test_a_rewritten_tool_list_is_compared_as_sent():
+    """Under vLLM a tool without `type` is read as a function tool, but a scenario naming the
+    typed list must not match it: matching compares what was sent."""
+    from mockserver.engine import EngineConfig, MockEngine
+    from mockserver.scenarios import load_text
+
+    text = f"""
+scenarios:
+  - name: typed
+    match: {{params: {{tools: {json.dumps(TOOLS)}}}}}
+    reply: {{content: typed}}
+  - reply: {{content: other}}
+"""
+    engine = MockEngine(load_text(text), EngineConfig(profile="vllm"))
+    for tools, answer in (([{"function": TOOLS[0]["function"]}], "other"), (TOOLS, "typed")):
+        for _ in range(2):  # and again, from what `known` kept
+            outcome = engine.handle_chat(request(TOOL_LOOP[:2], tools=tools))
+            assert json.loads(outcome.body)["choices"][0]["message"]["content"] == answer

@@ -485,9 +485,10 @@ class ParamIs(_NoHint):
         if actual is _MISSING:
             return False
         written = self.written
-        return (written is not None and known.key_of(actual) == written) or json_holds(
-            actual, self.value
-        )
+        if written is None:
+            return json_holds(actual, self.value)
+        mine = request.tools_key if self.param == "tools" else None  # written by validation
+        return (mine or known.key_of(actual)) == written or json_holds(actual, self.value)
 
     def why_not(self, request: ChatRequest) -> str | None:
         actual = request.body.get(self.param, _MISSING)

@@ -144,6 +144,8 @@ class VllmProfile:
         if accepted.get("messages") is not body.get("messages"):
             values["messages"] = rules.restore(request.messages, body["messages"])
             values["message_keys"] = ()  # keys of the accepted messages, not of the body's
+        if accepted.get("tools") is not body.get("tools"):
+            values["tools_key"] = None  # the same: the rewritten list's
         return build_request(values)
 
     def error_body(self, error: ApiError) -> bytes:

@@ -115,6 +115,7 @@ def _tools_and_formats(
     if body.get("tools") is not None or body.get("functions") is not None:
         tools = parse_tools(body, nested, keyed=keyed)
         state["tools"] = tools.names
+        state["tools_key"] = tools.key
         state["uses_functions"] = bool(tools.legacy) and not (tools.functions or tools.custom)
     mode, forced = parse_tool_choice(body.get("tool_choice"), tools)
     if mode is None:

@@ -53,6 +53,8 @@ class Tools:
     functions: tuple[str, ...] = ()
     custom: tuple[str, ...] = ()
     legacy: tuple[str, ...] = ()
+    key: bytes | None = None
+    """The `tools` list as orjson writes it (its key in `mockserver.known`), when keyed."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -122,7 +124,7 @@ def parse_tools(
             if names is not None and key is not None:
                 known.keep_tools(key, names)
         if names is not None:
-            return Tools(functions=names)
+            return Tools(functions=names, key=key)
     if value is not None:
         for i, raw in enumerate(array(value, "tools", min_items=1)):
             param = f"tools[{i}]"
