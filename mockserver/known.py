@@ -24,6 +24,7 @@ count they update is only about right then.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ __all__ = [
     "MESSAGES",
     "TOOLS",
     "clear",
-    "joined_key",
+    "items_key",
     "keep",
     "keep_tools",
     "key_of",
@@ -93,24 +94,21 @@ def keep_tools(key: bytes, names: tuple[str, ...]) -> None:
     TOOLS[key] = names
 
 
-def joined_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> str:
-    """`normal_key(raws)`, built from each message's own normal key, kept per message.
-
-    The normal key of a list is its items' keys joined as a JSON array: the normal form of a
-    list is the list of its items' normal forms, and none of the texts that send a value the
-    slow way (`normal._maybe_not_normal`) can span two items (tested against `normal_key`).
-    """
-    parts = list(map(_keys.get, keys))  # a C loop: a None key gives None too
-    if None in parts:
-        for index, (key, raw) in enumerate(zip(keys, raws, strict=True)):
-            if parts[index] is None:
-                parts[index] = _normal_key(key, raw)
-    return "[" + ",".join(parts) + "]"  # type: ignore[arg-type]  # no None left
+def items_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> tuple[str, ...]:
+    """`normal.items_key(raws)`, from each message's normal key kept per message."""
+    parts = tuple(map(_keys.get, keys))  # a C loop: a None key gives None too
+    if all(parts):  # every one kept (a key is never empty; `None in` compares each)
+        return parts  # type: ignore[return-value]  # no None in it
+    return tuple(
+        _normal_key(key, raw) if part is None else part
+        for part, key, raw in zip(parts, keys, raws, strict=True)
+    )
 
 
 def _normal_key(key: bytes | None, raw: JSON) -> str:
-    """One message's normal key, kept when it has a key."""
-    found = normal_key(raw)
+    """One message's normal key (interned, as `normal.items_key` has it), kept when it has a
+    key."""
+    found = sys.intern(normal_key(raw))
     if key is not None:
         _charge(len(key) + len(found))
         _keys[key] = found

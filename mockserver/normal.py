@@ -4,17 +4,27 @@ A null member is the same as an absent one, a content list holding one text part
 that text, key order never matters, `1` equals `1.0` and `true` is not `1`. `normal_json` gives
 the normal form (recordings write it); `normal_key` gives a string equal for two values exactly
 when `json_difference` finds no difference between their normal forms, so equality can be a
-hash lookup.
+hash lookup; `items_key` gives the same for a list, item by item.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 
 from mockserver.wire import JSON
 
-__all__ = ["json_difference", "json_holds", "normal_json", "normal_key", "show", "show_text"]
+__all__ = [
+    "ItemsKey",
+    "items_key",
+    "json_difference",
+    "json_holds",
+    "normal_json",
+    "normal_key",
+    "show",
+    "show_text",
+]
 
 
 def normal_json(value: JSON) -> JSON:
@@ -36,6 +46,24 @@ def normal_key(value: JSON) -> str:
     if not _maybe_not_normal(text):
         return text
     return _dumps(_normal(value, whole=True))
+
+
+ItemsKey = tuple[str, ...] | str
+"""What `items_key` gives: a list's items' keys, or another value's key."""
+
+
+def items_key(value: JSON) -> ItemsKey:
+    """For a list, each item's `normal_key`, interned: two lists share a normal form exactly
+    when these tuples are equal (the normal form of a list is the list of its items' normal
+    forms), and equal items are then one object, so tuples compare by identity, item by item,
+    with no joined text to build or hash. Any other value: its `normal_key` (never equal to a
+    tuple)."""
+    if type(value) is not list:
+        return normal_key(value)
+    return tuple([_intern(normal_key(item)) for item in value])
+
+
+_intern = sys.intern
 
 
 def _without_nulls(value: dict[str, JSON]) -> dict[str, JSON]:

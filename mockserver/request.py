@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from mockserver import known, tokens
-from mockserver.normal import normal_key
+from mockserver.normal import ItemsKey, items_key
 from mockserver.wire import JSON
 
 T = TypeVar("T")
@@ -145,14 +145,14 @@ class ChatRequest:
         return chat_form(self.messages)
 
     @lazy
-    def messages_key(self) -> str:
-        """`messages` in normal form, as `match: {messages: ...}` compares them (`normal_key`)."""
+    def messages_key(self) -> ItemsKey:
+        """`messages` in normal form, as `match: {messages: ...}` compares them (`items_key`)."""
         if self.api == "chat":
             messages = self.body.get("messages")
             if self.message_keys and type(messages) is list:
-                return known.joined_key(self.message_keys, messages)
-            return normal_key(messages)
-        return normal_key(self.chat_messages)
+                return known.items_key(self.message_keys, messages)
+            return items_key(messages)
+        return items_key(self.chat_messages)
 
     @lazy
     def part_kinds(self) -> frozenset[str]:

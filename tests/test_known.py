@@ -7,12 +7,12 @@ import json
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mockserver import known
 from mockserver.errors import ApiError
-from mockserver.normal import normal_key
+from mockserver.normal import items_key, normal_key
 from mockserver.validation import decode_exact, parse_chat_request
 from mockserver.validation.fast import fast_message
 from tests.test_matching_index import json_values
@@ -29,10 +29,26 @@ def _empty_table():
 
 @settings(max_examples=500, deadline=None)
 @given(messages)
-def test_the_joined_key_is_the_normal_key_of_the_list(raws):
+def test_the_kept_items_key_is_the_items_key_of_the_list(raws):
     keys = tuple(known.key_of(raw) for raw in raws)
-    assert known.joined_key(keys, raws) == normal_key(raws)
-    assert known.joined_key(keys, raws) == normal_key(raws)  # from the kept keys this time
+    assert known.items_key(keys, raws) == items_key(raws)
+    assert known.items_key(keys, raws) == items_key(raws)  # from the kept keys this time
+
+
+@settings(max_examples=1000, deadline=None)
+@given(messages, messages)
+@example([{"role": "user", "content": "x", "b": None}], [{"content": "x", "role": "user"}])
+@example([{"content": [{"type": "text", "text": "x"}]}], [{"content": "x"}])
+@example([{"a": 1}], [{"a": 1.0}])
+@example([{"a": 1}, {"b": 2}], [{"a": 1, "b": 2}])
+def test_items_keys_are_equal_exactly_when_the_normal_keys_are(a, b):
+    """The index looks `messages` up by `items_key`: it must decide equality as `normal_key`
+    of the whole list does (that one is the normal form's text, tested against it)."""
+    assert (items_key(a) == items_key(b)) == (normal_key(a) == normal_key(b))
+    assert items_key(a) == items_key(json.loads(json.dumps(a)))  # and equal items are one object
+    assert all(
+        x is y for x, y in zip(items_key(a), items_key(json.loads(json.dumps(a))), strict=True)
+    )
 
 
 TOOL_LOOP = [
@@ -67,7 +83,7 @@ def test_a_message_seen_before_gives_what_fresh_validation_gives():
     assert again.messages == first.messages
     assert all(a is b for a, b in zip(again.messages, first.messages, strict=True))
     assert [fast_message(raw) for raw in TOOL_LOOP] == list(first.messages)
-    assert again.messages_key == normal_key(TOOL_LOOP)
+    assert again.messages_key == items_key(TOOL_LOOP)
 
 
 def test_the_conversation_is_still_checked_when_every_message_is_known():
@@ -137,7 +153,7 @@ def test_a_tool_list_seen_before_gives_its_names_and_a_bad_one_is_refused_each_t
 
 
 def _key_is_the_normal_key(request) -> None:
-    assert request.messages_key == normal_key(request.body["messages"])
+    assert request.messages_key == items_key(request.body["messages"])
 
 
 @pytest.mark.parametrize("vllm_first", [True, False])

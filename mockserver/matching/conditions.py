@@ -20,7 +20,14 @@ import orjson
 
 from mockserver import known
 from mockserver.matching.text import TEXT_KEYS, Hint, Text, parse_text
-from mockserver.normal import json_difference, json_holds, normal_json, normal_key, show
+from mockserver.normal import (
+    ItemsKey,
+    items_key,
+    json_difference,
+    json_holds,
+    normal_json,
+    show,
+)
 from mockserver.request import ChatRequest
 from mockserver.wire import JSON
 from mockserver.yamlsource import Node, describe
@@ -502,13 +509,13 @@ class ParamIs(_NoHint):
 @dataclass(frozen=True, slots=True)
 class MessagesAre:
     """The request's whole `messages` list equals this one, compared in normal form
-    (`mockserver.normal`): on the hot path that is one string comparison of their keys."""
+    (`mockserver.normal`): on the hot path that is one comparison of their `items_key`s."""
 
     yaml_key: ClassVar[str] = "messages"
     reads: ClassVar[str] = "messages"
     key: str
     messages: JSON
-    normal: str
+    normal: ItemsKey
 
     @classmethod
     def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
@@ -516,7 +523,7 @@ class MessagesAre:
         if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
             node.fail(f"expected a non-empty list of messages (mappings), got {describe(value)}")
             return ()
-        return (cls(node.path, normal_json(value), normal_key(value)),)
+        return (cls(node.path, normal_json(value), items_key(value)),)
 
     def holds(self, request: ChatRequest) -> bool:
         return request.messages_key == self.normal

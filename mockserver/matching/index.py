@@ -20,6 +20,7 @@ import re2
 
 from mockserver.matching.conditions import Condition
 from mockserver.matching.text import Hint
+from mockserver.normal import ItemsKey
 from mockserver.request import ChatRequest
 
 __all__ = ["Candidate", "Matcher", "Miss"]
@@ -29,14 +30,15 @@ def _one(value: str | None) -> tuple[str, ...]:
     return () if value is None else (value,)
 
 
-FEATURES: dict[str, Callable[[ChatRequest], tuple[str, ...]]] = {
+FEATURES: dict[str, Callable[[ChatRequest], tuple[ItemsKey, ...]]] = {
     "model": lambda request: (request.model,),
     "last_user_message": lambda request: _one(request.last_user_message),
     "system_message": lambda request: _one(request.system_message),
     "message_texts": lambda request: tuple(m.text for m in request.messages),
     "messages": lambda request: (request.messages_key,),
 }
-"""The request features an index can read, each as the strings it looks up."""
+"""The request features an index can read, each as the values it looks up (texts; for
+`messages`, the list's `items_key`)."""
 
 
 class Candidate(Protocol):
@@ -65,15 +67,15 @@ class _Equals:
     """Feature value -> the ranks of the scenarios that need exactly that value."""
 
     def __init__(self) -> None:
-        self.table: dict[str, list[int]] = {}
+        self.table: dict[ItemsKey, list[int]] = {}
 
-    def add(self, value: str, rank: int) -> None:
+    def add(self, value: ItemsKey, rank: int) -> None:
         self.table.setdefault(value, []).append(rank)
 
     def build(self) -> None:
         pass
 
-    def found(self, texts: tuple[str, ...], into: list[int]) -> None:
+    def found(self, texts: tuple[ItemsKey, ...], into: list[int]) -> None:
         for text in texts:
             if (ranks := self.table.get(text)) is not None:
                 into.extend(ranks)
@@ -86,7 +88,8 @@ class _Needles:
         self.table: dict[str, list[int]] = {}
         self.automaton = ahocorasick.Automaton()
 
-    def add(self, value: str, rank: int) -> None:
+    def add(self, value: ItemsKey, rank: int) -> None:
+        assert type(value) is str  # a text feature's
         self.table.setdefault(value, []).append(rank)
 
     def build(self) -> None:
@@ -94,7 +97,7 @@ class _Needles:
             self.automaton.add_word(needle, ranks)
         self.automaton.make_automaton()
 
-    def found(self, texts: tuple[str, ...], into: list[int]) -> None:
+    def found(self, texts: tuple[ItemsKey, ...], into: list[int]) -> None:
         for text in texts:
             for _, ranks in self.automaton.iter(text):
                 into.extend(ranks)
@@ -108,7 +111,8 @@ class _Regexes:
         self.by_index: list[list[int]] = []
         self.set = re2.Set.SearchSet(re2.Options())
 
-    def add(self, value: str, rank: int) -> None:
+    def add(self, value: ItemsKey, rank: int) -> None:
+        assert type(value) is str  # a text feature's
         self.table.setdefault(value, []).append(rank)
 
     def build(self) -> None:
@@ -117,7 +121,7 @@ class _Regexes:
             self.by_index.append(ranks)
         self.set.Compile()
 
-    def found(self, texts: tuple[str, ...], into: list[int]) -> None:
+    def found(self, texts: tuple[ItemsKey, ...], into: list[int]) -> None:
         for text in texts:
             for index in self.set.Match(text) or ():  # None when none matches
                 into.extend(self.by_index[index])

@@ -16,7 +16,7 @@ from typing import Literal
 
 import re2
 
-from mockserver.normal import show_text
+from mockserver.normal import ItemsKey, show_text
 from mockserver.yamlsource import Node
 
 __all__ = ["TEXT_KEYS", "Hint", "Pattern", "Text", "parse_text"]
@@ -61,7 +61,8 @@ class Hint:
 
     how: Literal["equals", "contains", "regex"]
     feature: str
-    value: str
+    value: ItemsKey
+    """A text; for `messages`, the list's `items_key`."""
 
     @property
     def selectivity(self) -> tuple[int, int]:
