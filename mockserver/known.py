@@ -33,8 +33,9 @@ import orjson
 from mockserver.normal import normal_key
 from mockserver.wire import JSON
 
-if TYPE_CHECKING:  # request reads the normal keys from here
+if TYPE_CHECKING:  # request and validation read and write these tables
     from mockserver.request import RequestMessage
+    from mockserver.validation.tools import Tools
 
 __all__ = [
     "MAX_BYTES",
@@ -59,8 +60,9 @@ _ENTRY = 200
 MESSAGES: dict[bytes, RequestMessage] = {}
 """What validation built, per message key: read directly on validation's hot path (a call
 per message cost more than the lookup); written only through `keep`."""
-TOOLS: dict[bytes, tuple[str, ...]] = {}
-"""The function names of a valid tool list of the common shape, per list key."""
+TOOLS: dict[bytes | None, Tools] = {}  # None is never a key: `get(None)` gives None
+"""What validation gave for a valid tool list of the common shape (its function names, and
+the key itself), per list key."""
 _keys: dict[bytes | None, str] = {}  # None is never a key: `get(None)` gives None
 _held = [0]
 
@@ -88,10 +90,10 @@ def keep(key: bytes, built: RequestMessage) -> None:
     MESSAGES[key] = built
 
 
-def keep_tools(key: bytes, names: tuple[str, ...]) -> None:
-    """Keep the function names of a valid tool list of the common shape."""
+def keep_tools(key: bytes, tools: Tools) -> None:
+    """Keep what validation gave for a valid tool list of the common shape."""
     _charge(len(key))
-    TOOLS[key] = names
+    TOOLS[key] = tools
 
 
 def items_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> tuple[str, ...]:

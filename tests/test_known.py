@@ -141,7 +141,7 @@ def test_a_tool_list_seen_before_gives_its_names_and_a_bad_one_is_refused_each_t
     first = parse(request(TOOL_LOOP[:2], tools=TOOLS))
     again = parse(request(TOOL_LOOP[:2], tools=TOOLS, user="x"))
     assert first.tools == again.tools == ("get_weather",)
-    assert list(known.TOOLS.values()) == [("get_weather",)]
+    assert [t.names for t in known.TOOLS.values()] == [("get_weather",)]
     bad = [{"type": "function", "function": {"name": "w", "parameters": {"type": "nope"}}}]
     for _ in range(2):
         with pytest.raises(ApiError, match="Invalid schema for function 'w'"):

@@ -110,7 +110,7 @@ def parse_tools(
     """`tools` and legacy `functions`, validated; the names they offer.
 
     Plain function tools take the fast path (`fast`) unless `fast` is false; with `keyed` (a
-    body orjson read, see `decode_exact`) their names are kept per list in `mockserver.known`.
+    body orjson read, see `decode_exact`) what they give is kept per list in `mockserver.known`.
     """
     functions: list[str] = []
     custom: list[str] = []
@@ -118,13 +118,15 @@ def parse_tools(
     value = body.get("tools")
     if fast and "functions" not in body:
         key = known.key_of(value) if keyed else None
-        names = known.TOOLS.get(key) if key is not None else None
-        if names is None:
-            names = fast_function_tools(value)
-            if names is not None and key is not None:
-                known.keep_tools(key, names)
+        kept = known.TOOLS.get(key)  # (None is never a key)
+        if kept is not None:
+            return kept
+        names = fast_function_tools(value)
         if names is not None:
-            return Tools(functions=names, key=key)
+            tools = Tools(functions=names, key=key)
+            if key is not None:
+                known.keep_tools(key, tools)
+            return tools
     if value is not None:
         for i, raw in enumerate(array(value, "tools", min_items=1)):
             param = f"tools[{i}]"
