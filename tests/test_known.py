@@ -244,3 +244,93 @@ scenarios:
         for _ in range(2):  # and again, from what `known` kept
             outcome = engine.handle_chat(request(TOOL_LOOP[:2], tools=tools))
             assert json.loads(outcome.body)["choices"][0]["message"]["content"] == answer
+
+
+# -- the tool-call pairing, resumed from an earlier request ----------------------------------------
+
+_turns = st.lists(
+    st.one_of(
+        st.builds(lambda: {"role": "user", "content": "go"}),
+        st.builds(lambda: {"role": "assistant", "content": "done"}),
+        st.lists(st.sampled_from(["c1", "c2", "c3"]), min_size=1, max_size=2, unique=True).map(
+            lambda ids: {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": i, "type": "function", "function": {"name": "w", "arguments": "{}"}}
+                    for i in ids
+                ],
+            }
+        ),
+        st.sampled_from(["c1", "c2", "c3"]).map(
+            lambda i: {"role": "tool", "tool_call_id": i, "content": "ok"}
+        ),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _outcome(parse, raw):
+    try:
+        return ("ok", parse(raw).messages)
+    except ApiError as exc:
+        return (exc.param, exc.message)
+
+
+def _calls(*ids: str) -> dict[str, object]:
+    return {"role": "assistant", "content": None, "tool_calls": [_call(i) for i in ids]}
+
+
+def _call(id_: str) -> dict[str, object]:
+    return {"id": id_, "type": "function", "function": {"name": "w", "arguments": "{}"}}
+
+
+def _answer(id_: str) -> dict[str, object]:
+    return {"role": "tool", "tool_call_id": id_, "content": "ok"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(_turns)
+@example([_calls("c1"), _answer("c1"), _answer("c1")])  # resumed inside an answered group
+@example([_calls("c1", "c2"), _answer("c1"), _answer("c2"), _answer("c3")])
+@example([_answer("c1"), {"role": "user", "content": "go"}])
+def test_the_pairing_resumed_from_an_earlier_request_is_the_pairing_checked_whole(turns):
+    """An agent's requests grow by a turn or two; each is checked from the state its earlier
+    request left (`known.PAIRING`): the verdict and the error must be a whole check's."""
+    known.clear()
+    for end in range(1, len(turns) + 1):
+        raw = request(turns[:end])
+        whole = _outcome(lambda r: parse_chat_request(json.loads(r)), raw)  # no keys, no table
+        assert _outcome(parse, raw) == whole
+        assert _outcome(parse, raw) == whole  # sent again: from the table, if it was valid
+
+
+def test_a_request_of_known_messages_resumes_its_pairing(monkeypatch):
+    from mockserver.validation import messages as module
+
+    loop = [*TOOL_LOOP[:4], {"role": "assistant", "content": "sunny"}]
+    checked: list[int] = []
+    original = module._check_pairing
+
+    def spy(parsed, **kwargs):
+        checked.append(kwargs.get("start", 0))
+        return original(parsed, **kwargs)
+
+    monkeypatch.setattr(module, "_check_pairing", spy)
+    parse(request(loop[:4]))  # the first request: checked from the start
+    parse(request(loop[:4], user="again"))  # the same messages: not checked again
+    parse(request([*loop, {"role": "user", "content": "and now?"}]))  # two more: from 4 on
+    assert checked == [0, 4]
+    assert len(known.PAIRING) == 2
+    known.clear()
+    assert known.PAIRING == {}
+
+
+def test_another_conversation_ending_alike_is_checked_on_its_own():
+    """Kept states are found by the last message's id: a conversation of the same length
+    ending with the same message (the same kept object) must still be checked whole."""
+    go = {"role": "user", "content": "go"}
+    parse(request([_calls("c1"), _answer("c1"), go]))
+    with pytest.raises(ApiError, match="must be a response to a preceeding message"):
+        parse(request([{"role": "user", "content": "hi"}, _answer("c1"), go]))
