@@ -41,13 +41,10 @@ __all__ = [
     "MAX_BYTES",
     "MAX_VALUE",
     "MESSAGES",
-    "PAIRING",
     "TOOLS",
-    "Pairing",
     "clear",
     "items_key",
     "keep",
-    "keep_pairing",
     "keep_tools",
     "key_of",
 ]
@@ -66,12 +63,6 @@ per message cost more than the lookup); written only through `keep`."""
 TOOLS: dict[bytes | None, Tools] = {}  # None is never a key: `get(None)` gives None
 """What validation gave for a valid tool list of the common shape (its function names, and
 the key itself), per list key."""
-Pairing = tuple[int, tuple[str, ...], frozenset[str]]
-"""The tool-call pairing's state after some messages (`validation.messages._check_pairing`)."""
-PAIRING: dict[int, list[tuple[tuple[RequestMessage, ...], Pairing]]] = {}
-"""The pairing's state after a valid request's messages, with those message objects, under
-the id of the last one (the entry holds them, so the id stays theirs); a few per id."""
-_PER_ID = 4
 _keys: dict[bytes | None, str] = {}  # None is never a key: `get(None)` gives None
 _held = [0]
 
@@ -97,15 +88,6 @@ def keep(key: bytes, built: RequestMessage) -> None:
     """Keep what validation built for a message (only a valid one of a common shape)."""
     _charge(len(key))
     MESSAGES[key] = built
-
-
-def keep_pairing(messages: tuple[RequestMessage, ...], state: Pairing) -> None:
-    """Keep the pairing's state after a valid request's `messages` (the objects themselves)."""
-    _charge(8 * len(messages))
-    kept = PAIRING.setdefault(id(messages[-1]), [])
-    if len(kept) >= _PER_ID:
-        del kept[0]
-    kept.append((messages, state))
 
 
 def keep_tools(key: bytes, tools: Tools) -> None:
@@ -139,6 +121,5 @@ def clear() -> None:
     """Forget every kept value (when the tables are full; and a benchmark's fresh start)."""
     MESSAGES.clear()
     TOOLS.clear()
-    PAIRING.clear()
     _keys.clear()
     _held[0] = 0

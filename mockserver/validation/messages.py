@@ -8,7 +8,6 @@ every tool call is answered by a `tool` message before the conversation moves on
 
 from __future__ import annotations
 
-import operator
 import re
 from typing import NoReturn
 
@@ -359,66 +358,18 @@ def parse_messages(
         empty_array("messages")
     parsed = _each(messages, unknown, keys, paired=paired)
     if paired:
-        if keys and all(keys):  # each message kept in `known` (or validated the long way)
-            _check_known_pairing(parsed)
-        else:
-            _check_pairing(parsed)
+        _check_pairing(parsed)
     return tuple(parsed)
 
 
-_is = operator.is_
-_NO_PAIRING: known.Pairing = (-1, (), frozenset())
-_EARLIER = (0, 2, 1, 3)
-"""How many messages shorter than a request the earlier requests tried are: the same messages
-again (a sweep of models or temperatures), an agent's previous turn and its reply and the
-next user message or tool result (2), or more tool results."""
-
-
-def _check_known_pairing(parsed: list[RequestMessage]) -> None:
-    """`_check_pairing`, resumed where an earlier request left it: an agent's request is its
-    previous request and the latest turn, and its messages are the objects `known` kept.
-
-    The pairing's state after a valid request is kept with the very message objects it was
-    checked on (`known.PAIRING`, under the last one's id; holding them keeps that id theirs):
-    a request whose first messages are those objects (compared by identity: no hashing, no
-    `__eq__`) is checked from there on. Its state at that point is the same, and so are its
-    errors."""
-    start = 0
-    state = _NO_PAIRING
-    count = len(parsed)
-    for fewer in _EARLIER:
-        end = count - fewer
-        if end <= 0:
-            break
-        for messages, found in known.PAIRING.get(id(parsed[end - 1]), ()):
-            if len(messages) == end and all(map(_is, messages, parsed)):
-                if not fewer:
-                    return
-                start, state = end, found
-                break
-        else:
-            continue
-        break
-    known.keep_pairing(tuple(parsed), _check_pairing(parsed, start=start, state=state))
-
-
-def _check_pairing(
-    parsed: list[RequestMessage],
-    *,
-    whole: bool = True,
-    start: int = 0,
-    state: known.Pairing = _NO_PAIRING,
-) -> known.Pairing:
+def _check_pairing(parsed: list[RequestMessage], *, whole: bool = True) -> None:
     """Each assistant message's tool calls answered by the `tool` messages right after it,
     and every `tool` message answering one (OpenAI's rule); unless `whole`, the messages are
-    the first of a longer list, and calls still open at their end are not an error yet.
-
-    From `start` on, in `state` (what this gives back for the messages before `start`): the
-    assistant message whose calls are being answered, its call ids, and those answered."""
-    open_at, open_ids, done = state
-    answered = set(done)
-    for index in range(start, len(parsed)):
-        message = parsed[index]
+    the first of a longer list, and calls still open at their end are not an error yet."""
+    open_at = -1  # the assistant message whose tool calls are being answered
+    open_ids: tuple[str, ...] = ()
+    answered: set[str] = set()
+    for index, message in enumerate(parsed):
         role = message.role
         if role == "tool" and not message.harmony:
             call_id = message.tool_call_id or ""
@@ -446,4 +397,3 @@ def _check_pairing(
             answered = set()
     if whole and open_at >= 0 and not answered.issuperset(open_ids):
         _unanswered(open_at, open_ids, answered)
-    return open_at, open_ids, frozenset(answered)
