@@ -24,7 +24,6 @@ count they update is only about right then.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -108,9 +107,8 @@ def items_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> tuple[str, ..
 
 
 def _normal_key(key: bytes | None, raw: JSON) -> str:
-    """One message's normal key (interned, as `normal.items_key` has it), kept when it has a
-    key."""
-    found = sys.intern(normal_key(raw))
+    """One message's normal key, kept when it has a key."""
+    found = normal_key(raw)
     if key is not None:
         _charge(len(key) + len(found))
         _keys[key] = found

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
+from collections.abc import Callable, Iterable
 
 from mockserver.wire import JSON
 
 __all__ = [
     "ItemsKey",
     "items_key",
+    "joined",
     "json_difference",
     "json_holds",
     "normal_json",
@@ -49,28 +50,49 @@ def normal_key(value: JSON) -> str:
 
 
 ItemsKey = tuple[str, ...] | str
-"""What `items_key` gives: a list's items' keys, or another value's key."""
+"""A list's `items_key`, or a value's `normal_key` (for a list, the items' keys joined)."""
 
 
-def items_key(value: JSON) -> ItemsKey:
-    """For a list, each item's `normal_key`, interned: two lists share a normal form exactly
-    when these tuples are equal (the normal form of a list is the list of its items' normal
-    forms), and equal items are then one object, so tuples compare by identity, item by item,
-    with no joined text to build or hash. Any other value: its `normal_key` (never equal to a
-    tuple)."""
-    if type(value) is not list:
-        return normal_key(value)
-    return tuple([_intern(normal_key(item)) for item in value])
+def items_key(value: list[JSON]) -> tuple[str, ...]:
+    """Each item's `normal_key`: two lists share a normal form exactly when these tuples are
+    equal (the normal form of a list is the list of its items' normal forms), and
+    `joined(items_key(value)) == normal_key(value)`. `known` keeps each message's, so a
+    conversation sent again is looked up with no 2 kB text built and hashed."""
+    return tuple([normal_key(_without_nulls(v) if type(v) is dict else v) for v in value])
 
 
-_intern = sys.intern
+def joined(items: tuple[str, ...]) -> str:
+    """The `normal_key` of the list whose `items_key` is `items`."""
+    return "[" + ",".join(items) + "]"
 
 
 def _without_nulls(value: dict[str, JSON]) -> dict[str, JSON]:
     return {k: v for k, v in value.items() if v is not None} if None in value.values() else value
 
 
-_dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_MAKE_ENCODER: Callable[..., Callable[[JSON, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_C_ENCODE = (
+    None
+    if _MAKE_ENCODER is None
+    else _MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
+    )
+)
+"""`_ENCODER`'s C encoder, made once: `JSONEncoder.encode` makes one per call, which cost a
+microsecond a message when each message is keyed alone (`items_key`). No check for cycles:
+JSON read from a request or a YAML file has none."""
+
+
+def _dumps(value: JSON) -> str:
+    """`value` as `_ENCODER.encode` writes it."""
+    if _C_ENCODE is None or type(value) is str:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
+
+
 _WHOLE_FLOAT = re.compile(r"\d\.0(?!\d)")
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, overload
 
 from mockserver import known, tokens
-from mockserver.normal import ItemsKey, items_key
+from mockserver.normal import ItemsKey, normal_key
 from mockserver.wire import JSON
 
 T = TypeVar("T")
@@ -115,8 +115,10 @@ class ChatRequest:
     """Each chat message's key in `mockserver.known` (its value as orjson writes it; empty
     when the body was not keyed, see `validation.decode_exact`)."""
     tools_key: bytes | None = field(default=None, repr=False, compare=False)
-    """`tools` as orjson writes it (its key in `mockserver.known`; None when the body was not
-    keyed): a `params: {tools: ...}` condition compares it rather than writing the list again."""
+    """`tools` as orjson writes it (its key in `mockserver.known`), when validation wrote it: a
+    keyed body whose `tools` are plain function tools (no legacy `functions`, at most
+    `known.MAX_VALUE` bytes, not rewritten by a profile; never for another API's request).
+    A `params: {tools: ...}` condition compares it rather than writing the list again."""
 
     @lazy
     def headers(self) -> Mapping[str, str]:
@@ -146,13 +148,15 @@ class ChatRequest:
 
     @lazy
     def messages_key(self) -> ItemsKey:
-        """`messages` in normal form, as `match: {messages: ...}` compares them (`items_key`)."""
+        """`messages` in normal form, as `match: {messages: ...}` compares them: its
+        `items_key` when `known` holds each message's (a keyed chat body), else its
+        `normal_key` (the same items, joined)."""
         if self.api == "chat":
             messages = self.body.get("messages")
             if self.message_keys and type(messages) is list:
                 return known.items_key(self.message_keys, messages)
-            return items_key(messages)
-        return items_key(self.chat_messages)
+            return normal_key(messages)
+        return normal_key(self.chat_messages)
 
     @lazy
     def part_kinds(self) -> frozenset[str]:

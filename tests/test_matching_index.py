@@ -288,3 +288,17 @@ scenarios:
         for headers in ((), (), blue, (), blue)
     ]
     assert answers == ["anyone", "anyone", "blue", "anyone", "blue"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(json_values)
+def test_the_made_once_encoder_writes_what_the_json_encoder_writes(value):
+    """`normal._dumps` calls a C encoder made once; it must write what `JSONEncoder.encode`
+    with the same settings writes (and fall back to it where there is no C encoder)."""
+    from mockserver import normal
+
+    expected = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert normal._dumps(value) == expected.encode(value)
+    assert normal._dumps(["é", {"b": 1.0, "a": float("nan")}]) == expected.encode(
+        ["é", {"b": 1.0, "a": float("nan")}]
+    )

@@ -21,11 +21,11 @@ import orjson
 from mockserver import known
 from mockserver.matching.text import TEXT_KEYS, Hint, Text, parse_text
 from mockserver.normal import (
-    ItemsKey,
     items_key,
     json_difference,
     json_holds,
     normal_json,
+    normal_key,
     show,
 )
 from mockserver.request import ChatRequest
@@ -515,7 +515,10 @@ class MessagesAre:
     reads: ClassVar[str] = "messages"
     key: str
     messages: JSON
-    normal: ItemsKey
+    normal: tuple[str, ...]
+    """The list's `items_key`, which a keyed chat request gives."""
+    text: str
+    """Its `normal_key`, which any other request gives."""
 
     @classmethod
     def parse(cls, node: Node, match: Node) -> Iterable[Condition]:
@@ -523,10 +526,11 @@ class MessagesAre:
         if not isinstance(value, list) or not value or not all(isinstance(m, dict) for m in value):
             node.fail(f"expected a non-empty list of messages (mappings), got {describe(value)}")
             return ()
-        return (cls(node.path, normal_json(value), items_key(value)),)
+        return (cls(node.path, normal_json(value), items_key(value), normal_key(value)),)
 
     def holds(self, request: ChatRequest) -> bool:
-        return request.messages_key == self.normal
+        key = request.messages_key
+        return key == (self.normal if type(key) is tuple else self.text)
 
     def why_not(self, request: ChatRequest) -> str | None:
         if self.holds(request):

@@ -20,7 +20,7 @@ import re2
 
 from mockserver.matching.conditions import Condition
 from mockserver.matching.text import Hint
-from mockserver.normal import ItemsKey
+from mockserver.normal import ItemsKey, joined
 from mockserver.request import ChatRequest
 
 __all__ = ["Candidate", "Matcher", "Miss"]
@@ -71,6 +71,8 @@ class _Equals:
 
     def add(self, value: ItemsKey, rank: int) -> None:
         self.table.setdefault(value, []).append(rank)
+        if type(value) is tuple:  # a list's items: a request without them gives them joined
+            self.table.setdefault(joined(value), []).append(rank)
 
     def build(self) -> None:
         pass
