@@ -355,6 +355,12 @@ _HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 """What a header value may hold: visible ASCII, spaces and tabs, and Latin-1 (sent as bytes)."""
 
 
+def sendable_header(name: str, value: str) -> bool:
+    """Whether a header can be written in a scenario file and sent (`_HEADER_NAME`,
+    `_HEADER_VALUE`): the recorder keeps no other."""
+    return bool(_HEADER_NAME.fullmatch(name) and _HEADER_VALUE.fullmatch(value))
+
+
 def _headers(node: Node | None) -> tuple[tuple[str, str | None], ...]:
     if node is None or not node.is_mapping():
         return ()

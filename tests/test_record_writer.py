@@ -334,3 +334,48 @@ def test_processes_writing_one_file_lose_nothing(tmp_path):
     scenarios = load_scenarios([path]).scenarios
     assert sorted(len(s.replies) for s in scenarios) == [21, 24]
     assert len({r.raw.body for s in scenarios for r in s.replies}) == 45
+
+
+def test_a_header_the_file_could_not_hold_is_left_out_and_the_file_loads(tmp_path, caplog):
+    """An upstream (or a vcr cassette) may send a kept header with a control character or a
+    character past Latin-1: it is left out, said in the log, and the recording still loads."""
+    from mockserver.recording.cassette import Writer
+    from mockserver.recording.exchange import Exchange
+    from mockserver.scenarios import load_scenarios
+
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    reply = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "yo", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    headers = (
+        ("content-type", "application/json"),
+        ("x-request-id", "req\x01bad"),
+        ("openai-model", "gpt-4o \u2013 mini"),
+        ("openai-version", "2020-10-01"),
+    )
+    Writer(tmp_path).write(
+        Exchange(
+            method="POST",
+            url="https://api.openai.com/v1/chat/completions",
+            request_body=body,
+            status=200,
+            headers=headers,
+            body=json.dumps(reply).encode(),
+        )
+    )
+    raw = load_scenarios([tmp_path]).scenarios[0].replies[0].raw
+    assert raw is not None
+    assert dict(raw.headers) == {"content-type": "application/json", "openai-version": "2020-10-01"}
+    assert "not recording the x-request-id header" in caplog.text
+    assert "not recording the openai-model header" in caplog.text

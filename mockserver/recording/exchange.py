@@ -14,6 +14,7 @@ the work of cutting, scrubbing and writing stay bounded whatever the upstream se
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from mockserver import sse
-from mockserver.scenarios import RawEvent
+from mockserver.scenarios import RawEvent, sendable_header
+
+logger = logging.getLogger("mockserver")
 
 KEPT_HEADERS = frozenset(
     {
@@ -54,12 +57,19 @@ def api_of(method: str, path: str) -> str | None:
 
 
 def kept_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """The response headers a recording keeps, names lower-cased, in their order."""
-    return tuple(
-        (name.lower(), value)
-        for name, value in headers
-        if name.lower() in KEPT_HEADERS or name.lower().startswith(KEPT_PREFIXES)
-    )
+    """The response headers a recording keeps, names lower-cased, in their order. A value the
+    scenario file could not hold (a control character, a character past Latin-1: an upstream
+    or a cassette may have one) is left out, with a warning, so the file still loads."""
+    kept: list[tuple[str, str]] = []
+    for name, value in headers:
+        low = name.lower()
+        if low not in KEPT_HEADERS and not low.startswith(KEPT_PREFIXES):
+            continue
+        if sendable_header(low, value):
+            kept.append((low, value))
+        else:
+            logger.warning("not recording the %s header: %r cannot be sent back", low, value)
+    return tuple(kept)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
