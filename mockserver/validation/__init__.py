@@ -11,7 +11,7 @@ refuses for every model is refused, with its wording, `param` path and `code` (w
 - `reading`: the body's bytes into JSON (`decode_body`, `decode_exact`),
 - `strict`: what only strict mode refuses (unknown parameters, model-specific rules).
 
-This module decodes the body, runs those checks, applies the cross-field rules and builds the
+This module runs those checks on the decoded body, applies the cross-field rules and builds the
 `ChatRequest`. Unknown top-level parameters (vLLM's `top_k`, `chat_template_kwargs`, ...) and
 unknown keys in nested objects are tolerated and listed in `ChatRequest.unknown_fields`.
 """
