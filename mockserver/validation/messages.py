@@ -294,7 +294,7 @@ def _each(
     texts = None
     if keys is not None:
         texts = _keys_of(messages)
-        if texts is not None:  # a key too long to keep is only a miss here
+        if texts is not None and max(map(len, texts)) <= known.MAX_VALUE:
             found = list(map(_KEPT.get, texts))
             if all(found):  # no None (a message is always true; `None in` calls each `__eq__`)
                 keys.extend(texts)
