@@ -3,7 +3,7 @@ and each message's normal key.
 
 An agent sends its whole conversation again with every turn, and a replayed recording does the
 same, so most messages of a request were in an earlier one. A message's `RequestMessage` (from
-the common-shape validator) and its part of the `messages` normal key (`normal.normal_key`)
+the common-shape validator) and its part of the `messages` key (`normal.item_key`)
 are pure functions of its JSON value, so both are kept per message, keyed by the value as
 orjson writes it back (0.1 us for a short message, against 1-2 us to validate it and a
 sort-keyed `json.dumps` to key it).
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from mockserver.normal import normal_key
+from mockserver.normal import item_key
 from mockserver.wire import JSON
 
 if TYPE_CHECKING:  # request and validation read and write these tables
@@ -108,7 +108,7 @@ def items_key(keys: tuple[bytes | None, ...], raws: list[JSON]) -> tuple[str, ..
 
 def _normal_key(key: bytes | None, raw: JSON) -> str:
     """One message's normal key, kept when it has a key."""
-    found = normal_key(raw)
+    found = item_key(raw)
     if key is not None:
         _charge(len(key) + len(found))
         _keys[key] = found

@@ -17,6 +17,7 @@ from mockserver.wire import JSON
 
 __all__ = [
     "ItemsKey",
+    "item_key",
     "items_key",
     "joined",
     "json_difference",
@@ -58,7 +59,13 @@ def items_key(value: list[JSON]) -> tuple[str, ...]:
     equal (the normal form of a list is the list of its items' normal forms), and
     `joined(items_key(value)) == normal_key(value)`. `known` keeps each message's, so a
     conversation sent again is looked up with no 2 kB text built and hashed."""
-    return tuple([normal_key(_without_nulls(v) if type(v) is dict else v) for v in value])
+    return tuple([item_key(v) for v in value])
+
+
+def item_key(value: JSON) -> str:
+    """A list item's part of `items_key`: its `normal_key`, a mapping's null members dropped
+    first, as `normal_key` drops them for a list's items (`content: null` costs nothing)."""
+    return normal_key(_without_nulls(value) if type(value) is dict else value)
 
 
 def joined(items: tuple[str, ...]) -> str:
