@@ -291,7 +291,7 @@ def _each(
     When every message is kept (an agent's history, a replayed recording), the keys and the
     lookups are C loops (`map`): a Python loop cost a fifth of a long conversation's check.
     None of those can be invalid; else `_validated` checks them one by one."""
-    texts = None
+    texts = found = None
     if keys is not None:
         texts = _keys_of(messages)
         if texts is not None and max(map(len, texts)) <= known.MAX_VALUE:
@@ -299,7 +299,7 @@ def _each(
             if all(found):  # no None (a message is always true; `None in` calls each `__eq__`)
                 keys.extend(texts)
                 return found  # type: ignore[return-value]  # no None in it
-    return _validated(messages, unknown, keys, texts, paired=paired)
+    return _validated(messages, unknown, keys, texts, found, paired=paired)
 
 
 def _keys_of(messages: list[JSON]) -> list[bytes] | None:
@@ -315,10 +315,12 @@ def _validated(
     unknown: list[str],
     keys: list[bytes | None] | None,
     texts: list[bytes] | None,
+    found: list[RequestMessage | None] | None,
     *,
     paired: bool,
 ) -> list[RequestMessage]:
-    """Each message validated in turn (or kept, with `keys`). A message that fails reports
+    """Each message validated in turn (or kept, with `keys`; `found`: what `_each` looked up
+    already for each of `texts`). A message that fails reports
     its error unless the messages before it break the pairing rules: that error is reported,
     as a check of each message's pairing right after validating it would have."""
     parsed: list[RequestMessage] = []
@@ -329,7 +331,12 @@ def _validated(
             if key is not None and len(key) > known.MAX_VALUE:
                 key = None
             keys.append(key)
-        message = _KEPT.get(key) if key is not None else None
+        if found is not None:  # `_each` looked every key up already
+            message = found[index]
+        elif key is not None:
+            message = _KEPT.get(key)
+        else:
+            message = None
         if message is None:
             message = fast_message(raw)
             if message is None:
