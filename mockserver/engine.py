@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from mockserver import completions, journal, memo, profiles, templates, trouble
@@ -43,8 +44,6 @@ from mockserver.validation.strict import check_strict
 from mockserver.wire import JSON, Model
 
 _now = time.time
-_new = object.__new__
-_set = object.__setattr__
 _meter = journal.METER.get
 NO_MATCH = "mockserver_no_match"
 SEQUENCE_USED_UP = "mockserver_sequence_exhausted"
@@ -109,35 +108,134 @@ class EngineConfig:
     """Where the `vllm` profile sends reasoning: `reasoning`, `reasoning_content` or `both`."""
 
 
-@dataclass(frozen=True)
-class JournalEntry:
-    """One request the engine answered, and how.
+_ENTRY_FIELDS = (
+    "raw",
+    "headers",
+    "status",
+    "scenario",
+    "reply_index",
+    "error",
+    "api",
+    "omitted",
+    "fault",
+    "notes",
+    "profile",
+    "at",
+    "meter",
+)
+
+
+class JournalEntry(tuple[Any, ...]):
+    """One request the engine answered, and how: an immutable record of the fields below.
 
     It keeps the request's bytes and headers, and parses them again only when `body` or
     `request` is read: a server journal of thousands of parsed requests kept the garbage
     collector busy enough to halve the server's throughput. A body larger than the journal's
     whole budget is not kept: `raw` is empty and `omitted` says how many bytes it had.
+
+    It is one tuple, not a dataclass with an instance dictionary: a journal keeps thousands,
+    each freed long after it was made, out of the processor's caches, and under load every
+    object an entry held cost the server a fraction of a microsecond a request (the
+    dictionary, and the pair the journal kept it in, 5 us of a 75 us request). Built by
+    position from `_ENTRY_FIELDS` on the hot path; compared and hashed as the tuple of its
+    fields, as the frozen dataclass it was.
     """
 
-    raw: bytes
-    headers: tuple[tuple[bytes, bytes], ...]
-    status: int
-    scenario: str | None = None
-    reply_index: int | None = None
-    error: ApiError | None = None
-    api: str = "chat"
-    """The API the request came through (`chat`, `responses`)."""
-    omitted: int = 0
-    fault: str | None = None
-    """The fault applied to this request (its name), or `rate_limit`."""
-    notes: tuple[str, ...] = ()
-    """What the profile said about the request (e.g. vLLM's ignored `guided_*` fields)."""
-    profile: str = "openai"
-    """The profile that read the request (it reads it again for `request`)."""
-    at: float = 0.0
-    """When the request was answered (seconds since the epoch)."""
-    meter: journal.Meter | None = None
-    """What was measured sending the answer (`journal.Meter`): by the ASGI app or in process."""
+    def __new__(
+        cls,
+        raw: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        status: int,
+        *,
+        scenario: str | None = None,
+        reply_index: int | None = None,
+        error: ApiError | None = None,
+        api: str = "chat",
+        omitted: int = 0,
+        fault: str | None = None,
+        notes: tuple[str, ...] = (),
+        profile: str = "openai",
+        at: float = 0.0,
+        meter: journal.Meter | None = None,
+    ) -> JournalEntry:
+        fields = (raw, headers, status, scenario, reply_index, error, api, omitted, fault)
+        return _new_entry(cls, (*fields, notes, profile, at, meter))
+
+    def __reduce__(self) -> tuple[Callable[..., JournalEntry], tuple[Any, ...]]:
+        return _new_entry, (JournalEntry, tuple(self))  # copy and pickle: the fields by position
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"JournalEntry is immutable: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={value!r}" for name, value in zip(_ENTRY_FIELDS, self, strict=True)
+        )
+        return f"JournalEntry({shown})"
+
+    @property
+    def raw(self) -> bytes:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def headers(self) -> Sequence[tuple[bytes, bytes]]:
+        """The request's headers (kept packed: `journal.pack_headers`)."""
+        return journal.unpack(self[1])
+
+    @property
+    def status(self) -> int:
+        return self[2]  # type: ignore[no-any-return]
+
+    @property
+    def scenario(self) -> str | None:
+        return self[3]  # type: ignore[no-any-return]
+
+    @property
+    def reply_index(self) -> int | None:
+        return self[4]  # type: ignore[no-any-return]
+
+    @property
+    def error(self) -> ApiError | None:
+        return self[5]  # type: ignore[no-any-return]
+
+    @property
+    def api(self) -> str:
+        """The API the request came through (`chat`, `responses`)."""
+        return self[6]  # type: ignore[no-any-return]
+
+    @property
+    def omitted(self) -> int:
+        return self[7]  # type: ignore[no-any-return]
+
+    @property
+    def fault(self) -> str | None:
+        """The fault applied to this request (its name), or `rate_limit`."""
+        return self[8]  # type: ignore[no-any-return]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the profile said about the request (e.g. vLLM's ignored `guided_*` fields)."""
+        return self[9]  # type: ignore[no-any-return]
+
+    @property
+    def profile(self) -> str:
+        """The profile that read the request (it reads it again for `request`)."""
+        return self[10]  # type: ignore[no-any-return]
+
+    @property
+    def at(self) -> float:
+        """When the request was answered (seconds since the epoch)."""
+        return self[11]  # type: ignore[no-any-return]
+
+    @property
+    def meter(self) -> journal.Meter | None:
+        """What was measured sending the answer (`journal.Meter`): by the ASGI app or in
+        process."""
+        return self[12]  # type: ignore[no-any-return]
+
+    def cost(self) -> int:
+        """The bytes it counts for in its journal (`journal.cost` of its body and headers)."""
+        return journal.cost(self[0], self[1])
 
     @lazy
     def body(self) -> JSON:
@@ -158,6 +256,9 @@ class JournalEntry:
             return read_again(self, self.body)
         except ApiError:
             return None
+
+
+_new_entry = tuple.__new__
 
 
 @dataclass(slots=True)
@@ -289,7 +390,7 @@ class MockEngine:
         uses, entries = old.uses(), old.journal
         with self._lock:
             for entry in entries:
-                self._state.journal.add(entry, journal.cost(entry.raw, entry.headers))
+                self._state.journal.add(entry)
             self._state.used = [uses.get(s.name, 0) for s in self._list]
 
     def explain_miss(self, request: ChatRequest) -> tuple[Scenario | None, str | None, str | None]:
@@ -524,30 +625,30 @@ class MockEngine:
         error: ApiError | None = None,
         fault: str | None = None,
     ) -> None:
-        raw, headers = call.raw, call.headers
-        size = journal.cost(raw, headers)
+        raw, headers = call.raw, journal.pack_headers(call.headers)
         omitted = 0
-        if size > self.config.journal_bytes:
-            size, omitted, raw = size - len(raw), len(raw), b""
-        entry = _new(JournalEntry)  # as build_request does: a frozen __init__ costs a microsecond
-        fields = {
-            "raw": raw,
-            "headers": headers,
-            "status": status,
-            "scenario": scenario,
-            "reply_index": reply_index,
-            "error": error,
-            "api": call.api,
-            "omitted": omitted,
-            "fault": fault,
-            "notes": call.notes,
-            "profile": self.profile.name,
-            "at": _now(),
-            "meter": _meter(),
-        }
-        _set(entry, "__dict__", fields)
+        if journal.cost(raw, headers) > self.config.journal_bytes:
+            omitted, raw = len(raw), b""
+        entry = _new_entry(  # by position (see `_ENTRY_FIELDS`): no __new__ call in between
+            JournalEntry,
+            (
+                raw,
+                headers,
+                status,
+                scenario,
+                reply_index,
+                error,
+                call.api,
+                omitted,
+                fault,
+                call.notes,
+                self.profile.name,
+                _now(),
+                _meter(),
+            ),
+        )
         with self._lock:
-            self._state.journal.add(entry, size)
+            self._state.journal.add(entry)
 
     def _exhausted(self, position: int) -> bool:
         scenario = self._list[position]
@@ -747,11 +848,12 @@ class MockEngine:
 def read_again(entry: JournalEntry, body: dict[str, JSON]) -> ChatRequest:
     """A journaled request's body read again as it was read then: by its API's reader, or for
     chat by the profile that read it (raises `ApiError` when it was refused)."""
+    headers = tuple(entry.headers)
     if entry.api != "chat":
-        return READERS[entry.api](body, entry.headers)
+        return READERS[entry.api](body, headers)
     if entry.profile != "openai":
-        return with_headers(profiles.get(entry.profile).parse(entry.raw), entry.headers)
-    return parse_chat_request(body, entry.headers)
+        return with_headers(profiles.get(entry.profile).parse(entry.raw), headers)
+    return parse_chat_request(body, headers)
 
 
 def profile_clash(scenarios: ScenarioSet, profile: str) -> tuple[Problem, ...]:

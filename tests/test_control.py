@@ -723,30 +723,30 @@ def test_kept_replies_count_toward_the_journal_byte_budget():
     """A reply the server sent is charged to the journal: with a small budget the oldest
     entries go, and the bytes counted stay within it."""
     from mockserver.engine import JournalEntry
-    from mockserver.journal import Journal, Meter
+    from mockserver.journal import Journal, Meter, cost
     from mockserver.outcome import Outcome
 
     journal = Journal(100, 10_000)
     meters = []
     for _ in range(10):
         meter = Meter(0.0, 0.0)
-        journal.add(JournalEntry(raw=b"x" * 100, headers=(), status=200, meter=meter), 100)
+        journal.add(JournalEntry(raw=b"x" * 100, headers=(), status=200, meter=meter))
         assert journal.size <= journal.budget  # the replies sent before counted, oldest gone
         meter.sent(Outcome(200, [], body=b"y" * 2000), [], None, 1.0, 1.0)
         meters.append(meter)
-    journal.add(JournalEntry(raw=b"", headers=(), status=200), 0)  # counts the last reply
+    journal.add(JournalEntry(raw=b"", headers=(), status=200))  # counts the last reply
     assert journal.size <= journal.budget
     assert len(journal) < 11 and journal.dropped == 11 - len(journal)
-    kept = sum(n + (e.meter.kept if e.meter else 0) for e, n in journal._items)
+    kept = sum(cost(e.raw, e.headers) + (e.meter.kept if e.meter else 0) for e in journal._items)
     assert journal.size == kept
     assert meters[0].charges is None and meters[0].shown is None  # dropped with its entry
     assert meters[-1].charges is journal.charges and meters[-1].shown == b"y" * 2000
     assert meters[-1].kept > 2000
     # an entry dropped before its reply was sent keeps no reply
     late = Meter(0.0, 0.0)
-    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=late), 100)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=late))
     for _ in range(12):
-        journal.add(JournalEntry(raw=b"", headers=(), status=200), 1000)
+        journal.add(JournalEntry(raw=b"f" * 1000, headers=(), status=200))
     late.sent(Outcome(200, [], body=b"z"), [], None, 1.0, 1.0)
     assert late.shown is None and late.charges is None
 
@@ -861,14 +861,14 @@ def test_a_long_stream_is_kept_cut_at_the_limit_with_its_whole_size():
 
     journal = Journal(10, 10 * SHOWN_REPLY)
     meter = Meter(0.0, 0.0)
-    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter), 0)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter))
     frames = [Frame(0.01, b"x" * 10_000) for _ in range(10)]
     meter.sent(Outcome(200, [], frames=frames), [], 9, 0.5, 1.0)  # the last one never sent
     assert isinstance(meter.shown, tuple)
     assert sum(len(f.data) for f in meter.shown) == SHOWN_REPLY
     assert len(meter.shown) == 7 and len(meter.shown[-1].data) == SHOWN_REPLY - 60_000
     assert meter.size == 90_000
-    journal.add(JournalEntry(raw=b"", headers=(), status=200), 0)  # counts the reply
+    journal.add(JournalEntry(raw=b"", headers=(), status=200))  # counts the reply
     assert SHOWN_REPLY < journal.size < 2 * SHOWN_REPLY
 
 
@@ -915,9 +915,9 @@ def test_a_journal_let_go_is_freed_without_the_garbage_collector():
 
     journal = Journal(10, 10_000)
     meter = Meter(0.0, 0.0)
-    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter), 10)
+    journal.add(JournalEntry(raw=b"", headers=(), status=200, meter=meter))
     meter.sent(Outcome(200, [], body=b"x"), [], None, 1.0, 1.0)
-    journal.add(JournalEntry(raw=b"", headers=(), status=200), 10)  # counts the reply
+    journal.add(JournalEntry(raw=b"", headers=(), status=200))  # counts the reply
     gone = weakref.ref(journal)
     gc.disable()
     try:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mockserver import memo, templates, tokens
+from mockserver import journal, memo, templates, tokens
 from mockserver.engine import EngineConfig, MockEngine
 from mockserver.scenarios import load_text
 from tests.support import schema_errors, sse_data
@@ -374,6 +374,72 @@ def test_journal_records_what_answered():
     assert second.request is None
     assert second.status == 400
     assert second.error is not None
+
+
+def test_a_journal_entry_keeps_its_headers_packed_and_reads_them_as_sent():
+    e = engine(SEQUENCES)
+    sent = ((b"content-type", b"application/json"), (b"x-trace", b"a: b, c"), (b"empty", b""))
+    e.handle_chat(body("again"), sent)
+    (entry,) = e.journal
+    assert isinstance(entry.headers, journal.PackedHeaders)  # one object kept, not seven
+    assert entry.headers == sent and tuple(entry.headers) == sent and len(entry.headers) == 3
+    assert entry.headers[1] == (b"x-trace", b"a: b, c") and entry.headers[1:] == sent[1:]
+    assert hash(entry.headers) == hash(sent) and dict(entry.headers)[b"empty"] == b""
+    assert entry.request is not None and entry.request.headers["x-trace"] == "a: b, c"
+    assert journal.cost(entry.raw, entry.headers) == journal.cost(entry.raw, sent) + 5  # NULs
+
+
+@given(
+    st.lists(
+        st.tuples(st.binary(max_size=6), st.binary(max_size=6)).map(tuple),
+        max_size=5,
+    )
+)
+def test_packed_headers_read_back_exactly_what_was_packed(pairs):
+    kept = journal.unpack(journal.pack_headers(pairs))
+    assert tuple(kept) == tuple(pairs) and len(kept) == len(pairs) and kept == tuple(pairs)
+    if any(b"\x00" in name + value for name, value in pairs) or not pairs:
+        assert (
+            type(journal.pack_headers(pairs)) is tuple
+        )  # a NUL (the packing's separator) or nothing: as given
+
+
+def test_a_journal_entry_is_an_immutable_record_with_the_dataclass_manners():
+    import copy
+    import pickle
+
+    from mockserver.engine import JournalEntry
+
+    entry = JournalEntry(raw=b"{}", headers=((b"a", b"b"),), status=200, scenario="s", at=1.5)
+    assert (entry.raw, entry.status, entry.scenario, entry.api, entry.profile) == (
+        b"{}",
+        200,
+        "s",
+        "chat",
+        "openai",
+    )
+    assert (entry.reply_index, entry.error, entry.omitted, entry.fault, entry.meter) == (
+        None,
+        None,
+        0,
+        None,
+        None,
+    )
+    assert entry.notes == () and entry.at == 1.5 and entry.body == {}
+    assert repr(entry).startswith("JournalEntry(raw=b'{}', headers=((b'a', b'b'),), status=200")
+    with pytest.raises(AttributeError, match="immutable"):
+        entry.status = 500  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        entry.extra = 1  # type: ignore[attr-defined]
+    assert copy.copy(entry) == entry and pickle.loads(pickle.dumps(entry)) == entry
+    assert type(copy.deepcopy(entry)) is JournalEntry
+    assert JournalEntry(raw=b"{}", headers=((b"a", b"b"),), status=200, scenario="s", at=1.5) == (
+        entry
+    )
+    assert hash(entry) == hash(
+        JournalEntry(raw=b"{}", headers=((b"a", b"b"),), status=200, scenario="s", at=1.5)
+    )
+    assert entry != JournalEntry(raw=b"{}", headers=(), status=200, scenario="s", at=1.5)
 
 
 def test_no_match_names_the_closest_scenario():
