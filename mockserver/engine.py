@@ -138,7 +138,8 @@ class JournalEntry(tuple[Any, ...]):
     object an entry held cost the server a fraction of a microsecond a request (the
     dictionary, and the pair the journal kept it in, 5 us of a 75 us request). Built by
     position from `_ENTRY_FIELDS` on the hot path; compared and hashed as the tuple of its
-    fields, as the frozen dataclass it was.
+    fields, as the frozen dataclass it was (its headers packed however they were given, so
+    equal headers make equal entries).
     """
 
     def __new__(
@@ -158,7 +159,17 @@ class JournalEntry(tuple[Any, ...]):
         at: float = 0.0,
         meter: journal.Meter | None = None,
     ) -> JournalEntry:
-        fields = (raw, headers, status, scenario, reply_index, error, api, omitted, fault)
+        fields = (
+            raw,
+            journal.pack_headers(headers),
+            status,
+            scenario,
+            reply_index,
+            error,
+            api,
+            omitted,
+            fault,
+        )
         return _new_entry(cls, (*fields, notes, profile, at, meter))
 
     def __reduce__(self) -> tuple[Callable[..., JournalEntry], tuple[Any, ...]]:
@@ -168,9 +179,7 @@ class JournalEntry(tuple[Any, ...]):
         raise AttributeError(f"JournalEntry is immutable: cannot set {name!r}")
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{name}={value!r}" for name, value in zip(_ENTRY_FIELDS, self, strict=True)
-        )
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _ENTRY_FIELDS)
         return f"JournalEntry({shown})"
 
     @property

@@ -59,6 +59,8 @@ class PackedHeaders(Sequence[tuple[bytes, bytes]]):
         self.packed = packed
 
     def _pairs(self) -> tuple[tuple[bytes, bytes], ...]:
+        if not self.packed:  # (one pair of empty name and value packs to one NUL)
+            return ()
         parts = self.packed.split(_SEP)
         return tuple(zip(parts[::2], parts[1::2], strict=True))
 
@@ -81,7 +83,10 @@ class PackedHeaders(Sequence[tuple[bytes, bytes]]):
         if isinstance(other, PackedHeaders):
             return self.packed == other.packed
         if isinstance(other, (tuple, list)):
-            return self._pairs() == tuple(map(tuple, other))
+            try:
+                return self._pairs() == tuple(map(tuple, other))
+            except TypeError:  # not a sequence of pairs
+                return False
         return NotImplemented
 
     def __hash__(self) -> int:  # equal to the tuple of its pairs, so hashed as that tuple
@@ -97,10 +102,14 @@ KeptHeaders = bytes | tuple[tuple[bytes, bytes], ...]
 
 def pack_headers(headers: Sequence[tuple[bytes, bytes]]) -> KeptHeaders:
     """`headers` as one object to keep: packed (see `unpack`), or as given (a tuple) when
-    empty or when a name or value holds a NUL (which the packing uses)."""
+    empty, when a name or value holds a NUL (which the packing uses), or when one is not
+    bytes."""
     if not headers:
         return ()
-    packed = _SEP.join(chain.from_iterable(headers))
+    try:
+        packed = _SEP.join(chain.from_iterable(headers))
+    except TypeError:  # a caller's `str` header (the engine's API takes bytes): kept as given
+        return tuple((name, value) for name, value in headers)
     if packed.count(_SEP) != 2 * len(headers) - 1:
         return tuple((name, value) for name, value in headers)
     return packed

@@ -378,6 +378,9 @@ def test_journal_records_what_answered():
 
 def test_a_journal_entry_keeps_its_headers_packed_and_reads_them_as_sent():
     e = engine(SEQUENCES)
+    e.handle_chat(body("again"), [("x-str", "a str header")])  # not the API's bytes, still kept
+    assert e.journal[0].headers == (("x-str", "a str header"),)
+    e.reset()
     sent = ((b"content-type", b"application/json"), (b"x-trace", b"a: b, c"), (b"empty", b""))
     e.handle_chat(body("again"), sent)
     (entry,) = e.journal
@@ -426,7 +429,9 @@ def test_a_journal_entry_is_an_immutable_record_with_the_dataclass_manners():
         None,
     )
     assert entry.notes == () and entry.at == 1.5 and entry.body == {}
-    assert repr(entry).startswith("JournalEntry(raw=b'{}', headers=((b'a', b'b'),), status=200")
+    assert repr(entry).startswith(
+        "JournalEntry(raw=b'{}', headers=PackedHeaders(((b'a', b'b'),)), status=200"
+    )
     with pytest.raises(AttributeError, match="immutable"):
         entry.status = 500  # type: ignore[misc]
     with pytest.raises(AttributeError, match="immutable"):
@@ -440,6 +445,13 @@ def test_a_journal_entry_is_an_immutable_record_with_the_dataclass_manners():
         JournalEntry(raw=b"{}", headers=((b"a", b"b"),), status=200, scenario="s", at=1.5)
     )
     assert entry != JournalEntry(raw=b"{}", headers=(), status=200, scenario="s", at=1.5)
+    journaled = engine(SEQUENCES)
+    journaled.handle_chat(body("again"), [(b"a", b"b")])
+    (kept,) = journaled.journal
+    fields = {name: getattr(kept, name) for name in ("scenario", "reply_index", "at", "meter")}
+    again = JournalEntry(kept.raw, ((b"a", b"b"),), kept.status, **fields)
+    assert again == kept and hash(again) == hash(kept) and again.cost() == kept.cost()
+    assert kept.headers != [1] and kept.headers != "ab"
 
 
 def test_no_match_names_the_closest_scenario():
