@@ -159,9 +159,10 @@ class JournalEntry(tuple[Any, ...]):
         at: float = 0.0,
         meter: journal.Meter | None = None,
     ) -> JournalEntry:
+        kept = journal.pack_headers(headers)
         fields = (
             raw,
-            journal.pack_headers(headers),
+            kept,
             status,
             scenario,
             reply_index,
@@ -169,8 +170,12 @@ class JournalEntry(tuple[Any, ...]):
             api,
             omitted,
             fault,
+            notes,
+            profile,
+            at,
+            meter,
         )
-        return _new_entry(cls, (*fields, notes, profile, at, meter))
+        return _new_entry(cls, fields)
 
     def __reduce__(self) -> tuple[Callable[..., JournalEntry], tuple[Any, ...]]:
         return _new_entry, (JournalEntry, tuple(self))  # copy and pickle: the fields by position

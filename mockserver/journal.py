@@ -283,10 +283,10 @@ class Journal:
 
 def cost(raw: bytes, headers: KeptHeaders | Sequence[tuple[bytes, bytes]]) -> int:
     """The bytes an entry for this request counts for."""
+    if isinstance(headers, PackedHeaders):  # counted as kept, NULs included
+        headers = headers.packed
     if isinstance(headers, bytes):
         return len(raw) + len(headers) + ENTRY_OVERHEAD
-    if isinstance(headers, PackedHeaders):
-        return len(raw) + len(headers.packed) + ENTRY_OVERHEAD
     return len(raw) + sum(map(len, chain.from_iterable(headers))) + ENTRY_OVERHEAD
 
 
